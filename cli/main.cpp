@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
   int exit_code = inkstream::cli::kExitOk;
   inkstream::cli::add_tokenize_command(app, exit_code);
   inkstream::cli::add_inspect_command(app, exit_code);
+  inkstream::cli::add_complete_command(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,101 @@
+#pragma once
+// GPT-2 on libtorch: the one model definition, used for serving (with a KV
+// cache, under inference mode) and for training (autograd through the same
+// code).
+//
+// Threading contract: a loaded Gpt2Model is immutable. Any number of threads
+// may call forward() at once, each with its own KvCache; nothing in the model
+// changes after load. (A trainer owns its model and is the only writer.)
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "inkstream/model_runtime/config.h"
+#include "inkstream/model_runtime/tokenizer.h"
+
+namespace inkstream {
+
+struct ModelLoadOptions {
+  std::string device = "auto";  // see parse_device
+  std::string dtype = "auto";   // see parse_dtype
+};
+
+// Keys and values of every layer for a batch of sequences that advance in
+// lockstep (the N alternatives of one request). Preallocated to `capacity`
+// positions, written in place: no per-step concatenation.
+class KvCache {
+ public:
+  // k[l], v[l] are (B, H, capacity, D).
+  KvCache(const ModelConfig& config, std::int64_t batch, std::int64_t capacity, torch::ScalarType dtype, torch::Device device);
+
+  std::int64_t batch() const { return batch_; }
+  std::int64_t capacity() const { return capacity_; }
+  std::int64_t length() const { return length_; }  // positions filled
+  void set_length(std::int64_t n) { length_ = n; }
+  std::size_t bytes() const;
+
+  // Repeats row 0 into `n` rows (a shared prompt prefill feeding N
+  // alternatives). Requires batch() == 1.
+  void expand_rows(std::int64_t n);
+  // Keeps only the given rows, in order (finished alternatives stop costing).
+  void keep_rows(const std::vector<std::int64_t>& rows);
+
+  std::vector<torch::Tensor> k, v;
+
+ private:
+  std::int64_t batch_, capacity_, length_ = 0;
+};
+
+// Per-layer weights, Conv1D layout (in, out) as in Hugging Face checkpoints.
+struct Gpt2Layer {
+  torch::Tensor ln_1_w, ln_1_b;
+  torch::Tensor c_attn_w, c_attn_b;  // (C, 3C), (3C)
+  torch::Tensor c_proj_w, c_proj_b;  // (C, C), (C)
+  torch::Tensor ln_2_w, ln_2_b;
+  torch::Tensor c_fc_w, c_fc_b;        // (C, 4C), (4C)
+  torch::Tensor mlp_proj_w, mlp_proj_b;  // (4C, C), (C)
+};
+
+class Gpt2Model {
+ public:
+  // Loads a Hugging Face folder; throws CheckpointError / InvalidRequest.
+  static std::shared_ptr<Gpt2Model> load(const std::filesystem::path& dir, const ModelLoadOptions& options = {});
+
+  // From canonical-name weights (see Checkpoint::weights), already on the
+  // target device and dtype.
+  Gpt2Model(ModelConfig config, const std::map<std::string, torch::Tensor>& weights,
+            std::shared_ptr<const Tokenizer> tokenizer, std::string name = "");
+
+  // ids is (B, T) int64. With a cache, positions continue from
+  // cache->length(), new keys/values are written into it and its length
+  // advances by T; without one, attention covers just these T tokens.
+  // Returns the hidden states after ln_f, (B, T, C).
+  torch::Tensor forward_hidden(const torch::Tensor& ids, KvCache* cache = nullptr) const;
+  // Logits for every position, (B, T, V).
+  torch::Tensor forward(const torch::Tensor& ids, KvCache* cache = nullptr) const;
+  // Logits of the last position only, (B, V): what generation needs.
+  torch::Tensor forward_last(const torch::Tensor& ids, KvCache* cache = nullptr) const;
+
+  const ModelConfig& config() const { return config_; }
+  const Tokenizer& tokenizer() const { return *tokenizer_; }
+  std::shared_ptr<const Tokenizer> tokenizer_ptr() const { return tokenizer_; }
+  torch::Device device() const { return wte_.device(); }
+  torch::ScalarType dtype() const { return wte_.scalar_type(); }
+  const std::string& name() const { return name_; }
+  // Canonical names -> tensors (shared, not copied); lm_head omitted when tied.
+  std::map<std::string, torch::Tensor> named_weights() const;
+  std::int64_t parameter_count() const;
+
+ private:
+  ModelConfig config_;
+  std::shared_ptr<const Tokenizer> tokenizer_;
+  std::string name_;
+  torch::Tensor wte_, wpe_, ln_f_w_, ln_f_b_, lm_head_;
+  std::vector<Gpt2Layer> layers_;
+};
+
+}  // namespace inkstream

@@ -1,0 +1,103 @@
+#include "inkstream/model_runtime/device.h"
+
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "inkstream/model_runtime/errors.h"
+
+#if INKSTREAM_WITH_CUDA
+#include <ATen/cuda/CUDAContext.h>
+#endif
+
+namespace inkstream {
+
+torch::Device parse_device(const std::string& name) {
+  if (name == "auto" || name.empty())
+    return torch::cuda::is_available() ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
+  if (name == "cpu") return torch::kCPU;
+  if (name == "cuda" || name.starts_with("cuda:")) {
+    if (!torch::cuda::is_available())
+      throw InvalidRequest("device \"" + name + "\": this build of libtorch has no CUDA or no GPU is visible");
+    int index = 0;
+    if (name.size() > 5) {
+      std::size_t used = 0;
+      try {
+        index = std::stoi(name.substr(5), &used);
+      } catch (const std::exception&) {
+        used = 0;
+      }
+      if (used != name.size() - 5 || index < 0) throw InvalidRequest("device \"" + name + "\": expected cuda:N");
+    }
+    if (index >= static_cast<int>(torch::cuda::device_count()))
+      throw InvalidRequest("device \"" + name + "\": only " + std::to_string(torch::cuda::device_count()) + " CUDA device(s)");
+    return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(index));
+  }
+  throw InvalidRequest("device \"" + name + "\": expected auto, cpu, cuda or cuda:N");
+}
+
+bool cpu_has_native_bf16() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.starts_with("flags")) return line.find("avx512_bf16") != std::string::npos || line.find("amx_bf16") != std::string::npos;
+  return false;
+}
+
+torch::ScalarType parse_dtype(const std::string& name, const torch::Device& device) {
+  if (name == "auto" || name.empty()) {
+    if (device.is_cuda()) {
+#if INKSTREAM_WITH_CUDA
+      // bf16 needs Ampere (compute capability 8.0) or newer.
+      return at::cuda::getDeviceProperties(device.has_index() ? device.index() : 0)->major >= 8 ? torch::kBFloat16
+                                                                                              : torch::kFloat16;
+#else
+      return torch::kFloat16;
+#endif
+    }
+    return cpu_has_native_bf16() ? torch::kBFloat16 : torch::kFloat32;
+  }
+  if (name == "fp32" || name == "float32" || name == "f32") return torch::kFloat32;
+  if (name == "bf16" || name == "bfloat16") return torch::kBFloat16;
+  if (name == "fp16" || name == "float16" || name == "f16") {
+    if (!device.is_cuda()) throw InvalidRequest("dtype fp16 is only supported on CUDA; use bf16 or fp32 on the CPU");
+    return torch::kFloat16;
+  }
+  throw InvalidRequest("dtype \"" + name + "\": expected auto, fp32, bf16 or fp16");
+}
+
+std::string dtype_label(torch::ScalarType t) {
+  switch (t) {
+    case torch::kFloat32: return "fp32";
+    case torch::kBFloat16: return "bf16";
+    case torch::kFloat16: return "fp16";
+    default: return std::string(c10::toString(t));
+  }
+}
+
+int physical_core_count() {
+  // Count distinct (physical id, core id) pairs; fall back to logical CPUs.
+  std::ifstream in("/proc/cpuinfo");
+  std::set<std::pair<std::string, std::string>> cores;
+  std::string line, physical = "0";
+  while (std::getline(in, line)) {
+    const auto colon = line.find(':');
+    if (colon == std::string::npos) continue;
+    std::string key = line.substr(0, colon);
+    while (!key.empty() && (key.back() == ' ' || key.back() == '\t')) key.pop_back();
+    const std::string value = colon + 2 <= line.size() ? line.substr(colon + 2) : "";
+    if (key == "physical id") physical = value;
+    if (key == "core id") cores.emplace(physical, value);
+  }
+  const int logical = static_cast<int>(std::thread::hardware_concurrency());
+  if (cores.empty()) return std::max(1, logical);
+  return std::max(1, std::min(static_cast<int>(cores.size()), logical > 0 ? logical : 1 << 20));
+}
+
+void configure_threads(int threads) {
+  const int n = threads > 0 ? threads : physical_core_count();
+  torch::set_num_threads(n);
+}
+
+}  // namespace inkstream

@@ -1,0 +1,132 @@
+#include "inkstream/model_runtime/gpt2.h"
+
+#include "inkstream/model_runtime/checkpoint.h"
+#include "inkstream/model_runtime/device.h"
+#include "inkstream/model_runtime/errors.h"
+#include "layers.h"
+
+namespace inkstream {
+
+KvCache::KvCache(const ModelConfig& config, std::int64_t batch, std::int64_t capacity, torch::ScalarType dtype,
+                 torch::Device device)
+    : batch_(batch), capacity_(capacity) {
+  const auto opts = torch::TensorOptions().dtype(dtype).device(device);
+  for (std::int64_t l = 0; l < config.n_layer; ++l) {
+    k.push_back(torch::empty({batch, config.n_head, capacity, config.head_dim()}, opts));  // (B, H, cap, D)
+    v.push_back(torch::empty({batch, config.n_head, capacity, config.head_dim()}, opts));  // (B, H, cap, D)
+  }
+}
+
+std::size_t KvCache::bytes() const {
+  std::size_t total = 0;
+  for (const auto& t : k) total += t.nbytes();
+  for (const auto& t : v) total += t.nbytes();
+  return total;
+}
+
+void KvCache::expand_rows(std::int64_t n) {
+  TORCH_CHECK(batch_ == 1, "expand_rows needs a single-row cache");
+  for (auto* list : {&k, &v})
+    for (auto& t : *list) t = t.expand({n, -1, -1, -1}).contiguous();  // (n, H, cap, D)
+  batch_ = n;
+}
+
+void KvCache::keep_rows(const std::vector<std::int64_t>& rows) {
+  if (static_cast<std::int64_t>(rows.size()) == batch_) return;
+  const torch::Tensor index = torch::tensor(rows, torch::TensorOptions().dtype(torch::kLong)).to(k.front().device());
+  for (auto* list : {&k, &v})
+    for (auto& t : *list) t = t.index_select(0, index);  // (rows, H, cap, D)
+  batch_ = static_cast<std::int64_t>(rows.size());
+}
+
+std::shared_ptr<Gpt2Model> Gpt2Model::load(const std::filesystem::path& dir, const ModelLoadOptions& options) {
+  const torch::Device device = parse_device(options.device);
+  const torch::ScalarType dtype = parse_dtype(options.dtype, device);
+  Checkpoint ck = load_checkpoint(dir, {dtype, device});
+  return std::make_shared<Gpt2Model>(ck.config, ck.weights, ck.tokenizer, dir.filename().string());
+}
+
+Gpt2Model::Gpt2Model(ModelConfig config, const std::map<std::string, torch::Tensor>& weights,
+                     std::shared_ptr<const Tokenizer> tokenizer, std::string name)
+    : config_(std::move(config)), tokenizer_(std::move(tokenizer)), name_(std::move(name)) {
+  auto get = [&](const std::string& key) {
+    const auto it = weights.find(key);
+    if (it == weights.end()) throw CheckpointError("model weights lack '" + key + "'");
+    return it->second;
+  };
+  wte_ = get("wte.weight");
+  wpe_ = get("wpe.weight");
+  ln_f_w_ = get("ln_f.weight");
+  ln_f_b_ = get("ln_f.bias");
+  lm_head_ = weights.count("lm_head.weight") ? get("lm_head.weight") : wte_;
+  for (std::int64_t i = 0; i < config_.n_layer; ++i) {
+    const std::string p = "h." + std::to_string(i) + ".";
+    layers_.push_back({get(p + "ln_1.weight"), get(p + "ln_1.bias"), get(p + "attn.c_attn.weight"), get(p + "attn.c_attn.bias"),
+                       get(p + "attn.c_proj.weight"), get(p + "attn.c_proj.bias"), get(p + "ln_2.weight"), get(p + "ln_2.bias"),
+                       get(p + "mlp.c_fc.weight"), get(p + "mlp.c_fc.bias"), get(p + "mlp.c_proj.weight"),
+                       get(p + "mlp.c_proj.bias")});
+  }
+}
+
+torch::Tensor Gpt2Model::forward_hidden(const torch::Tensor& ids, KvCache* cache) const {
+  // ids is (B, T)
+  TORCH_CHECK(ids.dim() == 2, "ids must be (B, T)");
+  const auto T = ids.size(1);
+  const std::int64_t past = cache ? cache->length() : 0;
+  if (past + T > config_.n_positions)
+    throw InvalidRequest("sequence of " + std::to_string(past + T) + " tokens exceeds the model's context of " +
+                         std::to_string(config_.n_positions));
+  if (cache && past + T > cache->capacity())
+    throw InvalidRequest("KV cache capacity " + std::to_string(cache->capacity()) + " exceeded");
+  const torch::Tensor pos = torch::arange(past, past + T, torch::TensorOptions().dtype(torch::kLong).device(ids.device()));
+  torch::Tensor x = wte_.index_select(0, ids.reshape(-1)).view({ids.size(0), T, config_.n_embd}) +
+                    wpe_.index_select(0, pos).unsqueeze(0);  // (B, T, C)
+  for (std::int64_t l = 0; l < config_.n_layer; ++l) {
+    const Gpt2Layer& w = layers_[static_cast<std::size_t>(l)];
+    x = x + layers::attention(layers::layer_norm(x, w.ln_1_w, w.ln_1_b, config_.layer_norm_epsilon), w, config_, l, cache);
+    x = x + layers::mlp(layers::layer_norm(x, w.ln_2_w, w.ln_2_b, config_.layer_norm_epsilon), w, config_.activation);
+  }
+  if (cache) cache->set_length(past + T);
+  return layers::layer_norm(x, ln_f_w_, ln_f_b_, config_.layer_norm_epsilon);  // (B, T, C)
+}
+
+torch::Tensor Gpt2Model::forward(const torch::Tensor& ids, KvCache* cache) const {
+  const torch::Tensor h = forward_hidden(ids, cache);  // (B, T, C)
+  return torch::matmul(h, lm_head_.t());               // (B, T, V)
+}
+
+torch::Tensor Gpt2Model::forward_last(const torch::Tensor& ids, KvCache* cache) const {
+  const torch::Tensor h = forward_hidden(ids, cache).select(1, -1);  // (B, C)
+  return torch::matmul(h, lm_head_.t());                             // (B, V)
+}
+
+std::map<std::string, torch::Tensor> Gpt2Model::named_weights() const {
+  std::map<std::string, torch::Tensor> out = {
+      {"wte.weight", wte_}, {"wpe.weight", wpe_}, {"ln_f.weight", ln_f_w_}, {"ln_f.bias", ln_f_b_}};
+  if (!lm_head_.is_same(wte_)) out["lm_head.weight"] = lm_head_;
+  for (std::size_t i = 0; i < layers_.size(); ++i) {
+    const std::string p = "h." + std::to_string(i) + ".";
+    const Gpt2Layer& w = layers_[i];
+    out[p + "ln_1.weight"] = w.ln_1_w;
+    out[p + "ln_1.bias"] = w.ln_1_b;
+    out[p + "attn.c_attn.weight"] = w.c_attn_w;
+    out[p + "attn.c_attn.bias"] = w.c_attn_b;
+    out[p + "attn.c_proj.weight"] = w.c_proj_w;
+    out[p + "attn.c_proj.bias"] = w.c_proj_b;
+    out[p + "ln_2.weight"] = w.ln_2_w;
+    out[p + "ln_2.bias"] = w.ln_2_b;
+    out[p + "mlp.c_fc.weight"] = w.c_fc_w;
+    out[p + "mlp.c_fc.bias"] = w.c_fc_b;
+    out[p + "mlp.c_proj.weight"] = w.mlp_proj_w;
+    out[p + "mlp.c_proj.bias"] = w.mlp_proj_b;
+  }
+  return out;
+}
+
+std::int64_t Gpt2Model::parameter_count() const {
+  std::int64_t n = 0;
+  for (const auto& [name, t] : named_weights()) n += t.numel();
+  return n;
+}
+
+}  // namespace inkstream

@@ -1,0 +1,113 @@
+#include "inkstream/model_runtime/sampler.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <unordered_set>
+
+#include "inkstream/model_runtime/errors.h"
+
+namespace inkstream {
+
+void SamplingParams::validate() const {
+  auto bad = [](const std::string& m) { throw InvalidRequest(m); };
+  if (!std::isfinite(temperature) || temperature < 0) bad("temperature must be >= 0 (0 = greedy)");
+  if (top_k < 0) bad("top_k must be >= 0 (0 = disabled)");
+  if (!std::isfinite(top_p) || top_p <= 0 || top_p > 1) bad("top_p must be in (0, 1]");
+  if (!std::isfinite(min_p) || min_p < 0 || min_p > 1) bad("min_p must be in [0, 1]");
+  if (!std::isfinite(repeat_penalty) || repeat_penalty <= 0) bad("repeat_penalty must be > 0 (1 = off)");
+  if (repeat_last_n < -1) bad("repeat_last_n must be >= -1 (-1 = whole context, 0 = off)");
+}
+
+std::uint64_t alternative_seed(std::uint64_t seed, std::int64_t index) {
+  // splitmix64 of (seed, index): well-spread, independent streams.
+  std::uint64_t z = seed + 0x9E3779B97F4A7C15ull * static_cast<std::uint64_t>(index + 1);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+namespace {
+
+void apply_repeat_penalty(std::span<float> logits, std::span<const TokenId> context, const SamplingParams& p) {
+  if (p.repeat_penalty == 1.0 || p.repeat_last_n == 0 || context.empty()) return;
+  const std::size_t n = p.repeat_last_n < 0 ? context.size() : std::min<std::size_t>(context.size(), p.repeat_last_n);
+  std::unordered_set<TokenId> seen(context.end() - static_cast<std::ptrdiff_t>(n), context.end());
+  for (const TokenId id : seen) {
+    if (id < 0 || static_cast<std::size_t>(id) >= logits.size()) continue;
+    float& l = logits[static_cast<std::size_t>(id)];
+    l = l > 0 ? static_cast<float>(l / p.repeat_penalty) : static_cast<float>(l * p.repeat_penalty);
+  }
+}
+
+TokenId argmax(std::span<const float> logits) {
+  std::size_t best = 0;
+  for (std::size_t i = 1; i < logits.size(); ++i)
+    if (logits[i] > logits[best]) best = i;  // strict: the lowest id wins ties
+  return static_cast<TokenId>(best);
+}
+
+}  // namespace
+
+std::vector<std::pair<TokenId, double>> Sampler::distribution(std::span<float> logits, std::span<const TokenId> context,
+                                                              const SamplingParams& p) {
+  apply_repeat_penalty(logits, context, p);
+  if (p.temperature == 0 || p.top_k == 1) return {{argmax(logits), 1.0}};
+  // Candidates sorted by decreasing logit (ties: lower id first).
+  std::vector<std::pair<float, TokenId>> cand;
+  cand.reserve(logits.size());
+  for (std::size_t i = 0; i < logits.size(); ++i)
+    if (!std::isnan(logits[i]) && logits[i] != -std::numeric_limits<float>::infinity())
+      cand.emplace_back(logits[i], static_cast<TokenId>(i));
+  if (cand.empty()) return {{argmax(logits), 1.0}};
+  auto by_logit = [](const auto& a, const auto& b) { return a.first != b.first ? a.first > b.first : a.second < b.second; };
+  const std::size_t k = p.top_k > 0 ? std::min<std::size_t>(cand.size(), p.top_k) : cand.size();
+  std::partial_sort(cand.begin(), cand.begin() + static_cast<std::ptrdiff_t>(k), cand.end(), by_logit);
+  cand.resize(k);
+  // Softmax of logits / temperature, in double.
+  std::vector<std::pair<TokenId, double>> probs;
+  probs.reserve(k);
+  const double max_l = cand.front().first / p.temperature;
+  double sum = 0;
+  for (const auto& [l, id] : cand) {
+    const double e = std::exp(l / p.temperature - max_l);
+    probs.emplace_back(id, e);
+    sum += e;
+  }
+  for (auto& pr : probs) pr.second /= sum;
+  // top-p: the smallest prefix whose mass reaches top_p.
+  if (p.top_p < 1) {
+    double cum = 0;
+    std::size_t keep = 0;
+    while (keep < probs.size()) {
+      cum += probs[keep++].second;
+      if (cum >= p.top_p) break;
+    }
+    probs.resize(std::max<std::size_t>(1, keep));
+  }
+  // min-p: drop tokens less likely than min_p x the most likely one.
+  if (p.min_p > 0) {
+    const double floor = p.min_p * probs.front().second;
+    std::size_t keep = 1;
+    while (keep < probs.size() && probs[keep].second >= floor) ++keep;
+    probs.resize(keep);
+  }
+  double total = 0;
+  for (const auto& pr : probs) total += pr.second;
+  for (auto& pr : probs) pr.second /= total;
+  return probs;
+}
+
+TokenId Sampler::sample(std::span<float> logits, std::span<const TokenId> context) {
+  const auto dist = distribution(logits, context, params_);
+  if (dist.size() == 1) return dist.front().first;
+  const double u = static_cast<double>(rng_() >> 11) * 0x1.0p-53;  // uniform in [0, 1)
+  double cum = 0;
+  for (const auto& [id, prob] : dist) {
+    cum += prob;
+    if (u < cum) return id;
+  }
+  return dist.back().first;
+}
+
+}  // namespace inkstream

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs what inkstream needs on Debian 12, only what is missing.
+# Usage: scripts/setup.sh [--tests]   (--tests adds what the test suite needs)
+set -euo pipefail
+
+packages=(
+  cmake ninja-build g++ pkg-config
+  libtorch-dev libopenblas0-pthread   # libtorch; OpenBLAS at run time (else fp32 matmul is ~35x slower)
+  nlohmann-json3-dev libasio-dev libcpp-httplib-dev libspdlog-dev libicu-dev libcli11-dev
+  libgtest-dev
+)
+if [[ "${1:-}" == "--tests" ]]; then
+  packages+=(
+    python3 python3-numpy   # fixture checkpoint generator
+  )
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}" >&2
+  sudo=""
+  if [[ $(id -u) -ne 0 ]]; then sudo="sudo"; fi
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+fi
