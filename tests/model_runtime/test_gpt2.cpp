@@ -1,0 +1,137 @@
+// The forward pass against the float64 reference (golden/reference_gpt2.py,
+// written from Hugging Face's GPT-2 definition).
+#include "inkstream/model_runtime/gpt2.h"
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "inkstream/model_runtime/generator.h"
+#include "inkstream/model_runtime/errors.h"
+#include "layers.h"
+#include "test_support.h"
+
+namespace inkstream {
+namespace {
+
+const nlohmann::json& golden() {
+  static const auto j = nlohmann::json::parse(test::read_file(test::source_dir() / "tests/model_runtime/golden/gpt2_reference.json"));
+  return j;
+}
+
+torch::Tensor ids_tensor(const std::vector<std::int64_t>& ids) { return torch::tensor(ids, torch::kLong).view({1, -1}); }
+
+// max |ours - reference| over the sampled ids, relative to the row's max |logit|.
+double max_relative_error(const torch::Tensor& logits_row, const nlohmann::json& c) {
+  const auto ids = c["logit_ids"].get<std::vector<std::int64_t>>();
+  const auto ref = c["logits_sample"].get<std::vector<double>>();
+  double worst = 0;
+  for (std::size_t i = 0; i < ids.size(); ++i)
+    worst = std::max(worst, std::abs(logits_row[ids[i]].item<double>() - ref[i]));
+  return worst / c["logits_max_abs"].get<double>();
+}
+
+// Greedy decoding through the KV cache, one token per step.
+std::vector<std::int64_t> greedy_with_cache(const Gpt2Model& m, const std::vector<std::int64_t>& prompt, int steps) {
+  c10::InferenceMode guard;
+  KvCache cache(m.config(), 1, static_cast<std::int64_t>(prompt.size()) + steps, m.dtype(), m.device());
+  torch::Tensor logits = m.forward_last(ids_tensor(prompt), &cache);
+  std::vector<std::int64_t> out;
+  for (int s = 0; s < steps; ++s) {
+    out.push_back(logits[0].to(torch::kFloat32).argmax().item<std::int64_t>());
+    if (s + 1 < steps) logits = m.forward_last(ids_tensor({out.back()}), &cache);
+  }
+  return out;
+}
+
+TEST(Gpt2, GeluNewMatchesAnchorValues) {
+  const auto y = layers::activation(torch::tensor({0.2, -1.3}, torch::kFloat64), Activation::GeluNew);
+  // anchors.md rounds to 8 digits; the exact tanh formula in double:
+  // f(0.2) = 0.1158514297821063, f(-1.3) = -0.1260709876826906.
+  EXPECT_NEAR(y[0].item<double>(), 0.11585142, 1e-7);
+  EXPECT_NEAR(y[1].item<double>(), -0.12607102, 1e-7);
+  EXPECT_NEAR(y[1].item<double>(), -0.1260709876826906, 1e-15);
+  // Not the erf GELU (-0.12584063 at -1.3).
+  EXPECT_GT(std::abs(layers::activation(torch::tensor({-1.3}, torch::kFloat64), Activation::GeluErf)[0].item<double>() -
+                     y[1].item<double>()),
+            1e-4);
+}
+
+TEST(Gpt2, Fp32LogitsAndGreedyContinuationsMatchReference) {
+  for (const char* name : {"tiny", "deep-scaled", "wide"}) {
+    SCOPED_TRACE(name);
+    const auto model = Gpt2Model::load(test::fixture_dir() / name, {"cpu", "fp32"});
+    const auto& cases = golden()["models"][name]["cases"];
+    ASSERT_GE(cases.size(), 4u);
+    for (const auto& c : cases) {
+      const auto prompt = c["prompt_ids"].get<std::vector<std::int64_t>>();
+      c10::InferenceMode guard;
+      const torch::Tensor logits = model->forward_last(ids_tensor(prompt))[0];  // (V)
+      EXPECT_LE(max_relative_error(logits, c), 1e-4);
+      // Full-sequence logits agree with the last-position path.
+      const torch::Tensor all = model->forward(ids_tensor(prompt));  // (1, T, V)
+      EXPECT_TRUE(torch::allclose(all[0][-1], logits, 1e-5, 1e-5));
+      EXPECT_EQ(greedy_with_cache(*model, prompt, 20), c["greedy_20"].get<std::vector<std::int64_t>>());
+    }
+  }
+}
+
+TEST(Gpt2, Bf16LogitsWithinTolerance) {
+  for (const auto& [fixture, golden_name] : {std::pair{"tiny-bf16", "tiny-bf16"}, std::pair{"tiny", "tiny"}}) {
+    SCOPED_TRACE(fixture);
+    const auto model = Gpt2Model::load(test::fixture_dir() / fixture, {"cpu", "bf16"});
+    EXPECT_EQ(model->dtype(), torch::kBFloat16);
+    for (const auto& c : golden()["models"][golden_name]["cases"]) {
+      c10::InferenceMode guard;
+      const torch::Tensor logits = model->forward_last(ids_tensor(c["prompt_ids"].get<std::vector<std::int64_t>>()))[0].to(torch::kFloat32);
+      EXPECT_LE(max_relative_error(logits, c), 2e-2);
+    }
+  }
+}
+
+TEST(Gpt2, GeneratorGreedyEqualsReference) {
+  const auto model = Gpt2Model::load(test::fixture_dir() / "deep-scaled", {"cpu", "fp32"});
+  const Generator gen(model);
+  const auto& c = golden()["models"]["deep-scaled"]["cases"][1];
+  GenerationRequest req;
+  const auto prompt = c["prompt_ids"].get<std::vector<std::int64_t>>();
+  req.prompt.assign(prompt.begin(), prompt.end());
+  req.max_tokens = 20;
+  req.sampling.temperature = 0;
+  req.n = 2;
+  const auto result = gen.generate(req);
+  const auto expected = c["greedy_20"].get<std::vector<TokenId>>();
+  for (const auto& alt : result.alternatives) {
+    // Generation stops at end-of-text; compare up to there.
+    const auto eot = std::find(expected.begin(), expected.end(), 50256);
+    EXPECT_EQ(alt.token_ids, std::vector<TokenId>(expected.begin(), eot));
+  }
+}
+
+TEST(Gpt2, ContextLimitIsAnErrorNotACrash) {
+  const auto model = Gpt2Model::load(test::fixture_dir() / "tiny", {"cpu", "fp32"});  // 64 positions
+  c10::InferenceMode guard;
+  EXPECT_THROW(model->forward(torch::zeros({1, 65}, torch::kLong)), InvalidRequest);
+  EXPECT_NO_THROW(model->forward(torch::zeros({1, 64}, torch::kLong)));
+}
+
+TEST(Gpt2, KvCacheRowsExpandAndCompact) {
+  const auto model = Gpt2Model::load(test::fixture_dir() / "tiny", {"cpu", "fp32"});
+  c10::InferenceMode guard;
+  KvCache cache(model->config(), 1, 16, torch::kFloat32, torch::kCPU);
+  model->forward_last(ids_tensor({464, 2068, 7586}), &cache);
+  cache.expand_rows(3);
+  EXPECT_EQ(cache.batch(), 3);
+  EXPECT_TRUE(torch::equal(cache.k[0][0].narrow(1, 0, 3), cache.k[0][2].narrow(1, 0, 3)));
+  // Different next tokens per row; then drop row 1: rows 0 and 2 must keep their own state.
+  const torch::Tensor logits = model->forward_last(torch::tensor({1, 2, 3}, torch::kLong).view({3, 1}), &cache);
+  const torch::Tensor row2 = cache.k[1][2].narrow(1, 0, 4).clone();
+  cache.keep_rows({0, 2});
+  EXPECT_EQ(cache.batch(), 2);
+  EXPECT_TRUE(torch::equal(cache.k[1][1].narrow(1, 0, 4), row2));
+  EXPECT_EQ(cache.length(), 4);
+  (void)logits;
+}
+
+}  // namespace
+}  // namespace inkstream

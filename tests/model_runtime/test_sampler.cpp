@@ -1,0 +1,152 @@
+#include "inkstream/model_runtime/sampler.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <set>
+
+#include "inkstream/model_runtime/errors.h"
+
+namespace inkstream {
+namespace {
+
+std::set<TokenId> support(std::vector<float> logits, const SamplingParams& p, std::vector<TokenId> context = {}) {
+  std::set<TokenId> ids;
+  for (const auto& [id, prob] : Sampler::distribution(logits, context, p)) ids.insert(id);
+  return ids;
+}
+
+// Logits whose softmax (temperature 1) is exactly `probs`.
+std::vector<float> logits_of(const std::vector<double>& probs) {
+  std::vector<float> l;
+  for (double p : probs) l.push_back(static_cast<float>(std::log(p)));
+  return l;
+}
+
+SamplingParams plain() {
+  SamplingParams p;
+  p.temperature = 1;
+  p.top_k = 0;
+  p.top_p = 1;
+  p.min_p = 0;
+  return p;
+}
+
+TEST(Sampler, TopK) {
+  SamplingParams p = plain();
+  p.top_k = 2;
+  EXPECT_EQ(support({5, 4, 3, 2, 1}, p), (std::set<TokenId>{0, 1}));
+  p.top_k = 0;
+  EXPECT_EQ(support({5, 4, 3}, p).size(), 3u);
+}
+
+TEST(Sampler, TopPKeepsSmallestPrefixReachingTheMass) {
+  SamplingParams p = plain();
+  const auto l = logits_of({0.5, 0.3, 0.15, 0.05});
+  p.top_p = 0.79;
+  EXPECT_EQ(support(l, p), (std::set<TokenId>{0, 1}));
+  p.top_p = 0.81;
+  EXPECT_EQ(support(l, p), (std::set<TokenId>{0, 1, 2}));
+  p.top_p = 0.1;
+  EXPECT_EQ(support(l, p), (std::set<TokenId>{0}));
+  // Renormalised over the kept tokens.
+  p.top_p = 0.79;
+  std::vector<float> copy = l;
+  const auto dist = Sampler::distribution(copy, {}, p);
+  EXPECT_NEAR(dist[0].second, 0.5 / 0.8, 1e-6);
+}
+
+TEST(Sampler, MinPIsRelativeToTheBestToken) {
+  SamplingParams p = plain();
+  p.min_p = 0.5;
+  EXPECT_EQ(support(logits_of({0.5, 0.3, 0.2}), p), (std::set<TokenId>{0, 1}));  // 0.2 < 0.25
+  p.min_p = 0.3;
+  EXPECT_EQ(support(logits_of({0.5, 0.3, 0.2}), p), (std::set<TokenId>{0, 1, 2}));
+}
+
+TEST(Sampler, TemperatureSharpens) {
+  SamplingParams p = plain();
+  p.temperature = 0.5;
+  std::vector<float> l = logits_of({0.6, 0.4});
+  const auto d = Sampler::distribution(l, {}, p);
+  EXPECT_NEAR(d[0].second, 0.36 / 0.52, 1e-6);
+}
+
+TEST(Sampler, RepeatPenaltyLlamaCppSemantics) {
+  SamplingParams p = plain();
+  p.temperature = 0;
+  p.repeat_penalty = 2;
+  p.repeat_last_n = 64;
+  // Positive logits are divided, negative multiplied; each distinct token once.
+  std::vector<float> l = {2.0f, -2.0f, 1.5f};
+  Sampler::distribution(l, std::vector<TokenId>{0, 1, 0}, p);
+  EXPECT_FLOAT_EQ(l[0], 1.0f);
+  EXPECT_FLOAT_EQ(l[1], -4.0f);
+  EXPECT_FLOAT_EQ(l[2], 1.5f);
+  // Only the last repeat_last_n tokens count.
+  p.repeat_last_n = 1;
+  std::vector<float> l2 = {2.0f, -2.0f, 1.5f};
+  EXPECT_EQ(Sampler::distribution(l2, std::vector<TokenId>{0, 1}, p).front().first, 0);
+  EXPECT_FLOAT_EQ(l2[0], 2.0f);
+  EXPECT_FLOAT_EQ(l2[1], -4.0f);
+}
+
+TEST(Sampler, GreedyBreaksTiesTowardsTheLowestId) {
+  SamplingParams p = plain();
+  p.temperature = 0;
+  std::vector<float> l = {1, 3, 3, 2};
+  EXPECT_EQ(Sampler(p, 1).sample(l, {}), 1);
+}
+
+TEST(Sampler, SameSeedSameDraws) {
+  SamplingParams p = plain();
+  const std::vector<float> base = logits_of({0.25, 0.25, 0.25, 0.25});
+  auto draws = [&](std::uint64_t seed) {
+    Sampler s(p, seed);
+    std::vector<TokenId> out;
+    for (int i = 0; i < 64; ++i) {
+      std::vector<float> l = base;
+      out.push_back(s.sample(l, {}));
+    }
+    return out;
+  };
+  EXPECT_EQ(draws(42), draws(42));
+  EXPECT_NE(draws(42), draws(43));
+  EXPECT_NE(alternative_seed(42, 0), alternative_seed(42, 1));
+  // The draws are spread over all four tokens.
+  const auto d = draws(7);
+  EXPECT_EQ(std::set<TokenId>(d.begin(), d.end()).size(), 4u);
+}
+
+TEST(Sampler, ValidationNamesTheField) {
+  auto message = [](SamplingParams p) {
+    try {
+      p.validate();
+    } catch (const InvalidRequest& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  SamplingParams p;
+  p.temperature = -1;
+  EXPECT_NE(message(p).find("temperature"), std::string::npos);
+  p = {};
+  p.top_p = 0;
+  EXPECT_NE(message(p).find("top_p"), std::string::npos);
+  p = {};
+  p.top_p = 1.5;
+  EXPECT_NE(message(p).find("top_p"), std::string::npos);
+  p = {};
+  p.top_k = -3;
+  EXPECT_NE(message(p).find("top_k"), std::string::npos);
+  p = {};
+  p.min_p = 2;
+  EXPECT_NE(message(p).find("min_p"), std::string::npos);
+  p = {};
+  p.repeat_penalty = 0;
+  EXPECT_NE(message(p).find("repeat_penalty"), std::string::npos);
+  EXPECT_EQ(message(SamplingParams{}), "");
+}
+
+}  // namespace
+}  // namespace inkstream
