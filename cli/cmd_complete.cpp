@@ -91,8 +91,8 @@ Json timings_json(const Timings& t) {
 }
 
 int run(CompleteOptions& o) {
-  configure_threads(o.threads);
   const auto model = Gpt2Model::load(o.model, {o.device, o.dtype});
+  configure_threads(o.threads, model->dtype());
   const Generator generator(model);
   GenerationRequest& req = o.request;
   const int sources = !o.prompt.empty() + !o.prompt_file.empty() + !o.prompt_ids.empty();

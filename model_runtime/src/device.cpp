@@ -1,5 +1,7 @@
 #include "inkstream/model_runtime/device.h"
 
+#include <dlfcn.h>
+
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -95,9 +97,18 @@ int physical_core_count() {
   return std::max(1, std::min(static_cast<int>(cores.size()), logical > 0 ? logical : 1 << 20));
 }
 
-void configure_threads(int threads) {
+int configure_threads(int threads, torch::ScalarType dtype) {
   const int n = threads > 0 ? threads : physical_core_count();
-  torch::set_num_threads(n);
+  // OpenBLAS is found at run time behind libblas.so.3; other BLAS builds
+  // (reference BLAS, MKL) have no such symbol and keep libtorch's pool.
+  using SetThreads = void (*)(int);
+  const auto openblas_set_num_threads = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
+  const bool blas_does_matmuls = dtype == torch::kFloat32 && openblas_set_num_threads;
+  const int intra = blas_does_matmuls ? 1 : n;
+  // Only one pool may have N threads: idle OpenBLAS threads spin too.
+  if (openblas_set_num_threads) openblas_set_num_threads(blas_does_matmuls ? n : 1);
+  torch::set_num_threads(intra);
+  return intra;
 }
 
 }  // namespace inkstream

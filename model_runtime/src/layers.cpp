@@ -35,8 +35,10 @@ torch::Tensor attention(const torch::Tensor& x, const Gpt2Layer& w, const ModelC
     past = cache->length();
     cache->k[layer].narrow(2, past, T).copy_(k);
     cache->v[layer].narrow(2, past, T).copy_(v);
-    k = cache->k[layer].narrow(2, 0, past + T);  // (B, H, L, D), L = past + T
-    v = cache->v[layer].narrow(2, 0, past + T);  // (B, H, L, D)
+    if (past > 0) {  // on an empty cache the fresh k, v are all there is (and faster to read)
+      k = cache->k[layer].narrow(2, 0, past + T);  // (B, H, L, D), L = past + T
+      v = cache->v[layer].narrow(2, 0, past + T);  // (B, H, L, D)
+    }
   }
   const std::int64_t L = past + T;
   double scale = 1.0 / std::sqrt(static_cast<double>(D));

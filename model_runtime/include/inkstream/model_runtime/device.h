@@ -22,9 +22,15 @@ std::string dtype_label(torch::ScalarType t);  // "fp32", "bf16", "fp16"
 // Physical cores (not hyper-threads) of this machine, at least 1.
 int physical_core_count();
 
-// Sets libtorch's intra-op thread count (0 = physical cores). Explicit,
-// because libtorch's own default oversubscribes small machines.
-void configure_threads(int threads);
+// Sets the CPU thread counts for computing in `dtype` (0 = physical cores).
+// Explicit, because the defaults oversubscribe small machines:
+//  - bf16 matmuls run in oneDNN on libtorch's OpenMP pool: that pool gets N,
+//    OpenBLAS 1 (its idle threads spin as well: 55 -> 40 tok/s otherwise).
+//  - fp32 matmuls run in OpenBLAS, whose own pthreads contend with libgomp's
+//    spinning workers (measured here: N=4 decoding 19 -> 70 tok/s when fixed),
+//    so OpenBLAS gets N threads and libtorch's pool 1.
+// Returns the intra-op thread count it set.
+int configure_threads(int threads, torch::ScalarType dtype = torch::kBFloat16);
 
 // True when the CPU has native bf16 dot products (avx512_bf16 or amx_bf16).
 bool cpu_has_native_bf16();

@@ -1,0 +1,94 @@
+// Generation benchmark: load time, prefill, decode tokens/s at N alternatives,
+// peak RSS. Prints one JSON object; bench/run.sh turns runs into a table.
+//
+//   generation_bench --model DIR --dtype bf16 --threads 2 --prompt 256 --decode 64 --n 1,4
+#include <sys/resource.h>
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "inkstream/model_runtime/device.h"
+#include "inkstream/model_runtime/generator.h"
+
+using namespace inkstream;
+using Clock = std::chrono::steady_clock;
+
+static double ms(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double, std::milli>(b - a).count(); }
+
+int main(int argc, char** argv) {
+  std::string model_dir, dtype = "bf16", device = "cpu", ns = "1,4";
+  int threads = 0, prompt_len = 256, decode = 64, repeats = 3;
+  CLI::App app{"inkstream generation benchmark"};
+  app.add_option("--model", model_dir)->required();
+  app.add_option("--dtype", dtype);
+  app.add_option("--device", device);
+  app.add_option("--threads", threads);
+  app.add_option("--prompt", prompt_len);
+  app.add_option("--decode", decode);
+  app.add_option("--n", ns, "comma-separated alternative counts");
+  app.add_option("--repeats", repeats);
+  CLI11_PARSE(app, argc, argv);
+
+  const auto t0 = Clock::now();
+  auto model = Gpt2Model::load(model_dir, {device, dtype});
+  const double load_ms = ms(t0, Clock::now());
+  const int intra_threads = configure_threads(threads, model->dtype());
+  const Generator gen(model);
+
+  // Prompt: fixed pseudo-random ids (content does not change the cost).
+  std::vector<TokenId> prompt;
+  for (int i = 0; i < prompt_len; ++i) prompt.push_back(static_cast<TokenId>((i * 7919 + 13) % 50000));
+
+  nlohmann::json out = {{"model", model_dir},       {"dtype", dtype_label(model->dtype())}, {"device", model->device().str()},
+                        {"threads", threads > 0 ? threads : physical_core_count()}, {"torch_intra_op_threads", intra_threads}, {"load_ms", load_ms}, {"prompt_tokens", prompt_len},
+                        {"decode_tokens", decode}};
+  // Prefill: forward of the whole prompt (median of repeats).
+  {
+    std::vector<double> times;
+    for (int r = 0; r < repeats + 1; ++r) {
+      GenerationRequest req;
+      req.prompt = prompt;
+      req.max_tokens = 1;
+      const auto res = gen.generate(req);
+      if (r > 0) times.push_back(res.timings.prompt_ms);  // first run warms up
+    }
+    std::sort(times.begin(), times.end());
+    out["prefill_ms"] = times[times.size() / 2];
+    // The same forward without a KV cache (what a training step does).
+    c10::InferenceMode guard;
+    const auto ids = torch::tensor(std::vector<std::int64_t>(prompt.begin(), prompt.end()), torch::kLong).view({1, -1});
+    times.clear();
+    for (int r = 0; r < repeats + 1; ++r) {
+      const auto start = Clock::now();
+      model->forward_last(ids.to(model->device())).to(torch::kCPU);
+      if (r > 0) times.push_back(ms(start, Clock::now()));
+    }
+    std::sort(times.begin(), times.end());
+    out["prefill_no_cache_ms"] = times[times.size() / 2];
+  }
+  // Decode: tokens/s with N alternatives, sampling as the editor would.
+  std::stringstream ss(ns);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    const int n = std::stoi(item);
+    std::vector<double> rates;
+    for (int r = 0; r < repeats; ++r) {
+      GenerationRequest req;
+      req.prompt = std::vector<TokenId>(prompt.end() - 32, prompt.end());
+      req.n = n;
+      req.max_tokens = decode;
+      req.sampling.repeat_penalty = 1.0;
+      const auto res = gen.generate(req);
+      rates.push_back(res.timings.predicted_per_second);
+    }
+    std::sort(rates.begin(), rates.end());
+    out["decode_tok_s_n" + item] = rates[rates.size() / 2];
+  }
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  out["peak_rss_mb"] = ru.ru_maxrss / 1024.0;
+  std::cout << out.dump() << std::endl;
+  return 0;
+}

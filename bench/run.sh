@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Runs the benchmarks and prints the figures as markdown (paste into bench/RESULTS.md).
+# Usage: bench/run.sh [BUILD_DIR]   (default: build; run `make build` or `make test` first)
+# Needs /usr/bin/python3 with numpy (checkpoint generator) and torch (the
+# PyTorch baseline): apt-get install python3-numpy python3-torch.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD=${1:-build}
+MODELS=${INKSTREAM_BENCH_MODELS:-/tmp/inkstream-bench-models}
+THREADS=${THREADS:-2}
+F=/usr/share/games/fortunes
+if [[ ! -d $F ]]; then
+  echo "installing the 'fortunes' package for English prose" >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fortunes >&2
+fi
+
+echo "## Tokenizer ($(date -u +%F), $(nproc) cores)"
+"$BUILD/bench/tokenizer_bench" --tokenizer tests/fixtures/tokenizer/gpt2 \
+  --text $F/literature $F/fortunes $F/people $F/humorists $F/wisdom $F/love $F/politics $F/pratchett \
+         $F/science $F/songs-poems $F/men-women $F/miscellaneous $F/education $F/art | tee /tmp/inkstream-tok.json
+echo
+
+[[ -f $MODELS/gpt2-small-bf16/model.safetensors ]] || /usr/bin/python3 bench/make_gpt2_small.py "$MODELS" >&2
+echo "## Generation: GPT-2 small shape (124M), random weights, $THREADS threads, prompt 256, decode 64"
+results=()
+# Interleave the implementations so that machine noise hits both alike.
+for dtype in bf16 fp32; do
+  folder=$MODELS/gpt2-small-${dtype/fp32/f32}
+  results+=("$("$BUILD/bench/generation_bench" --model "$folder" --dtype "$dtype" --threads "$THREADS" --decode 64)")
+  results+=("$(/usr/bin/python3 bench/pytorch_gpt2_bench.py --model "$folder" --dtype "$dtype" --threads "$THREADS" --decode 64 | sed 's/}$/, "implementation": "pytorch"}/')")
+done
+printf '%s\n' "${results[@]}" | /usr/bin/python3 -c '
+import json, sys
+rows = [json.loads(l) for l in sys.stdin if l.strip()]
+print("| implementation | dtype | load ms | prefill 256 ms | decode N=1 tok/s | decode N=4 tok/s (aggregate) | peak RSS MB |")
+print("|---|---|---|---|---|---|---|")
+for r in rows:
+    impl = "pytorch (python loop)" if "pytorch" in r.get("implementation", "") else "inkstream"
+    print("| %s | %s | %.0f | %.0f | %.1f | %.1f | %.0f |" % (impl, r["dtype"], r["load_ms"], r["prefill_ms"],
+          r["decode_tok_s_n1"], r["decode_tok_s_n4"], r["peak_rss_mb"]))
+ours = {r["dtype"]: r for r in rows if "pytorch" not in r.get("implementation", "")}
+base = {r["dtype"]: r for r in rows if "pytorch" in r.get("implementation", "")}
+print()
+for d in ours:
+    o, b = ours[d], base[d]
+    print("- %s ratio inkstream / pytorch: decode N=1 %.2fx, N=4 %.2fx, prefill %.2fx faster, load %.1fx faster" % (
+        d, o["decode_tok_s_n1"] / b["decode_tok_s_n1"], o["decode_tok_s_n4"] / b["decode_tok_s_n4"],
+        b["prefill_ms"] / o["prefill_ms"], b["load_ms"] / o["load_ms"]))
+'
