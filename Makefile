@@ -1,13 +1,16 @@
 # The two commands of the README:
 #   make run    builds inkstream and completes a prompt with the bundled model
-#   make test   builds everything and runs the whole test suite
+#   make test   builds everything and runs the whole test suite (release build,
+#               then the unit tests again under AddressSanitizer + UBSan)
 # Both install what is missing first (Debian packages, via scripts/setup.sh).
 
 BUILD ?= build
+ASAN_BUILD ?= build-asan
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
+PROMPT ?= It was a dark and stormy night; the rain fell in torrents, except at occasional intervals, when
 
-.PHONY: run test build deps test-deps sanitize clean
+.PHONY: run test build deps test-deps test-release test-sanitize clean
 
 deps:
 	@scripts/setup.sh
@@ -19,11 +22,23 @@ build: deps
 	@cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS) >/dev/null
 	@cmake --build $(BUILD) -j $(JOBS)
 
-run: build
-	@$(BUILD)/cli/inkstream complete --prompt "It was a dark and stormy night;" --n 3 --max-tokens 30 --stream
+# Until the default writing model lands, `run` uses the generated fixture model
+# (random weights: the text is gibberish, but every stage runs for real).
+run: test-deps build
+	@[ -f $(BUILD)/fixtures/MANIFEST.json ] || /usr/bin/python3 tests/fixtures/make_fixtures.py $(BUILD)/fixtures
+	@$(BUILD)/cli/inkstream complete --model $(BUILD)/fixtures/deep-scaled --prompt "$(PROMPT)" --n 3 --max-tokens 30 --stream
 
-test: test-deps build
+test: test-deps test-release test-sanitize
+
+test-release: build
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
+# Unit tests under ASan/UBSan (the CLI tests, which spawn the binary, run in
+# the release pass only: under ASan each process start takes seconds).
+test-sanitize: test-deps
+	@cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DINKSTREAM_SANITIZE=ON $(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(ASAN_BUILD) -j $(JOBS)
+	@cd $(ASAN_BUILD) && ctest --output-on-failure -j $(JOBS) -E '^Cli\.'
+
 clean:
-	rm -rf $(BUILD) build-asan
+	rm -rf $(BUILD) $(ASAN_BUILD)

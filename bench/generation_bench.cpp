@@ -20,6 +20,7 @@ static double ms(Clock::time_point a, Clock::time_point b) { return std::chrono:
 int main(int argc, char** argv) {
   std::string model_dir, dtype = "bf16", device = "cpu", ns = "1,4";
   int threads = 0, prompt_len = 256, decode = 64, repeats = 3;
+  bool copy_weights = false;
   CLI::App app{"inkstream generation benchmark"};
   app.add_option("--model", model_dir)->required();
   app.add_option("--dtype", dtype);
@@ -29,10 +30,11 @@ int main(int argc, char** argv) {
   app.add_option("--decode", decode);
   app.add_option("--n", ns, "comma-separated alternative counts");
   app.add_option("--repeats", repeats);
+  app.add_flag("--copy-weights", copy_weights, "load weights into process memory instead of mapping the file");
   CLI11_PARSE(app, argc, argv);
 
   const auto t0 = Clock::now();
-  auto model = Gpt2Model::load(model_dir, {device, dtype});
+  auto model = Gpt2Model::load(model_dir, {device, dtype, copy_weights});
   const double load_ms = ms(t0, Clock::now());
   const int intra_threads = configure_threads(threads, model->dtype());
   const Generator gen(model);
@@ -43,7 +45,7 @@ int main(int argc, char** argv) {
 
   nlohmann::json out = {{"model", model_dir},       {"dtype", dtype_label(model->dtype())}, {"device", model->device().str()},
                         {"threads", threads > 0 ? threads : physical_core_count()}, {"torch_intra_op_threads", intra_threads}, {"load_ms", load_ms}, {"prompt_tokens", prompt_len},
-                        {"decode_tokens", decode}};
+                        {"decode_tokens", decode}, {"weights", copy_weights ? "copied" : "mapped"}};
   // Prefill: forward of the whole prompt (median of repeats).
   {
     std::vector<double> times;
@@ -67,6 +69,15 @@ int main(int argc, char** argv) {
     }
     std::sort(times.begin(), times.end());
     out["prefill_no_cache_ms"] = times[times.size() / 2];
+    times.clear();
+    for (int r = 0; r < repeats + 1; ++r) {
+      KvCache cache(model->config(), 1, prompt_len + 1, model->dtype(), model->device());
+      const auto start = Clock::now();
+      model->forward_last(ids.to(model->device()), &cache).to(torch::kCPU);
+      if (r > 0) times.push_back(ms(start, Clock::now()));
+    }
+    std::sort(times.begin(), times.end());
+    out["prefill_fresh_cache_ms"] = times[times.size() / 2];
   }
   // Decode: tokens/s with N alternatives, sampling as the editor would.
   std::stringstream ss(ns);

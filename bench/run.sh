@@ -27,6 +27,7 @@ results=()
 for dtype in bf16 fp32; do
   folder=$MODELS/gpt2-small-${dtype/fp32/f32}
   results+=("$("$BUILD/bench/generation_bench" --model "$folder" --dtype "$dtype" --threads "$THREADS" --decode 64)")
+  results+=("$("$BUILD/bench/generation_bench" --model "$folder" --dtype "$dtype" --threads "$THREADS" --decode 64 --copy-weights)")
   results+=("$(/usr/bin/python3 bench/pytorch_gpt2_bench.py --model "$folder" --dtype "$dtype" --threads "$THREADS" --decode 64 | sed 's/}$/, "implementation": "pytorch"}/')")
 done
 printf '%s\n' "${results[@]}" | /usr/bin/python3 -c '
@@ -35,10 +36,10 @@ rows = [json.loads(l) for l in sys.stdin if l.strip()]
 print("| implementation | dtype | load ms | prefill 256 ms | decode N=1 tok/s | decode N=4 tok/s (aggregate) | peak RSS MB |")
 print("|---|---|---|---|---|---|---|")
 for r in rows:
-    impl = "pytorch (python loop)" if "pytorch" in r.get("implementation", "") else "inkstream"
+    impl = "pytorch (python loop)" if "pytorch" in r.get("implementation", "") else "inkstream, weights " + r["weights"]
     print("| %s | %s | %.0f | %.0f | %.1f | %.1f | %.0f |" % (impl, r["dtype"], r["load_ms"], r["prefill_ms"],
           r["decode_tok_s_n1"], r["decode_tok_s_n4"], r["peak_rss_mb"]))
-ours = {r["dtype"]: r for r in rows if "pytorch" not in r.get("implementation", "")}
+ours = {r["dtype"]: r for r in rows if "pytorch" not in r.get("implementation", "") and r["weights"] == "mapped"}
 base = {r["dtype"]: r for r in rows if "pytorch" in r.get("implementation", "")}
 print()
 for d in ours:

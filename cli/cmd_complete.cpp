@@ -25,7 +25,7 @@ struct CompleteOptions {
   GenerationRequest request;
   std::string device = "auto", dtype = "auto";
   int threads = 0;
-  bool stream = false, json = false;
+  bool stream = false, json = false, copy_weights = false;
   int logits = 0;
 };
 
@@ -91,7 +91,7 @@ Json timings_json(const Timings& t) {
 }
 
 int run(CompleteOptions& o) {
-  const auto model = Gpt2Model::load(o.model, {o.device, o.dtype});
+  const auto model = Gpt2Model::load(o.model, {o.device, o.dtype, o.copy_weights});
   configure_threads(o.threads, model->dtype());
   const Generator generator(model);
   GenerationRequest& req = o.request;
@@ -194,6 +194,7 @@ void add_complete_command(CLI::App& root, int& exit_code) {
   cmd->add_option("--device", o->device, "auto, cpu, cuda or cuda:N")->capture_default_str();
   cmd->add_option("--dtype", o->dtype, "auto, fp32, bf16 or fp16 (CUDA)")->capture_default_str();
   cmd->add_option("--threads", o->threads, "CPU threads (0 = physical cores)")->capture_default_str();
+  cmd->add_flag("--copy-weights", o->copy_weights, "Copy weights into memory instead of mapping the file (slower load, faster decoding)");
   cmd->add_flag("--stream", o->stream, "Print text as it is generated (with --json: one JSON line per update)");
   cmd->add_flag("--json", o->json, "Print {alternatives, timings, model} as JSON");
   cmd->add_option("--logits", o->logits, "Only run the prompt; print the K largest next-token logits as JSON");

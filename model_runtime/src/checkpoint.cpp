@@ -41,11 +41,12 @@ std::optional<torch::ScalarType> torch_dtype(StoredDtype d) {
 
 // Wraps mapped bytes as a tensor without copying; the tensor keeps the
 // mapping alive. Misaligned data is copied (kernels may assume alignment).
-torch::Tensor tensor_from_mapping(const TensorEntry& e, torch::ScalarType dtype, const std::shared_ptr<MappedFile>& mapping) {
+torch::Tensor tensor_from_mapping(const TensorEntry& e, torch::ScalarType dtype, const std::shared_ptr<MappedFile>& mapping,
+                                  bool copy) {
   auto* ptr = const_cast<std::byte*>(e.data);
   const auto options = torch::TensorOptions().dtype(dtype);
   if (e.nbytes == 0) return torch::empty(e.shape, options);
-  if (reinterpret_cast<std::uintptr_t>(ptr) % torch::elementSize(dtype) != 0)
+  if (copy || reinterpret_cast<std::uintptr_t>(ptr) % torch::elementSize(dtype) != 0)
     return torch::from_blob(ptr, e.shape, options).clone();
   return torch::from_blob(ptr, e.shape, [mapping](void*) {}, options);
 }
@@ -66,7 +67,7 @@ struct StoredTensor {
 };
 
 // Reads weights from safetensors file(s) into name -> tensor (stored dtype).
-void read_safetensors(const fs::path& path, std::vector<StoredTensor>& out, std::vector<TensorInfo>& table) {
+void read_safetensors(const fs::path& path, std::vector<StoredTensor>& out, std::vector<TensorInfo>& table, bool copy) {
   const SafetensorsFile file = SafetensorsFile::open(path);
   // File order = data order, which is how a person reading `inspect` expects it.
   std::vector<std::pair<const std::string*, const TensorEntry*>> ordered;
@@ -80,11 +81,12 @@ void read_safetensors(const fs::path& path, std::vector<StoredTensor>& out, std:
     if (!dtype)
       throw CheckpointError(path.string() + ": tensor '" + *name + "' has dtype " + dtype_name(entry->dtype) +
                             "; weights must be F32, F16 or BF16");
-    out.push_back({*name, path.filename().string(), tensor_from_mapping(*entry, *dtype, file.mapping())});
+    out.push_back({*name, path.filename().string(), tensor_from_mapping(*entry, *dtype, file.mapping(), copy)});
   }
 }
 
-void read_sharded(const fs::path& index_path, std::vector<StoredTensor>& out, std::vector<TensorInfo>& table, std::string& format) {
+void read_sharded(const fs::path& index_path, std::vector<StoredTensor>& out, std::vector<TensorInfo>& table, std::string& format,
+                  bool copy) {
   Json index;
   try {
     index = Json::parse(detail::read_text_file(index_path));
@@ -104,7 +106,7 @@ void read_sharded(const fs::path& index_path, std::vector<StoredTensor>& out, st
   const fs::path dir = index_path.parent_path();
   for (const auto& f : files) {
     if (!fs::exists(dir / f)) throw CheckpointError(index_path.string() + ": shard " + f + " is missing");
-    read_safetensors(dir / f, out, table);
+    read_safetensors(dir / f, out, table, copy);
   }
   for (const auto& [name, file] : index["weight_map"].items()) {
     const auto it = std::find_if(out.begin(), out.end(), [&](const StoredTensor& t) { return t.stored_name == name; });
@@ -182,10 +184,10 @@ Checkpoint load_checkpoint(const fs::path& dir, const LoadOptions& options) {
 
   std::vector<StoredTensor> stored;
   if (fs::exists(dir / "model.safetensors")) {
-    read_safetensors(dir / "model.safetensors", stored, ck.table);
+    read_safetensors(dir / "model.safetensors", stored, ck.table, options.copy_weights);
     ck.weights_format = "safetensors";
   } else if (fs::exists(dir / "model.safetensors.index.json")) {
-    read_sharded(dir / "model.safetensors.index.json", stored, ck.table, ck.weights_format);
+    read_sharded(dir / "model.safetensors.index.json", stored, ck.table, ck.weights_format, options.copy_weights);
   } else if (fs::exists(dir / "pytorch_model.bin")) {
     read_pytorch_bin(dir / "pytorch_model.bin", stored, ck.table);
     ck.weights_format = "pytorch_model.bin";

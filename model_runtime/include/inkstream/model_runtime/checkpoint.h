@@ -22,6 +22,11 @@ struct LoadOptions {
   // dtype (and the data is aligned) the tensors alias the memory mapping: no copy.
   std::optional<torch::ScalarType> dtype;
   torch::Device device = torch::kCPU;
+  // Copy the weights into process memory even when they could alias the
+  // file mapping: ~1 s more to load GPT-2 small, ~15% faster decoding here
+  // (anonymous memory gets transparent huge pages; the page cache does not).
+  // Worth it for a long-running server.
+  bool copy_weights = false;
 };
 
 struct TensorInfo {

@@ -22,6 +22,7 @@ namespace inkstream {
 struct ModelLoadOptions {
   std::string device = "auto";  // see parse_device
   std::string dtype = "auto";   // see parse_dtype
+  bool copy_weights = false;    // see LoadOptions::copy_weights
 };
 
 // Keys and values of every layer for a batch of sequences that advance in
