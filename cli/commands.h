@@ -13,5 +13,6 @@ inline constexpr int kExitBadCheckpoint = 2;
 void add_tokenize_command(CLI::App& root, int& exit_code);
 void add_inspect_command(CLI::App& root, int& exit_code);
 void add_complete_command(CLI::App& root, int& exit_code);
+void add_lsp_command(CLI::App& root, int& exit_code);
 
 }  // namespace inkstream::cli

@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
   inkstream::cli::add_tokenize_command(app, exit_code);
   inkstream::cli::add_inspect_command(app, exit_code);
   inkstream::cli::add_complete_command(app, exit_code);
+  inkstream::cli::add_lsp_command(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -158,6 +158,10 @@ GenerationResult Generator::generate(const GenerationRequest& request, const Str
             continue;
           }
         }
+        if (request.stop_when && request.stop_when(row.alt.index, row.alt.text)) {
+          finish(row, FinishReason::Stop);
+          continue;
+        }
         if (static_cast<int>(row.alt.token_ids.size()) >= max_tokens) {
           finish(row, FinishReason::Length);
           continue;

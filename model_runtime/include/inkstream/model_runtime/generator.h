@@ -27,6 +27,10 @@ struct GenerationRequest {
   std::vector<std::string> stop;  // stop strings, matched on decoded text
   // Generation ends (finish reason "length") when this passes.
   std::optional<std::chrono::steady_clock::time_point> deadline;
+  // Optional: called with an alternative's text after each token; returning
+  // true finishes that alternative (reason "stop", text kept whole). Lets a
+  // caller stop at a boundary it recognises, e.g. the end of a sentence.
+  std::function<bool(int index, std::string_view text)> stop_when;
 };
 
 struct Alternative {

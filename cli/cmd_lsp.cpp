@@ -1,0 +1,51 @@
+// `inkstream lsp`: the language server on stdin/stdout.
+#include <spdlog/sinks/basic_file_sink.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <memory>
+
+#include "commands.h"
+#include "inkstream/lsp_server/server.h"
+
+namespace inkstream::cli {
+namespace {
+
+struct LspCliOptions {
+  LspOptions server;
+  std::string log_file;
+  std::string log_level = "info";
+  bool stdio = true;  // accepted for editors that always pass --stdio
+};
+
+int run(const LspCliOptions& o) {
+  // stdout carries protocol only: logs go to stderr or a file.
+  std::shared_ptr<spdlog::logger> logger =
+      o.log_file.empty() ? spdlog::stderr_color_mt("inkstream-lsp") : spdlog::basic_logger_mt("inkstream-lsp", o.log_file);
+  logger->set_level(spdlog::level::from_str(o.log_level));
+  logger->flush_on(spdlog::level::info);
+  spdlog::set_default_logger(logger);
+  spdlog::info("inkstream {} language server starting (model: {})", INKSTREAM_VERSION,
+               o.server.model.empty() ? "from initializationOptions" : o.server.model);
+  const int code = run_language_server(STDIN_FILENO, STDOUT_FILENO, o.server);
+  spdlog::info("inkstream language server exiting with code {}", code);
+  return code;
+}
+
+}  // namespace
+
+void add_lsp_command(CLI::App& root, int& exit_code) {
+  auto o = std::make_shared<LspCliOptions>();
+  CLI::App* cmd = root.add_subcommand("lsp", "Run the language server on stdin/stdout (for editors)");
+  cmd->add_option("--model", o->server.model, "Default model folder (initializationOptions.model overrides)");
+  cmd->add_option("--models-dir", o->server.models_dir, "Folder where model names are looked up");
+  cmd->add_option("--log-file", o->log_file, "Write logs here instead of stderr");
+  cmd->add_option("--log-level", o->log_level, "trace, debug, info, warn, error, off")->capture_default_str();
+  cmd->add_option("--max-frame-bytes", o->server.max_frame_bytes, "Refuse larger messages")->capture_default_str();
+  cmd->add_flag("--stdio", o->stdio, "Use stdin/stdout (the default and only transport)");
+  cmd->footer("The protocol, settings and the streaming extension are described in docs/protocol.md.");
+  cmd->callback([o, &exit_code] { exit_code = run(*o); });
+}
+
+}  // namespace inkstream::cli

@@ -1,0 +1,48 @@
+#pragma once
+// Completion settings: what a writer or operator configures through
+// `initializationOptions` and `workspace/didChangeConfiguration`.
+// Every key, its default and meaning is documented in docs/protocol.md.
+#include <nlohmann/json.hpp>
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "inkstream/model_runtime/sampler.h"
+
+namespace inkstream {
+
+enum class StopAt { Word, Sentence, Line, Paragraph, None };
+
+struct CompletionSettings {
+  std::string model;       // model folder, or a name inside models_dir; "" = the default model
+  std::string models_dir;  // where model names are looked up
+  // languageId or file glob ("*.tex") -> model name/folder.
+  std::vector<std::pair<std::string, std::string>> routing;
+  int n = 3;
+  int max_tokens = 24;
+  SamplingParams sampling{0.8, 40, 0.95, 0.0, 1.1, 64};
+  std::uint64_t seed = 42;
+  std::vector<std::string> stop;
+  StopAt stop_at = StopAt::Sentence;
+  int stream_interval_ms = 100;  // streamed updates at most this often (after the first word)
+  int stream_every_tokens = 0;   // or after this many new tokens (0 = off)
+  int context_chars = 2000;      // text before the cursor considered (then token-fitted)
+  std::string device = "auto";
+  std::string dtype = "auto";
+  int threads = 0;
+
+  // Applies the keys present in `patch` on top of this. Each invalid key is
+  // reported in `errors` ("n: must be between 1 and 16") and leaves its
+  // previous value; unknown keys are reported too.
+  void apply(const nlohmann::json& patch, std::vector<std::string>& errors);
+  nlohmann::json to_json() const;
+  // The model for a document (routing first, then `model`).
+  std::string model_for(const std::string& language_id, const std::string& uri) const;
+  // A stable string of everything that changes generated text (cache key).
+  std::string generation_key() const;
+};
+
+const char* stop_at_name(StopAt s);
+
+}  // namespace inkstream

@@ -1,0 +1,174 @@
+#include "inkstream/completion/engine.h"
+
+#include <algorithm>
+
+namespace inkstream {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// The rest of the cursor's line, trimmed: a suggestion that merely repeats it
+// is useless.
+std::string rest_of_line(std::string_view after) {
+  std::string_view line = after.substr(0, after.find('\n'));
+  while (!line.empty() && (line.front() == ' ' || line.front() == '\t')) line.remove_prefix(1);
+  while (!line.empty() && (line.back() == ' ' || line.back() == '\t' || line.back() == '\r')) line.remove_suffix(1);
+  return std::string(line);
+}
+
+std::string_view trim_left(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\n')) s.remove_prefix(1);
+  return s;
+}
+
+// Final shaping of all alternatives: drop empty ones, ones that only repeat
+// the text after the cursor, and duplicates (first wins).
+std::vector<std::string> finalize(const std::vector<std::string>& texts, std::string_view after) {
+  const std::string rest = rest_of_line(after);
+  std::vector<std::string> out;
+  for (const auto& t : texts) {
+    const std::string_view body = trim_left(t);
+    if (body.empty()) continue;
+    if (!rest.empty() && rest.starts_with(body)) continue;
+    if (std::find(out.begin(), out.end(), t) != out.end()) continue;
+    out.push_back(t);
+  }
+  return out;
+}
+
+// A complete word has appeared: some non-space text followed by a space.
+bool has_complete_word(std::string_view raw) {
+  const std::size_t first = raw.find_first_not_of(" \t\n");
+  return first != std::string_view::npos && raw.find_first_of(" \t\n", first) != std::string_view::npos;
+}
+
+std::string window(std::string_view before, int context_chars) {
+  // A cheap, stable stand-in for the context: the last context_chars*4 bytes.
+  const std::size_t n = std::min<std::size_t>(before.size(), static_cast<std::size_t>(context_chars) * 4);
+  return std::string(before.substr(before.size() - n));
+}
+
+}  // namespace
+
+std::string CompletionEngine::cache_key(const CompletionQuery& q) const {
+  return q.model + '\x1f' + window(q.before, q.settings.context_chars) + '\x1f' + rest_of_line(q.after) + '\x1f' +
+         q.settings.generation_key();
+}
+
+void CompletionEngine::remember(const std::string& key, const std::string& before, std::vector<std::string> items) {
+  std::lock_guard lock(mutex_);
+  shown_[key] = Shown{before, std::move(items)};
+}
+
+void CompletionEngine::forget(const std::string& key) {
+  std::lock_guard lock(mutex_);
+  shown_.erase(key);
+}
+
+std::optional<CompletionOutcome> CompletionEngine::answer_instantly(const CompletionQuery& q) {
+  std::lock_guard lock(mutex_);
+  // Typing through a shown suggestion: answer with what remains of it.
+  if (const auto it = shown_.find(q.key); it != shown_.end() && q.before.starts_with(it->second.before)) {
+    const std::string typed = q.before.substr(it->second.before.size());
+    std::vector<std::string> rest;
+    for (const auto& item : it->second.items)
+      if (item.size() > typed.size() && item.starts_with(typed)) rest.push_back(item.substr(typed.size()));
+    rest = finalize(rest, q.after);
+    if (!rest.empty()) {
+      CompletionOutcome out;
+      out.items = std::move(rest);
+      out.source = "typing";
+      return out;
+    }
+  }
+  // An identical earlier request.
+  const auto hit = lru_index_.find(cache_key(q));
+  if (hit != lru_index_.end()) {
+    lru_.splice(lru_.begin(), lru_, hit->second);
+    CompletionOutcome out;
+    out.items = hit->second->second;
+    out.source = "cache";
+    shown_[q.key] = Shown{q.before, out.items};
+    return out;
+  }
+  return std::nullopt;
+}
+
+CompletionOutcome CompletionEngine::complete(const CompletionQuery& q, CompletionBackend& backend, const PartialCallback& on_partial,
+                                             const CancellationToken* cancel) {
+  const CompletionSettings& s = q.settings;
+  const int budget = backend.context_tokens() - std::min(s.max_tokens, backend.context_tokens() - 1);
+  const std::string prompt =
+      build_context(q.before, s.context_chars, budget, [&](std::string_view t) { return backend.count_tokens(t); });
+
+  GenerationRequest req;
+  req.n = s.n;
+  req.max_tokens = s.max_tokens;
+  req.sampling = s.sampling;
+  req.seed = s.seed;
+  req.stop = s.stop;
+  // Stop an alternative as soon as its stop_at boundary is complete.
+  req.stop_when = [&](int, std::string_view text) { return reached_boundary(text, s.stop_at); };
+
+  const std::size_t n = static_cast<std::size_t>(s.n);
+  std::vector<std::string> raw(n), sent(n);
+  std::vector<bool> done(n, false);
+  bool first_sent = false;
+  int tokens_since = 0;
+  auto last_update = Clock::now();
+  CompletionOutcome out;
+  out.source = "model";
+
+  auto send = [&] {
+    std::vector<PartialItem> items;
+    std::vector<std::string> texts;
+    for (std::size_t i = 0; i < n; ++i) {
+      sent[i] = postprocess(raw[i], s.stop_at);
+      items.push_back({static_cast<int>(i), sent[i], done[i]});
+      texts.push_back(sent[i]);
+    }
+    remember(q.key, q.before, texts);  // typing-through works while streaming
+    if (on_partial) on_partial(items);
+    ++out.streamed_updates;
+    first_sent = true;
+    tokens_since = 0;
+    last_update = Clock::now();
+  };
+  const auto interval = std::chrono::milliseconds(s.stream_interval_ms);
+  auto on_token = [&](const StreamEvent& e) {
+    const auto i = static_cast<std::size_t>(e.index);
+    raw[i] = std::string(e.text);
+    done[i] = done[i] || e.done;
+    ++tokens_since;
+    if (!first_sent) {
+      if (has_complete_word(raw[i]) || e.done) send();
+      return;
+    }
+    const bool due = Clock::now() - last_update >= interval ||
+                     (s.stream_every_tokens > 0 && tokens_since >= s.stream_every_tokens) || e.done;
+    if (due && postprocess(raw[i], s.stop_at) != sent[i]) send();
+  };
+
+  const GenerationResult result = backend.generate(prompt, req, on_token, cancel);
+  out.timings = result.timings;
+  out.error = result.error;
+  out.cancelled = cancel && cancel->cancelled();
+  std::vector<std::string> texts;
+  for (const auto& alt : result.alternatives) texts.push_back(postprocess(alt.text, s.stop_at));
+  out.items = finalize(texts, q.after);
+  if (!out.cancelled && out.error.empty()) {
+    remember(q.key, q.before, out.items);
+    std::lock_guard lock(mutex_);
+    const std::string key = cache_key(q);
+    if (const auto it = lru_index_.find(key); it != lru_index_.end()) lru_.erase(it->second);
+    lru_.emplace_front(key, out.items);
+    lru_index_[key] = lru_.begin();
+    while (lru_.size() > cache_capacity_) {
+      lru_index_.erase(lru_.back().first);
+      lru_.pop_back();
+    }
+  }
+  return out;
+}
+
+}  // namespace inkstream

@@ -1,0 +1,20 @@
+#pragma once
+// `inkstream lsp`: a Language Server Protocol 3.18 server over a pair of file
+// descriptors (stdin/stdout), offering streamed inline completions.
+#include <cstddef>
+#include <string>
+
+namespace inkstream {
+
+struct LspOptions {
+  std::string model;       // default model folder (initializationOptions.model overrides)
+  std::string models_dir;  // where model names are looked up
+  std::size_t max_frame_bytes = 64 << 20;  // larger frames are refused and skipped
+};
+
+// Serves until `exit` or end of input. Returns the process exit code: 0 when
+// `shutdown` came before `exit`, 1 otherwise. Never writes anything but
+// protocol frames to `out_fd`.
+int run_language_server(int in_fd, int out_fd, const LspOptions& options);
+
+}  // namespace inkstream

@@ -1,0 +1,112 @@
+#include "documents.h"
+
+#include <stdexcept>
+
+namespace inkstream::lsp {
+
+const char* encoding_name(PositionEncoding e) {
+  switch (e) {
+    case PositionEncoding::Utf8: return "utf-8";
+    case PositionEncoding::Utf16: return "utf-16";
+    case PositionEncoding::Utf32: return "utf-32";
+  }
+  return "utf-16";
+}
+
+namespace {
+
+int utf8_length(unsigned char lead) {
+  if (lead < 0x80) return 1;
+  if (lead >= 0xF0) return 4;
+  if (lead >= 0xE0) return 3;
+  if (lead >= 0xC0) return 2;
+  return 1;  // stray continuation byte: one unit, never split further
+}
+
+// Units of one character in the encoding.
+int units(int bytes, PositionEncoding enc) {
+  switch (enc) {
+    case PositionEncoding::Utf8: return bytes;
+    case PositionEncoding::Utf16: return bytes == 4 ? 2 : 1;
+    case PositionEncoding::Utf32: return 1;
+  }
+  return 1;
+}
+
+}  // namespace
+
+std::optional<std::size_t> offset_of(const std::string& text, Position pos, PositionEncoding enc) {
+  if (pos.line < 0 || pos.character < 0) return std::nullopt;
+  std::size_t i = 0;
+  for (std::int64_t l = 0; l < pos.line; ++l) {
+    const std::size_t nl = text.find('\n', i);
+    if (nl == std::string::npos) return std::nullopt;
+    i = nl + 1;
+  }
+  std::int64_t left = pos.character;
+  while (left > 0) {
+    // Past the end of the line: the spec says it means the end of the line.
+    if (i >= text.size() || text[i] == '\n' || (text[i] == '\r' && i + 1 < text.size() && text[i + 1] == '\n')) break;
+    const int len = utf8_length(static_cast<unsigned char>(text[i]));
+    const int u = units(len, enc);
+    if (u > left) break;  // inside a surrogate pair: before that character
+    left -= u;
+    i += static_cast<std::size_t>(len);
+  }
+  return std::min(i, text.size());
+}
+
+Position position_of(const std::string& text, std::size_t offset, PositionEncoding enc) {
+  Position p;
+  std::size_t line_start = 0;
+  for (std::size_t i = 0; i < offset && i < text.size(); ++i)
+    if (text[i] == '\n') {
+      ++p.line;
+      line_start = i + 1;
+    }
+  for (std::size_t i = line_start; i < offset && i < text.size();) {
+    const int len = utf8_length(static_cast<unsigned char>(text[i]));
+    p.character += units(len, enc);
+    i += static_cast<std::size_t>(len);
+  }
+  return p;
+}
+
+Document* DocumentStore::find(const std::string& uri) {
+  const auto it = docs_.find(uri);
+  return it == docs_.end() ? nullptr : &it->second;
+}
+
+void DocumentStore::change(const std::string& uri, std::int64_t version, const nlohmann::json& changes, PositionEncoding enc) {
+  Document* doc = find(uri);
+  if (!doc) throw std::invalid_argument("didChange for a document that is not open: " + uri);
+  if (!changes.is_array()) throw std::invalid_argument("contentChanges must be an array");
+  std::string text = doc->text;
+  int index = 0;
+  for (const auto& change : changes) {
+    if (!change.is_object() || !change.contains("text") || !change["text"].is_string())
+      throw std::invalid_argument("contentChanges[" + std::to_string(index) + "] has no text");
+    const std::string& new_text = change["text"].get_ref<const std::string&>();
+    if (!change.contains("range") || change["range"].is_null()) {
+      text = new_text;
+    } else {
+      const auto& r = change["range"];
+      auto pos = [&](const char* key) -> std::optional<std::size_t> {
+        if (!r.contains(key) || !r[key].is_object() || !r[key].contains("line") || !r[key].contains("character") ||
+            !r[key]["line"].is_number_integer() || !r[key]["character"].is_number_integer())
+          return std::nullopt;
+        return offset_of(text, {r[key]["line"].get<std::int64_t>(), r[key]["character"].get<std::int64_t>()}, enc);
+      };
+      const auto start = pos("start"), end = pos("end");
+      if (!start || !end || *start > *end)
+        throw std::invalid_argument("contentChanges[" + std::to_string(index) + "].range " + r.dump() +
+                                    " is outside the document (" + encoding_name(enc) + " positions)");
+      text.replace(*start, *end - *start, new_text);
+    }
+    ++index;
+  }
+  doc->text = std::move(text);
+  doc->version = version;
+}
+
+}  // namespace inkstream::lsp

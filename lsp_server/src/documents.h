@@ -1,0 +1,50 @@
+#pragma once
+// Open documents and LSP positions. Text is kept as UTF-8; positions arrive
+// in the negotiated encoding (UTF-16 code units by default, or UTF-8 bytes,
+// or UTF-32 code points) and are converted to byte offsets here.
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+namespace inkstream::lsp {
+
+enum class PositionEncoding { Utf8, Utf16, Utf32 };
+const char* encoding_name(PositionEncoding e);
+
+struct Position {
+  std::int64_t line = 0;
+  std::int64_t character = 0;
+};
+
+struct Document {
+  std::string uri;
+  std::string language_id;
+  std::int64_t version = 0;
+  std::string text;
+};
+
+// Byte offset of `pos` in `text`, or nullopt when the line does not exist. A
+// character past the end of its line means the end of the line (as the spec
+// says); one inside a surrogate pair means the start of that character.
+std::optional<std::size_t> offset_of(const std::string& text, Position pos, PositionEncoding enc);
+// The position of byte offset `offset` (which must be a character boundary).
+Position position_of(const std::string& text, std::size_t offset, PositionEncoding enc);
+
+class DocumentStore {
+ public:
+  void open(Document doc) { docs_[doc.uri] = std::move(doc); }
+  void close(const std::string& uri) { docs_.erase(uri); }
+  Document* find(const std::string& uri);
+  // Applies `contentChanges` (full or ranged, in order). Throws
+  // std::invalid_argument naming the change when a range is outside the
+  // document; the document is then left unchanged.
+  void change(const std::string& uri, std::int64_t version, const nlohmann::json& changes, PositionEncoding enc);
+
+ private:
+  std::map<std::string, Document> docs_;
+};
+
+}  // namespace inkstream::lsp

@@ -1,0 +1,107 @@
+#include "model_worker.h"
+
+#include <spdlog/spdlog.h>
+
+#include "inkstream/model_runtime/device.h"
+#include "inkstream/model_runtime/errors.h"
+
+namespace inkstream::lsp {
+
+ModelWorker::ModelWorker(std::string model_dir, ModelLoadOptions load, int threads, CompletionEngine& engine, WorkerEvents events)
+    : model_dir_(std::move(model_dir)), load_(std::move(load)), threads_(threads), engine_(engine), events_(std::move(events)) {
+  thread_ = std::thread([this] { run(); });
+}
+
+ModelWorker::~ModelWorker() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+    if (running_) running_->cancel_with(error::kServerCancelled);
+    for (auto& job : queue_) job->reply.error(error::kServerCancelled, "server is shutting down");
+    queue_.clear();
+  }
+  wake_.notify_all();
+  thread_.join();
+}
+
+void ModelWorker::submit(std::shared_ptr<CompletionJob> job) {
+  {
+    std::lock_guard lock(mutex_);
+    for (auto it = queue_.begin(); it != queue_.end();) {
+      if ((*it)->uri == job->uri) {
+        (*it)->reply.error(error::kServerCancelled, "superseded by a newer completion request for this document");
+        it = queue_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    if (running_ && running_->uri == job->uri) running_->cancel_with(error::kServerCancelled);
+    if (stopping_) {
+      job->reply.error(error::kServerCancelled, "server is shutting down");
+      return;
+    }
+    queue_.push_back(std::move(job));
+  }
+  wake_.notify_one();
+}
+
+void ModelWorker::cancel_if(const std::function<bool(const CompletionJob&)>& pred, int code) {
+  std::lock_guard lock(mutex_);
+  for (auto it = queue_.begin(); it != queue_.end();) {
+    if (pred(**it)) {
+      (*it)->reply.error(code, code == error::kContentModified ? "the document changed" : "request cancelled");
+      it = queue_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  if (running_ && pred(*running_)) running_->cancel_with(code);
+}
+
+void ModelWorker::run() {
+  if (events_.on_load) events_.on_load(model_dir_, true, "loading " + model_dir_);
+  try {
+    auto model = Gpt2Model::load(model_dir_, load_);
+    configure_threads(threads_, model->dtype());
+    backend_ = std::make_unique<LocalBackend>(std::move(model));
+    spdlog::info("lsp: model {} loaded", model_dir_);
+  } catch (const std::exception& e) {
+    load_error_ = std::string("cannot load model ") + model_dir_ + ": " + e.what();
+    spdlog::error("lsp: {}", load_error_);
+  }
+  if (events_.on_load) events_.on_load(model_dir_, false, load_error_);
+
+  for (;;) {
+    std::shared_ptr<CompletionJob> job;
+    {
+      std::unique_lock lock(mutex_);
+      wake_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      if (stopping_) return;
+      job = std::move(queue_.front());
+      queue_.pop_front();
+      running_ = job;
+    }
+    CompletionOutcome outcome;
+    if (!backend_) {
+      outcome.error = load_error_;
+    } else if (!job->cancel.cancelled()) {
+      try {
+        outcome = engine_.complete(job->query, *backend_,
+                                   [&](const std::vector<PartialItem>& items) {
+                                     if (events_.on_partial && !job->cancel.cancelled()) events_.on_partial(*job, items);
+                                   },
+                                   &job->cancel);
+      } catch (const InvalidRequest& e) {
+        outcome.error = e.what();
+      } catch (const std::exception& e) {
+        outcome.error = std::string("completion failed: ") + e.what();
+      }
+    }
+    outcome.cancelled = outcome.cancelled || job->cancel.cancelled();
+    if (events_.on_done) events_.on_done(*job, outcome);
+    std::lock_guard lock(mutex_);
+    running_.reset();
+  }
+}
+
+}  // namespace inkstream::lsp

@@ -1,0 +1,437 @@
+// The language server: lifecycle, dispatch, documents, inline completion.
+// Transport (transport.cpp) and dispatch (this file) are separate, as in
+// clangd; every request gets exactly one Reply (reply.h).
+#include "inkstream/lsp_server/server.h"
+
+#include <spdlog/spdlog.h>
+
+#include <filesystem>
+#include <map>
+
+#include "documents.h"
+#include "inkstream/completion/engine.h"
+#include "inkstream/model_runtime/device.h"
+#include "model_worker.h"
+#include "protocol.h"
+#include "reply.h"
+#include "transport.h"
+
+namespace inkstream {
+namespace lsp {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Reads a required field of a given JSON type or throws InvalidParams naming it.
+const Json& field(const Json& obj, const char* key, const char* path, Json::value_t type) {
+  if (!obj.is_object() || !obj.contains(key))
+    throw InvalidParams(std::string(path) + " is missing");
+  const Json& v = obj[key];
+  const bool ok = type == Json::value_t::number_integer ? v.is_number_integer() : v.type() == type;
+  if (!ok) throw InvalidParams(std::string(path) + " has the wrong type");
+  return v;
+}
+
+Position parse_position(const Json& params) {
+  const Json& p = field(params, "position", "position", Json::value_t::object);
+  Position pos{field(p, "line", "position.line", Json::value_t::number_integer).get<std::int64_t>(),
+               field(p, "character", "position.character", Json::value_t::number_integer).get<std::int64_t>()};
+  if (pos.line < 0) throw InvalidParams("position.line must be >= 0");
+  if (pos.character < 0) throw InvalidParams("position.character must be >= 0");
+  return pos;
+}
+
+std::string parse_uri(const Json& params) {
+  const Json& td = field(params, "textDocument", "textDocument", Json::value_t::object);
+  return field(td, "uri", "textDocument.uri", Json::value_t::string).get<std::string>();
+}
+
+class Server {
+ public:
+  Server(int in_fd, int out_fd, const LspOptions& options)
+      : options_(options), reader_(in_fd, options.max_frame_bytes), out_(std::make_shared<FrameWriter>(out_fd)) {
+    settings_.model = options.model;
+    settings_.models_dir = options.models_dir;
+  }
+
+  int run() {
+    while (!exit_requested_) {
+      auto frame = reader_.next();
+      if (!frame) break;  // end of input: like exit
+      if (!frame->error.empty()) {
+        spdlog::error("lsp: {}", frame->error);
+        send_error(nullptr, error::kParseError, frame->error);
+        continue;
+      }
+      handle_message(frame->body);
+    }
+    workers_.clear();  // cancels and joins inference
+    return shutdown_requested_ && exit_requested_ ? 0 : (shutdown_requested_ && !exit_requested_ ? 0 : 1);
+  }
+
+ private:
+  // ---- message plumbing ----------------------------------------------------
+  void send_error(Json id, int code, const std::string& message) {
+    out_->send({{"jsonrpc", "2.0"}, {"id", std::move(id)}, {"error", {{"code", code}, {"message", message}}}});
+  }
+  void notify(const std::string& method, Json params) {
+    out_->send({{"jsonrpc", "2.0"}, {"method", method}, {"params", std::move(params)}});
+  }
+  void show_message(int type, const std::string& message) { notify("window/showMessage", {{"type", type}, {"message", message}}); }
+  void request_client(const std::string& method, Json params) {
+    out_->send({{"jsonrpc", "2.0"}, {"id", "inkstream-" + std::to_string(++outgoing_id_)}, {"method", method}, {"params", std::move(params)}});
+  }
+
+  void handle_message(const std::string& body) {
+    Json msg;
+    try {
+      msg = Json::parse(body);
+    } catch (const Json::parse_error& e) {
+      send_error(nullptr, error::kParseError, std::string("invalid JSON: ") + e.what());
+      return;
+    }
+    if (msg.is_array()) {
+      send_error(nullptr, error::kInvalidRequest, "batch messages are not supported by LSP");
+      return;
+    }
+    if (!msg.is_object()) {
+      send_error(nullptr, error::kInvalidRequest, "a message must be a JSON object");
+      return;
+    }
+    const bool has_id = msg.contains("id");
+    Json id = has_id ? msg["id"] : Json();
+    if (has_id && !id.is_string() && !id.is_number_integer()) {
+      send_error(nullptr, error::kInvalidRequest, "id must be an integer or a string");
+      return;
+    }
+    if (!msg.contains("jsonrpc") || msg["jsonrpc"] != "2.0") {
+      if (has_id) send_error(id, error::kInvalidRequest, "\"jsonrpc\" must be \"2.0\"");
+      return;
+    }
+    if (!msg.contains("method")) {
+      if (has_id && (msg.contains("result") || msg.contains("error"))) return;  // a client's answer to our request
+      send_error(has_id ? id : Json(), error::kInvalidRequest, "message has no method");
+      return;
+    }
+    if (!msg["method"].is_string()) {
+      send_error(has_id ? id : Json(), error::kInvalidRequest, "method must be a string");
+      return;
+    }
+    const std::string method = msg["method"].get<std::string>();
+    const Json params = msg.contains("params") ? msg["params"] : Json::object();
+    if (has_id) {
+      handle_request(Reply(out_, id, method), method, params);
+    } else {
+      handle_notification(method, params);
+    }
+  }
+
+  void handle_request(Reply reply, const std::string& method, const Json& params) {
+    // Handlers take the Reply by reference and move it only when they hand
+    // the request to a worker, so an exception here is still answered below.
+    if (method == "initialize") return on_initialize(reply, params);
+    if (!initialized_) return reply.error(error::kServerNotInitialized, "the server is not initialized yet");
+    if (shutdown_requested_) return reply.error(error::kInvalidRequest, "the server is shutting down");
+    try {
+      if (method == "shutdown") return on_shutdown(reply);
+      if (method == "textDocument/inlineCompletion") return on_inline_completion(reply, params);
+      if (method == "workspace/executeCommand") return on_execute_command(reply, params);
+      reply.error(error::kMethodNotFound, "method not found: " + method);
+    } catch (const InvalidParams& e) {
+      reply.error(error::kInvalidParams, "invalid params for " + method + ": " + e.what());
+    } catch (const Json::exception& e) {
+      reply.error(error::kInvalidParams, "invalid params for " + method + ": " + e.what());
+    }
+  }
+
+  void handle_notification(const std::string& method, const Json& params) {
+    if (method == "exit") {
+      exit_requested_ = true;
+      return;
+    }
+    if (!initialized_) return;  // notifications before initialize are dropped
+    try {
+      if (method == "initialized") return on_initialized();
+      if (method == "$/cancelRequest") return on_cancel(params);
+      if (method == "textDocument/didOpen") return on_did_open(params);
+      if (method == "textDocument/didChange") return on_did_change(params);
+      if (method == "textDocument/didClose") return on_did_close(params);
+      if (method == "workspace/didChangeConfiguration") return on_configuration(params);
+      // Other notifications, $/ ones included, are ignored as the spec allows.
+    } catch (const std::exception& e) {
+      spdlog::error("lsp: bad {} notification: {}", method, e.what());
+    }
+  }
+
+  // ---- lifecycle ---------------------------------------------------------
+  void on_initialize(Reply& reply, const Json& params) {
+    if (initialized_) return reply.error(error::kInvalidRequest, "initialize was already called");
+    if (!params.is_object()) return reply.error(error::kInvalidParams, "invalid params for initialize: params must be an object");
+    const Json caps = params.value("capabilities", Json::object());
+    // Position encoding: utf-8 when offered (cheapest for us), else utf-32, else the default utf-16.
+    encoding_ = PositionEncoding::Utf16;
+    if (caps.contains("general") && caps["general"].is_object() && caps["general"].contains("positionEncodings") &&
+        caps["general"]["positionEncodings"].is_array()) {
+      const Json& offered = caps["general"]["positionEncodings"];
+      auto has = [&](const char* e) { return std::find(offered.begin(), offered.end(), Json(e)) != offered.end(); };
+      if (has("utf-8")) encoding_ = PositionEncoding::Utf8;
+      else if (has("utf-32")) encoding_ = PositionEncoding::Utf32;
+    }
+    work_done_progress_ = caps.contains("window") && caps["window"].is_object() && caps["window"].value("workDoneProgress", false);
+    const Json init = params.value("initializationOptions", Json::object());
+    streaming_ = (init.is_object() && init.value("streaming", false)) ||
+                 (caps.contains("experimental") && caps["experimental"].is_object() && caps["experimental"].contains("inkstream") &&
+                  caps["experimental"]["inkstream"].is_object() && caps["experimental"]["inkstream"].value("partialCompletion", false));
+    if (init.is_object()) apply_settings(init);
+    initialized_ = true;
+    reply.result({{"capabilities",
+                   {{"positionEncoding", encoding_name(encoding_)},
+                    {"textDocumentSync", {{"openClose", true}, {"change", 2}}},
+                    {"inlineCompletionProvider", true},
+                    {"executeCommandProvider", {{"commands", {"inkstream.accept", "inkstream.status", "inkstream.documentText"}}}},
+                    {"experimental", {{"inkstream", {{"partialCompletion", true}}}}}}},
+                  {"serverInfo", {{"name", "inkstream"}, {"version", INKSTREAM_VERSION}}}});
+  }
+
+  void on_initialized() {
+    // Start loading the default model now, so the first completion is fast.
+    if (!settings_.model.empty()) worker_for(settings_.model);
+  }
+
+  void on_shutdown(Reply& reply) {
+    shutdown_requested_ = true;
+    for (auto& [key, worker] : workers_) worker->cancel_if([](const CompletionJob&) { return true; }, error::kServerCancelled);
+    reply.result(nullptr);
+  }
+
+  // ---- documents -----------------------------------------------------------
+  void on_did_open(const Json& params) {
+    const Json& td = field(params, "textDocument", "textDocument", Json::value_t::object);
+    Document doc;
+    doc.uri = field(td, "uri", "textDocument.uri", Json::value_t::string).get<std::string>();
+    doc.language_id = td.value("languageId", "");
+    doc.version = td.contains("version") && td["version"].is_number_integer() ? td["version"].get<std::int64_t>() : 0;
+    doc.text = field(td, "text", "textDocument.text", Json::value_t::string).get<std::string>();
+    documents_.open(std::move(doc));
+  }
+
+  void on_did_change(const Json& params) {
+    const std::string uri = parse_uri(params);
+    const Json& td = params["textDocument"];
+    const std::int64_t version = td.contains("version") && td["version"].is_number_integer() ? td["version"].get<std::int64_t>() : 0;
+    // The writer kept typing: older completions for this document are stale.
+    for (auto& [key, worker] : workers_)
+      worker->cancel_if([&](const CompletionJob& j) { return j.uri == uri; }, error::kContentModified);
+    try {
+      documents_.change(uri, version, params.contains("contentChanges") ? params["contentChanges"] : Json(), encoding_);
+    } catch (const std::invalid_argument& e) {
+      spdlog::error("lsp: {}", e.what());
+    }
+  }
+
+  void on_did_close(const Json& params) {
+    const std::string uri = parse_uri(params);
+    for (auto& [key, worker] : workers_) worker->cancel_if([&](const CompletionJob& j) { return j.uri == uri; }, error::kRequestCancelled);
+    documents_.close(uri);
+    engine_.forget(uri);
+  }
+
+  // ---- configuration -----------------------------------------------------
+  void apply_settings(const Json& patch) {
+    std::vector<std::string> errors;
+    Json clean = patch;
+    clean.erase("streaming");
+    settings_.apply(clean, errors);
+    if (!errors.empty()) {
+      std::string message = "inkstream: invalid settings (previous values kept): ";
+      for (std::size_t i = 0; i < errors.size(); ++i) message += (i ? "; " : "") + errors[i];
+      spdlog::warn("lsp: {}", message);
+      show_message(2, message);
+    }
+  }
+
+  void on_configuration(const Json& params) {
+    if (!params.is_object() || !params.contains("settings")) return;
+    const Json& s = params["settings"];
+    if (s.is_object() && s.contains("inkstream")) apply_settings(s["inkstream"]);
+    else if (s.is_object()) apply_settings(s);
+  }
+
+  std::string resolve_model(const std::string& name) const {
+    if (name.empty()) return name;
+    if (!settings_.models_dir.empty() && !std::filesystem::is_directory(name) &&
+        std::filesystem::is_directory(std::filesystem::path(settings_.models_dir) / name))
+      return (std::filesystem::path(settings_.models_dir) / name).string();
+    return name;
+  }
+
+  ModelWorker& worker_for(const std::string& model_name) {
+    const std::string dir = resolve_model(model_name);
+    const std::string key = dir + '\x1f' + settings_.device + '\x1f' + settings_.dtype + '\x1f' + std::to_string(settings_.threads);
+    auto it = workers_.find(key);
+    if (it == workers_.end()) {
+      WorkerEvents events;
+      events.on_load = [this](const std::string& model, bool loading, const std::string& message) { on_model_load(model, loading, message); };
+      events.on_partial = [this](const CompletionJob& job, const std::vector<PartialItem>& items) { send_partial(job, items); };
+      events.on_done = [this](CompletionJob& job, const CompletionOutcome& outcome) { finish_job(job, outcome); };
+      it = workers_
+               .emplace(key, std::make_unique<ModelWorker>(dir, ModelLoadOptions{settings_.device, settings_.dtype, true},
+                                                           settings_.threads, engine_, std::move(events)))
+               .first;
+    }
+    return *it->second;
+  }
+
+  // Called on the worker thread.
+  void on_model_load(const std::string& model, bool loading, const std::string& error_message) {
+    if (work_done_progress_) {
+      const std::string token = "inkstream/load/" + model;
+      if (loading) {
+        request_client("window/workDoneProgress/create", {{"token", token}});
+        notify("$/progress", {{"token", token}, {"value", {{"kind", "begin"}, {"title", "inkstream: loading model"}, {"message", model}}}});
+      } else {
+        notify("$/progress", {{"token", token}, {"value", {{"kind", "end"}, {"message", error_message.empty() ? "ready" : error_message}}}});
+      }
+    }
+    if (!loading && !error_message.empty()) show_message(1, "inkstream: " + error_message);
+    if (!loading)
+      notify("inkstream/status", {{"busy", false}, {"model", model}, {"message", error_message.empty() ? "ready" : error_message}, {"tokensPerSecond", 0}});
+  }
+
+  // ---- inline completion -----------------------------------------------------
+  void on_inline_completion(Reply& reply, const Json& params) {
+    const std::string uri = parse_uri(params);
+    const Position pos = parse_position(params);
+    const Document* doc = documents_.find(uri);
+    if (!doc) throw InvalidParams("textDocument.uri is not an open document: " + uri);
+    const auto offset = offset_of(doc->text, pos, encoding_);
+    if (!offset) throw InvalidParams("position line " + std::to_string(pos.line) + " is outside the document");
+    const std::string model = settings_.model_for(doc->language_id, uri);
+    if (model.empty()) return reply.error(error::kRequestFailed, "no model configured: set \"model\" in initializationOptions or start `inkstream lsp --model DIR`");
+
+    auto job = std::make_shared<CompletionJob>(std::move(reply));
+    job->uri = uri;
+    job->version = doc->version;
+    job->position = pos;
+    job->stream = streaming_;
+    job->query = {uri, doc->text.substr(0, *offset), doc->text.substr(*offset), settings_, resolve_model(model)};
+    const std::string request_id = job->reply.id().dump();
+    ++requests_;
+    // Typing through a suggestion, or an identical request: no inference.
+    if (auto instant = engine_.answer_instantly(job->query)) {
+      instant_answers_++;
+      finish_job(*job, *instant);
+      return;
+    }
+    ModelWorker& worker = worker_for(model);
+    jobs_[request_id] = job;
+    if (jobs_.size() > 1024) prune_jobs();
+    worker.submit(job);
+  }
+
+  void on_cancel(const Json& params) {
+    if (!params.is_object() || !params.contains("id")) return;
+    const std::string id = params["id"].dump();
+    const auto it = jobs_.find(id);
+    if (it == jobs_.end()) return;
+    if (auto job = it->second.lock())
+      for (auto& [key, worker] : workers_) worker->cancel_if([&](const CompletionJob& j) { return &j == job.get(); }, error::kRequestCancelled);
+    jobs_.erase(it);
+  }
+
+  void prune_jobs() {
+    for (auto it = jobs_.begin(); it != jobs_.end();) it = it->second.expired() ? jobs_.erase(it) : std::next(it);
+  }
+
+  Json position_json(const Position& p) const { return {{"line", p.line}, {"character", p.character}}; }
+
+  // Worker thread (or protocol thread for instant answers).
+  void send_partial(const CompletionJob& job, const std::vector<PartialItem>& items) {
+    if (!job.stream) return;
+    Json list = Json::array();
+    for (const auto& item : items) list.push_back({{"index", item.index}, {"text", item.text}, {"done", item.done}});
+    notify("inkstream/partialCompletion", {{"requestId", job.reply.id()},
+                                          {"textDocument", {{"uri", job.uri}}},
+                                          {"position", position_json(job.position)},
+                                          {"items", list}});
+  }
+
+  void finish_job(CompletionJob& job, const CompletionOutcome& outcome) {
+    Reply& reply = job.reply;
+    if (outcome.cancelled) {
+      ++cancelled_;
+      const int code = job.cancel_code;
+      reply.error(code, code == error::kContentModified ? "the document changed" : code == error::kServerCancelled
+                                                                                      ? "superseded or shutting down"
+                                                                                      : "request cancelled");
+    } else if (!outcome.error.empty()) {
+      reply.error(error::kRequestFailed, outcome.error);
+    } else {
+      Json items = Json::array();
+      for (std::size_t i = 0; i < outcome.items.size(); ++i)
+        items.push_back({{"insertText", outcome.items[i]},
+                         {"range", {{"start", position_json(job.position)}, {"end", position_json(job.position)}}},
+                         {"command",
+                          {{"title", "inkstream: accept"},
+                           {"command", "inkstream.accept"},
+                           {"arguments", {{{"requestId", job.reply.id()}, {"index", i}, {"source", outcome.source}}}}}}});
+      reply.result({{"items", items}});
+    }
+    const double ms = std::chrono::duration<double, std::milli>(Clock::now() - job.received).count();
+    spdlog::info("lsp: completion {} {} in {:.0f} ms ({}, {} streamed updates, {} items)", job.reply.id().dump(),
+                 outcome.cancelled ? "cancelled" : outcome.error.empty() ? "answered" : "failed", ms, outcome.source,
+                 outcome.streamed_updates, outcome.items.size());
+    notify("inkstream/status", {{"busy", false},
+                                {"model", job.query.settings.model},
+                                {"message", outcome.cancelled ? "cancelled" : outcome.error.empty() ? "ready" : outcome.error},
+                                {"tokensPerSecond", outcome.timings.predicted_per_second},
+                                {"latencyMs", ms},
+                                {"source", outcome.source}});
+  }
+
+  // ---- commands ------------------------------------------------------------
+  void on_execute_command(Reply& reply, const Json& params) {
+    const std::string command = field(params, "command", "command", Json::value_t::string).get<std::string>();
+    const Json args = params.value("arguments", Json::array());
+    if (command == "inkstream.documentText") {
+      // Debug aid: the server's copy of a document, to check a client's sync.
+      if (!args.is_array() || args.empty() || !args[0].is_string()) throw InvalidParams("arguments must be [uri]");
+      const Document* doc = documents_.find(args[0].get<std::string>());
+      if (!doc) throw InvalidParams("not an open document: " + args[0].get<std::string>());
+      return reply.result({{"text", doc->text}, {"version", doc->version}});
+    }
+    if (command == "inkstream.status") {
+      return reply.result({{"requests", requests_.load()}, {"instantAnswers", instant_answers_.load()}, {"accepted", accepted_.load()},
+                           {"cancelled", cancelled_.load()}, {"settings", settings_.to_json()}, {"streaming", streaming_},
+                           {"positionEncoding", encoding_name(encoding_)}});
+    }
+    if (command != "inkstream.accept") throw InvalidParams("unknown command: " + command);
+    ++accepted_;
+    spdlog::info("lsp: suggestion accepted: {}", args.dump());
+    reply.result(nullptr);
+  }
+
+  LspOptions options_;
+  FrameReader reader_;
+  std::shared_ptr<FrameWriter> out_;
+  DocumentStore documents_;
+  CompletionSettings settings_;
+  CompletionEngine engine_;
+  PositionEncoding encoding_ = PositionEncoding::Utf16;
+  bool initialized_ = false, shutdown_requested_ = false, exit_requested_ = false;
+  bool streaming_ = false, work_done_progress_ = false;
+  std::atomic<int> outgoing_id_{0};
+  std::map<std::string, std::weak_ptr<CompletionJob>> jobs_;  // request id -> job, for $/cancelRequest
+  std::map<std::string, std::unique_ptr<ModelWorker>> workers_;
+  std::atomic<int> requests_{0}, instant_answers_{0}, accepted_{0}, cancelled_{0};
+};
+
+}  // namespace
+}  // namespace lsp
+
+int run_language_server(int in_fd, int out_fd, const LspOptions& options) {
+  lsp::Server server(in_fd, out_fd, options);
+  return server.run();
+}
+
+}  // namespace inkstream

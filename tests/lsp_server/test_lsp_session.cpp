@@ -1,0 +1,216 @@
+// `inkstream lsp` as a real child process over real pipes.
+#include <gtest/gtest.h>
+
+#include <random>
+#include <set>
+
+#include "lsp_client.h"
+
+namespace inkstream {
+namespace {
+
+using test::Json;
+using test::LspProcess;
+using namespace std::chrono_literals;
+
+std::string fixture(const char* name) { return std::string(INKSTREAM_FIXTURE_DIR) + "/" + name; }
+
+std::unique_ptr<LspProcess> start(const std::string& model = fixture("tiny")) {
+  return std::make_unique<LspProcess>(std::vector<std::string>{INKSTREAM_BINARY, "lsp", "--model", model, "--log-level", "debug"});
+}
+
+const std::string kUri = "file:///story.md";
+
+void open(LspProcess& s, const std::string& text, const std::string& uri = kUri) {
+  s.notify("textDocument/didOpen", {{"textDocument", {{"uri", uri}, {"languageId", "markdown"}, {"version", 1}, {"text", text}}}});
+}
+
+Json completion_params(std::int64_t line, std::int64_t character, const std::string& uri = kUri) {
+  return {{"textDocument", {{"uri", uri}}}, {"position", {{"line", line}, {"character", character}}}, {"context", {{"triggerKind", 2}}}};
+}
+
+TEST(LspSession, FullLifecycle) {
+  auto s = start();
+  const Json init = s->initialize({{"n", 2}, {"max_tokens", 8}});
+  const Json& caps = init["result"]["capabilities"];
+  EXPECT_EQ(caps["positionEncoding"], "utf-16");
+  EXPECT_EQ(caps["inlineCompletionProvider"], true);
+  EXPECT_EQ(caps["textDocumentSync"]["change"], 2);
+  EXPECT_EQ(init["result"]["serverInfo"]["name"], "inkstream");
+  open(*s, "The old lighthouse keeper climbed the stairs and ");
+  for (int i = 0; i < 2; ++i) {
+    const Json r = s->request("textDocument/inlineCompletion", completion_params(0, 49));
+    ASSERT_TRUE(r.contains("result")) << r.dump();
+    const Json& items = r["result"]["items"];
+    ASSERT_GE(items.size(), 1u);
+    for (const auto& item : items) {
+      EXPECT_TRUE(item["insertText"].is_string());
+      EXPECT_EQ(item["range"]["start"], (Json{{"line", 0}, {"character", 49}}));
+      EXPECT_EQ(item["command"]["command"], "inkstream.accept");
+    }
+  }
+  // Accepting runs the item's command.
+  const Json accepted = s->request("workspace/executeCommand", {{"command", "inkstream.accept"}, {"arguments", {{{"requestId", 1}, {"index", 0}}}}});
+  EXPECT_TRUE(accepted.contains("result"));
+  const Json status = s->request("workspace/executeCommand", {{"command", "inkstream.status"}});
+  EXPECT_EQ(status["result"]["accepted"], 1);
+  EXPECT_EQ(s->request("shutdown", nullptr)["result"], nullptr);
+  s->notify("exit", nullptr);
+  EXPECT_EQ(s->wait_exit(), 0);
+  // stdout carried protocol only; the logs went to stderr.
+  EXPECT_NE(s->stderr_text().find("language server starting"), std::string::npos);
+}
+
+TEST(LspSession, ExitWithoutShutdownIsCodeOne) {
+  auto s = start();
+  s->initialize();
+  s->notify("exit", nullptr);
+  EXPECT_EQ(s->wait_exit(), 1);
+  auto eof = start();
+  eof->initialize();
+  eof->close_stdin();
+  EXPECT_EQ(eof->wait_exit(), 1);
+}
+
+TEST(LspSession, StreamsGrowingAlternativesBeforeTheResponse) {
+  auto s = start(fixture("deep-scaled"));
+  s->initialize({{"streaming", true}, {"n", 3}, {"max_tokens", 20}, {"stop_at", "none"}, {"stream_interval_ms", 0}});
+  open(*s, "Once upon a time, in a land far away, ");
+  std::vector<Json> notes;
+  const int id = s->request_async("textDocument/inlineCompletion", completion_params(0, 38));
+  const Json r = s->wait_response(id, 60s, &notes);
+  ASSERT_TRUE(r.contains("result")) << r.dump();
+  std::vector<std::string> finals;
+  for (const auto& item : r["result"]["items"]) finals.push_back(item["insertText"]);
+  int partials = 0;
+  std::map<int, std::string> last;
+  for (const auto& n : notes) {
+    if (n.value("method", "") != "inkstream/partialCompletion") continue;
+    ++partials;
+    EXPECT_EQ(n["params"]["requestId"], id);
+    EXPECT_EQ(n["params"]["textDocument"]["uri"], kUri);
+    for (const auto& item : n["params"]["items"]) {
+      const int index = item["index"];
+      const std::string text = item["text"];
+      // Replace semantics: each update extends the previous one.
+      EXPECT_EQ(text.compare(0, last[index].size(), last[index]), 0) << "update shrank";
+      last[index] = text;
+      // Every streamed text is a prefix of a final item (or was dropped as empty/duplicate).
+      if (!text.empty()) {
+        EXPECT_TRUE(std::any_of(finals.begin(), finals.end(), [&](const std::string& f) { return f.starts_with(text); }))
+            << "'" << text << "' is not a prefix of any final item";
+      }
+    }
+  }
+  EXPECT_GE(partials, 3) << "expected several streamed updates";
+}
+
+TEST(LspSession, CancelRequestAnswersRequestCancelledWithinAStep) {
+  auto s = start(fixture("deep-scaled"));
+  s->initialize({{"n", 4}, {"max_tokens", 60}, {"stop_at", "none"}});
+  open(*s, "A long night. ");
+  // Let the model load first.
+  s->request("textDocument/inlineCompletion", completion_params(0, 14), 60s);
+  // (the next request differs, so it cannot come from the cache)
+  s->notify("textDocument/didChange", {{"textDocument", {{"uri", kUri}, {"version", 2}}},
+                                       {"contentChanges", {{{"text", "Another long night. "}}}}});
+  const int id = s->request_async("textDocument/inlineCompletion", completion_params(0, 20));
+  std::this_thread::sleep_for(20ms);
+  const auto t0 = std::chrono::steady_clock::now();
+  s->notify("$/cancelRequest", {{"id", id}});
+  const Json r = s->wait_response(id, 10s);
+  const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  ASSERT_TRUE(r.contains("error")) << r.dump();
+  EXPECT_EQ(r["error"]["code"], -32800);
+  EXPECT_LT(ms, 1000.0);
+  std::printf("cancellation answered in %.1f ms\n", ms);
+}
+
+TEST(LspSession, TypingCancelsOlderCompletionsNewestWins) {
+  auto s = start(fixture("deep-scaled"));
+  s->initialize({{"n", 4}, {"max_tokens", 60}, {"stop_at", "none"}});
+  open(*s, "Warm up. ", "file:///warm.md");
+  s->request("textDocument/inlineCompletion", completion_params(0, 9, "file:///warm.md"), 60s);  // loads the model
+  open(*s, "Rain. ");
+  const int first = s->request_async("textDocument/inlineCompletion", completion_params(0, 6));
+  s->notify("textDocument/didChange", {{"textDocument", {{"uri", kUri}, {"version", 2}}},
+                                       {"contentChanges", {{{"range", {{"start", {{"line", 0}, {"character", 6}}}, {"end", {{"line", 0}, {"character", 6}}}}}, {"text", "W"}}}}});
+  const int second = s->request_async("textDocument/inlineCompletion", completion_params(0, 7));
+  const Json r1 = s->wait_response(first, 10s);
+  ASSERT_TRUE(r1.contains("error")) << r1.dump();
+  EXPECT_EQ(r1["error"]["code"], -32801);
+  const Json r2 = s->wait_response(second, 60s);
+  EXPECT_TRUE(r2.contains("result")) << r2.dump();
+  // A third request before the second finishes would supersede it:
+  const int third = s->request_async("textDocument/inlineCompletion", completion_params(0, 7));
+  const int fourth = s->request_async("textDocument/inlineCompletion", completion_params(0, 7));
+  const Json r3 = s->wait_response(third, 60s);
+  const Json r4 = s->wait_response(fourth, 60s);
+  EXPECT_TRUE(r4.contains("result")) << r4.dump();
+  if (r3.contains("error")) {
+    EXPECT_EQ(r3["error"]["code"], -32802);
+  }
+}
+
+TEST(LspSession, TypingThroughASuggestionAnswersInstantly) {
+  auto s = start();
+  s->initialize({{"n", 1}, {"max_tokens", 10}, {"stop_at", "none"}, {"temperature", 0}});
+  open(*s, "Hello ");
+  const Json r = s->request("textDocument/inlineCompletion", completion_params(0, 6), 60s);
+  ASSERT_FALSE(r["result"]["items"].empty());
+  const std::string suggestion = r["result"]["items"][0]["insertText"];
+  ASSERT_GE(suggestion.size(), 3u);
+  const std::string typed = suggestion.substr(0, 2);
+  s->notify("textDocument/didChange", {{"textDocument", {{"uri", kUri}, {"version", 2}}},
+                                       {"contentChanges", {{{"range", {{"start", {{"line", 0}, {"character", 6}}}, {"end", {{"line", 0}, {"character", 6}}}}}, {"text", typed}}}}});
+  const Json again = s->request("textDocument/inlineCompletion", completion_params(0, 6 + static_cast<int>(typed.size())), 5s);
+  ASSERT_FALSE(again["result"]["items"].empty()) << again.dump();
+  EXPECT_EQ(again["result"]["items"][0]["insertText"], suggestion.substr(2));
+  EXPECT_EQ(again["result"]["items"][0]["command"]["arguments"][0]["source"], "typing");
+}
+
+TEST(LspSession, IdenticalRequestIsAnsweredFromTheCache) {
+  auto s = start();
+  s->initialize({{"n", 2}, {"max_tokens", 10}});
+  open(*s, "The sea was calm. ");
+  open(*s, "The sea was calm. ", "file:///other.md");
+  const Json a = s->request("textDocument/inlineCompletion", completion_params(0, 18), 60s);
+  const Json b = s->request("textDocument/inlineCompletion", completion_params(0, 18, "file:///other.md"), 5s);
+  EXPECT_EQ(b["result"]["items"][0]["command"]["arguments"][0]["source"], "cache");
+  EXPECT_EQ(a["result"]["items"][0]["insertText"], b["result"]["items"][0]["insertText"]);
+}
+
+TEST(LspSession, InvalidSettingsAreReportedAndPreviousValuesKept) {
+  auto s = start();
+  s->initialize();
+  s->notify("workspace/didChangeConfiguration", {{"settings", {{"inkstream", {{"n", 99}, {"top_p", 0.5}, {"colour", "red"}}}}}});
+  std::vector<Json> notes;
+  const Json st = s->request("workspace/executeCommand", {{"command", "inkstream.status"}}, 10s, &notes);
+  EXPECT_EQ(st["result"]["settings"]["n"], 3);
+  EXPECT_EQ(st["result"]["settings"]["top_p"], 0.5);
+  bool reported = false;
+  for (const auto& n : notes)
+    if (n.value("method", "") == "window/showMessage") {
+      const std::string m = n["params"]["message"];
+      reported = m.find("n:") != std::string::npos && m.find("colour") != std::string::npos;
+    }
+  EXPECT_TRUE(reported);
+}
+
+TEST(LspSession, ModelLoadProgressAndFailureAreReported) {
+  auto s = start("/nonexistent-model");
+  s->initialize({}, {{"window", {{"workDoneProgress", true}}}});
+  open(*s, "Text. ");
+  std::vector<Json> notes;
+  const Json r = s->request("textDocument/inlineCompletion", completion_params(0, 6), 30s, &notes);
+  ASSERT_TRUE(r.contains("error")) << r.dump();
+  EXPECT_EQ(r["error"]["code"], -32803);
+  EXPECT_NE(r["error"]["message"].get<std::string>().find("nonexistent-model"), std::string::npos);
+  std::set<std::string> kinds;
+  for (const auto& n : notes)
+    if (n.value("method", "") == "$/progress") kinds.insert(n["params"]["value"]["kind"].get<std::string>());
+  EXPECT_TRUE(kinds.count("begin") && kinds.count("end"));
+}
+
+}  // namespace
+}  // namespace inkstream
