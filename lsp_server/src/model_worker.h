@@ -26,14 +26,16 @@ struct CompletionJob {
   CompletionQuery query;
   bool stream = false;
   CancellationToken cancel;
-  std::atomic<int> cancel_code{error::kRequestCancelled};  // the answer once cancelled
+  std::atomic<int> cancel_code{0};  // the answer once cancelled; the first reason wins
   std::chrono::steady_clock::time_point received = std::chrono::steady_clock::now();
 
   CompletionJob(Reply r) : reply(std::move(r)) {}
   void cancel_with(int code) {
-    cancel_code = code;
+    int none = 0;
+    cancel_code.compare_exchange_strong(none, code);
     cancel.cancel();
   }
+  int cancel_reason() const { return cancel_code ? cancel_code.load() : error::kRequestCancelled; }
 };
 
 // What the worker tells the server (called on the worker thread).

@@ -360,7 +360,7 @@ class Server {
     Reply& reply = job.reply;
     if (outcome.cancelled) {
       ++cancelled_;
-      const int code = job.cancel_code;
+      const int code = job.cancel_reason();
       reply.error(code, code == error::kContentModified ? "the document changed" : code == error::kServerCancelled
                                                                                       ? "superseded or shutting down"
                                                                                       : "request cancelled");
