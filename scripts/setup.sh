@@ -12,6 +12,7 @@ packages=(
 if [[ "${1:-}" == "--tests" ]]; then
   packages+=(
     python3 python3-numpy   # fixture checkpoint generator
+    neovim                  # a real LSP client for the integration tests
   )
 fi
 
