@@ -33,12 +33,13 @@ test: test-deps test-release test-sanitize
 test-release: build
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
-# Unit tests under ASan/UBSan (the CLI tests, which spawn the binary, run in
-# the release pass only: under ASan each process start takes seconds).
+# Unit tests and the malformed-input LSP test under ASan/UBSan. Tests that
+# time a child process (CLI, LSP sessions, Neovim) run in the release pass
+# only: under ASan each start of the binary takes seconds.
 test-sanitize: test-deps
 	@cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DINKSTREAM_SANITIZE=ON $(CMAKE_FLAGS) >/dev/null
 	@cmake --build $(ASAN_BUILD) -j $(JOBS)
-	@cd $(ASAN_BUILD) && ctest --output-on-failure -j $(JOBS) -E '^Cli\.'
+	@cd $(ASAN_BUILD) && ctest --output-on-failure -j $(JOBS) -E '^(Cli\.|LspSession\.|nvim_)'
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)
