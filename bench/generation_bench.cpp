@@ -2,6 +2,7 @@
 // peak RSS. Prints one JSON object; bench/run.sh turns runs into a table.
 //
 //   generation_bench --model DIR --dtype bf16 --threads 2 --prompt 256 --decode 64 --n 1,4
+#include <torch/types.h>
 #include <sys/resource.h>
 
 #include <CLI/CLI.hpp>

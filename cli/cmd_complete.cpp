@@ -1,4 +1,5 @@
 // `inkstream complete`: run a prompt through a model and print alternatives.
+#include <torch/types.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 

@@ -1,4 +1,5 @@
 #include "inkstream/model_runtime/checkpoint.h"
+#include <torch/types.h>
 
 #include <spdlog/spdlog.h>
 #include <torch/serialize.h>

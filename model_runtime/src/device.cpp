@@ -1,4 +1,7 @@
 #include "inkstream/model_runtime/device.h"
+#include <torch/cuda.h>
+#include <torch/utils.h>
+#include <torch/types.h>
 
 #include <dlfcn.h>
 

@@ -1,4 +1,5 @@
 #include "inkstream/model_runtime/generator.h"
+#include <torch/types.h>
 
 #include <spdlog/spdlog.h>
 

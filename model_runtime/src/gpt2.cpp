@@ -1,4 +1,5 @@
 #include "inkstream/model_runtime/gpt2.h"
+#include <torch/types.h>
 
 #include <malloc.h>
 

@@ -1,4 +1,5 @@
 #include "layers.h"
+#include <torch/types.h>
 
 #include <cmath>
 

@@ -1,4 +1,6 @@
 #include "inkstream/model_runtime/checkpoint.h"
+#include <torch/serialize.h>
+#include <torch/types.h>
 
 #include <gtest/gtest.h>
 

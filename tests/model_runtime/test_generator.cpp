@@ -1,4 +1,5 @@
 #include "inkstream/model_runtime/generator.h"
+#include <torch/types.h>
 
 #include <c10/core/CPUAllocator.h>
 #include <gtest/gtest.h>

@@ -1,6 +1,7 @@
 // The forward pass against the float64 reference (golden/reference_gpt2.py,
 // written from Hugging Face's GPT-2 definition).
 #include "inkstream/model_runtime/gpt2.h"
+#include <torch/types.h>
 
 #include <gtest/gtest.h>
 

@@ -2,7 +2,8 @@
 // Loading a GPT-2-family Hugging Face checkpoint folder: config.json,
 // tokenizer files and weights (model.safetensors, sharded safetensors with
 // model.safetensors.index.json, or pytorch_model.bin).
-#include <torch/torch.h>
+#include <ATen/core/Tensor.h>
+#include <c10/core/Device.h>
 
 #include <filesystem>
 #include <map>
@@ -20,8 +21,8 @@ namespace inkstream {
 struct LoadOptions {
   // Compute dtype; nullopt keeps the stored dtype. When it equals the stored
   // dtype (and the data is aligned) the tensors alias the memory mapping: no copy.
-  std::optional<torch::ScalarType> dtype;
-  torch::Device device = torch::kCPU;
+  std::optional<c10::ScalarType> dtype;
+  c10::Device device = c10::kCPU;
   // Copy the weights into process memory even when they could alias the
   // file mapping: ~1 s more to load GPT-2 small, ~15% faster decoding here
   // (anonymous memory gets transparent huge pages; the page cache does not).
@@ -47,7 +48,7 @@ struct Checkpoint {
   // Canonical GPT-2 names without prefix: wte.weight, wpe.weight,
   // h.N.{ln_1,attn.c_attn,attn.c_proj,ln_2,mlp.c_fc,mlp.c_proj}.{weight,bias},
   // ln_f.{weight,bias}, lm_head.weight (the tied wte when absent).
-  std::map<std::string, torch::Tensor> weights;
+  std::map<std::string, at::Tensor> weights;
 };
 
 // Loads and validates everything; throws CheckpointError with a message that

@@ -6,7 +6,8 @@
 // Threading contract: a loaded Gpt2Model is immutable. Any number of threads
 // may call forward() at once, each with its own KvCache; nothing in the model
 // changes after load. (A trainer owns its model and is the only writer.)
-#include <torch/torch.h>
+#include <ATen/core/Tensor.h>
+#include <c10/core/Device.h>
 
 #include <filesystem>
 #include <map>
@@ -31,7 +32,7 @@ struct ModelLoadOptions {
 class KvCache {
  public:
   // k[l], v[l] are (B, H, capacity, D).
-  KvCache(const ModelConfig& config, std::int64_t batch, std::int64_t capacity, torch::ScalarType dtype, torch::Device device);
+  KvCache(const ModelConfig& config, std::int64_t batch, std::int64_t capacity, c10::ScalarType dtype, c10::Device device);
 
   std::int64_t batch() const { return batch_; }
   std::int64_t capacity() const { return capacity_; }
@@ -45,7 +46,7 @@ class KvCache {
   // Keeps only the given rows, in order (finished alternatives stop costing).
   void keep_rows(const std::vector<std::int64_t>& rows);
 
-  std::vector<torch::Tensor> k, v;
+  std::vector<at::Tensor> k, v;
 
  private:
   std::int64_t batch_, capacity_, length_ = 0;
@@ -53,12 +54,12 @@ class KvCache {
 
 // Per-layer weights, Conv1D layout (in, out) as in Hugging Face checkpoints.
 struct Gpt2Layer {
-  torch::Tensor ln_1_w, ln_1_b;
-  torch::Tensor c_attn_w, c_attn_b;  // (C, 3C), (3C)
-  torch::Tensor c_proj_w, c_proj_b;  // (C, C), (C)
-  torch::Tensor ln_2_w, ln_2_b;
-  torch::Tensor c_fc_w, c_fc_b;        // (C, 4C), (4C)
-  torch::Tensor mlp_proj_w, mlp_proj_b;  // (4C, C), (C)
+  at::Tensor ln_1_w, ln_1_b;
+  at::Tensor c_attn_w, c_attn_b;  // (C, 3C), (3C)
+  at::Tensor c_proj_w, c_proj_b;  // (C, C), (C)
+  at::Tensor ln_2_w, ln_2_b;
+  at::Tensor c_fc_w, c_fc_b;        // (C, 4C), (4C)
+  at::Tensor mlp_proj_w, mlp_proj_b;  // (4C, C), (C)
 };
 
 class Gpt2Model {
@@ -68,34 +69,34 @@ class Gpt2Model {
 
   // From canonical-name weights (see Checkpoint::weights), already on the
   // target device and dtype.
-  Gpt2Model(ModelConfig config, const std::map<std::string, torch::Tensor>& weights,
+  Gpt2Model(ModelConfig config, const std::map<std::string, at::Tensor>& weights,
             std::shared_ptr<const Tokenizer> tokenizer, std::string name = "");
 
   // ids is (B, T) int64. With a cache, positions continue from
   // cache->length(), new keys/values are written into it and its length
   // advances by T; without one, attention covers just these T tokens.
   // Returns the hidden states after ln_f, (B, T, C).
-  torch::Tensor forward_hidden(const torch::Tensor& ids, KvCache* cache = nullptr) const;
+  at::Tensor forward_hidden(const at::Tensor& ids, KvCache* cache = nullptr) const;
   // Logits for every position, (B, T, V).
-  torch::Tensor forward(const torch::Tensor& ids, KvCache* cache = nullptr) const;
+  at::Tensor forward(const at::Tensor& ids, KvCache* cache = nullptr) const;
   // Logits of the last position only, (B, V): what generation needs.
-  torch::Tensor forward_last(const torch::Tensor& ids, KvCache* cache = nullptr) const;
+  at::Tensor forward_last(const at::Tensor& ids, KvCache* cache = nullptr) const;
 
   const ModelConfig& config() const { return config_; }
   const Tokenizer& tokenizer() const { return *tokenizer_; }
   std::shared_ptr<const Tokenizer> tokenizer_ptr() const { return tokenizer_; }
-  torch::Device device() const { return wte_.device(); }
-  torch::ScalarType dtype() const { return wte_.scalar_type(); }
+  c10::Device device() const { return wte_.device(); }
+  c10::ScalarType dtype() const { return wte_.scalar_type(); }
   const std::string& name() const { return name_; }
   // Canonical names -> tensors (shared, not copied); lm_head omitted when tied.
-  std::map<std::string, torch::Tensor> named_weights() const;
+  std::map<std::string, at::Tensor> named_weights() const;
   std::int64_t parameter_count() const;
 
  private:
   ModelConfig config_;
   std::shared_ptr<const Tokenizer> tokenizer_;
   std::string name_;
-  torch::Tensor wte_, wpe_, ln_f_w_, ln_f_b_, lm_head_;
+  at::Tensor wte_, wpe_, ln_f_w_, ln_f_b_, lm_head_;
   std::vector<Gpt2Layer> layers_;
 };
 
