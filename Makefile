@@ -37,7 +37,7 @@ test-release: build
 # time a child process (CLI, LSP sessions, Neovim) run in the release pass
 # only: under ASan each start of the binary takes seconds.
 test-sanitize: test-deps
-	@cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DINKSTREAM_SANITIZE=ON $(CMAKE_FLAGS) >/dev/null
+	@cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DINKSTREAM_SANITIZE=ON -DINKSTREAM_BUILD_BENCH=OFF $(CMAKE_FLAGS) >/dev/null
 	@cmake --build $(ASAN_BUILD) -j $(JOBS)
 	@cd $(ASAN_BUILD) && ctest --output-on-failure -j $(JOBS) -E '^(Cli\.|LspSession\.|nvim_)'
 

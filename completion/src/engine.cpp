@@ -55,9 +55,9 @@ std::string CompletionEngine::cache_key(const CompletionQuery& q) const {
          q.settings.generation_key();
 }
 
-void CompletionEngine::remember(const std::string& key, const std::string& before, std::vector<std::string> items) {
+void CompletionEngine::remember(const CompletionQuery& q, std::vector<std::string> items) {
   std::lock_guard lock(mutex_);
-  shown_[key] = Shown{before, std::move(items)};
+  shown_[q.key] = Shown{q.before, std::move(items), q.model, q.settings.generation_key()};
 }
 
 void CompletionEngine::forget(const std::string& key) {
@@ -68,7 +68,9 @@ void CompletionEngine::forget(const std::string& key) {
 std::optional<CompletionOutcome> CompletionEngine::answer_instantly(const CompletionQuery& q) {
   std::lock_guard lock(mutex_);
   // Typing through a shown suggestion: answer with what remains of it.
-  if (const auto it = shown_.find(q.key); it != shown_.end() && q.before.starts_with(it->second.before)) {
+  const auto it = shown_.find(q.key);
+  if (it != shown_.end() && q.before.size() > it->second.before.size() && q.before.starts_with(it->second.before) &&
+      it->second.model == q.model && it->second.settings_key == q.settings.generation_key()) {
     const std::string typed = q.before.substr(it->second.before.size());
     std::vector<std::string> rest;
     for (const auto& item : it->second.items)
@@ -88,7 +90,7 @@ std::optional<CompletionOutcome> CompletionEngine::answer_instantly(const Comple
     CompletionOutcome out;
     out.items = hit->second->second;
     out.source = "cache";
-    shown_[q.key] = Shown{q.before, out.items};
+    shown_[q.key] = Shown{q.before, out.items, q.model, q.settings.generation_key()};
     return out;
   }
   return std::nullopt;
@@ -127,7 +129,8 @@ CompletionOutcome CompletionEngine::complete(const CompletionQuery& q, Completio
       items.push_back({static_cast<int>(i), sent[i], done[i]});
       texts.push_back(sent[i]);
     }
-    remember(q.key, q.before, texts);  // typing-through works while streaming
+    if (cancel && cancel->cancelled()) return;  // the client no longer shows this
+    remember(q, texts);  // typing-through works while streaming
     if (on_partial) on_partial(items);
     ++out.streamed_updates;
     first_sent = true;
@@ -137,7 +140,8 @@ CompletionOutcome CompletionEngine::complete(const CompletionQuery& q, Completio
   const auto interval = std::chrono::milliseconds(s.stream_interval_ms);
   auto on_token = [&](const StreamEvent& e) {
     const auto i = static_cast<std::size_t>(e.index);
-    raw[i] = std::string(e.text);
+    raw[i] += e.delta;  // deltas, not e.text: text held back for stop strings is not shown yet
+    const bool newly_done = e.done && !done[i];
     done[i] = done[i] || e.done;
     ++tokens_since;
     if (!first_sent) {
@@ -146,7 +150,7 @@ CompletionOutcome CompletionEngine::complete(const CompletionQuery& q, Completio
     }
     const bool due = Clock::now() - last_update >= interval ||
                      (s.stream_every_tokens > 0 && tokens_since >= s.stream_every_tokens) || e.done;
-    if (due && postprocess(raw[i], s.stop_at) != sent[i]) send();
+    if (newly_done || (due && postprocess(raw[i], s.stop_at) != sent[i])) send();
   };
 
   const GenerationResult result = backend.generate(prompt, req, on_token, cancel);
@@ -157,7 +161,7 @@ CompletionOutcome CompletionEngine::complete(const CompletionQuery& q, Completio
   for (const auto& alt : result.alternatives) texts.push_back(postprocess(alt.text, s.stop_at));
   out.items = finalize(texts, q.after);
   if (!out.cancelled && out.error.empty()) {
-    remember(q.key, q.before, out.items);
+    remember(q, out.items);
     std::lock_guard lock(mutex_);
     const std::string key = cache_key(q);
     if (const auto it = lru_index_.find(key); it != lru_index_.end()) lru_.erase(it->second);

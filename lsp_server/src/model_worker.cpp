@@ -13,49 +13,59 @@ ModelWorker::ModelWorker(std::string model_dir, ModelLoadOptions load, int threa
 }
 
 ModelWorker::~ModelWorker() {
+  std::deque<std::shared_ptr<CompletionJob>> dropped;
   {
     std::lock_guard lock(mutex_);
     stopping_ = true;
     if (running_) running_->cancel_with(error::kServerCancelled);
-    for (auto& job : queue_) job->reply.error(error::kServerCancelled, "server is shutting down");
-    queue_.clear();
+    dropped.swap(queue_);
   }
+  // Answered outside the lock: writing to a slow client must not block the worker.
+  for (auto& job : dropped) job->reply.error(error::kServerCancelled, "server is shutting down");
   wake_.notify_all();
   thread_.join();
 }
 
 void ModelWorker::submit(std::shared_ptr<CompletionJob> job) {
+  std::vector<std::shared_ptr<CompletionJob>> superseded;
+  bool refused = false;
   {
     std::lock_guard lock(mutex_);
     for (auto it = queue_.begin(); it != queue_.end();) {
       if ((*it)->uri == job->uri) {
-        (*it)->reply.error(error::kServerCancelled, "superseded by a newer completion request for this document");
+        superseded.push_back(std::move(*it));
         it = queue_.erase(it);
       } else {
         ++it;
       }
     }
     if (running_ && running_->uri == job->uri) running_->cancel_with(error::kServerCancelled);
-    if (stopping_) {
-      job->reply.error(error::kServerCancelled, "server is shutting down");
-      return;
-    }
-    queue_.push_back(std::move(job));
+    refused = stopping_;
+    if (!refused) queue_.push_back(job);
   }
-  wake_.notify_one();
+  for (auto& old : superseded) old->reply.error(error::kServerCancelled, "superseded by a newer completion request for this document");
+  if (refused) job->reply.error(error::kServerCancelled, "server is shutting down");
+  else wake_.notify_one();
 }
 
 void ModelWorker::cancel_if(const std::function<bool(const CompletionJob&)>& pred, int code) {
-  std::lock_guard lock(mutex_);
-  for (auto it = queue_.begin(); it != queue_.end();) {
-    if (pred(**it)) {
-      (*it)->reply.error(code, code == error::kContentModified ? "the document changed" : "request cancelled");
-      it = queue_.erase(it);
-    } else {
-      ++it;
+  std::vector<std::shared_ptr<CompletionJob>> cancelled;
+  {
+    std::lock_guard lock(mutex_);
+    for (auto it = queue_.begin(); it != queue_.end();) {
+      if (pred(**it)) {
+        cancelled.push_back(std::move(*it));
+        it = queue_.erase(it);
+      } else {
+        ++it;
+      }
     }
+    if (running_ && pred(*running_)) running_->cancel_with(code);
   }
-  if (running_ && pred(*running_)) running_->cancel_with(code);
+  for (auto& job : cancelled)
+    job->reply.error(code, code == error::kContentModified ? "the document changed"
+                           : code == error::kServerCancelled ? "superseded by a newer request"
+                                                             : "request cancelled");
 }
 
 void ModelWorker::run() {
@@ -67,6 +77,7 @@ void ModelWorker::run() {
     spdlog::info("lsp: model {} loaded", model_dir_);
   } catch (const std::exception& e) {
     load_error_ = std::string("cannot load model ") + model_dir_ + ": " + e.what();
+    load_failed_ = true;
     spdlog::error("lsp: {}", load_error_);
   }
   if (events_.on_load) events_.on_load(model_dir_, false, load_error_);

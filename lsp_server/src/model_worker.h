@@ -58,6 +58,8 @@ class ModelWorker {
   void cancel_if(const std::function<bool(const CompletionJob&)>& pred, int code);
 
   const std::string& model_dir() const { return model_dir_; }
+  // The model could not be loaded (the server then makes a new worker, to retry).
+  bool load_failed() const { return load_failed_; }
 
  private:
   void run();
@@ -68,6 +70,7 @@ class ModelWorker {
   WorkerEvents events_;
   std::unique_ptr<CompletionBackend> backend_;
   std::string load_error_;
+  std::atomic<bool> load_failed_{false};
 
   std::mutex mutex_;
   std::condition_variable wake_;

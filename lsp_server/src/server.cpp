@@ -5,6 +5,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <csignal>
 #include <filesystem>
 #include <map>
 
@@ -46,6 +47,38 @@ std::string parse_uri(const Json& params) {
   return field(td, "uri", "textDocument.uri", Json::value_t::string).get<std::string>();
 }
 
+// true only when the value at `path` exists and is the boolean true.
+bool flag(const Json& root, std::initializer_list<const char*> path) {
+  const Json* node = &root;
+  for (const char* key : path) {
+    if (!node->is_object() || !node->contains(key)) return false;
+    node = &(*node)[key];
+  }
+  return node->is_boolean() && node->get<bool>();
+}
+
+// Deeply nested JSON would exhaust the stack when copied or printed; count
+// bracket depth (outside strings) before parsing.
+constexpr int kMaxJsonDepth = 256;
+int nesting_depth(std::string_view text) {
+  int depth = 0, max_depth = 0;
+  bool in_string = false, escaped = false;
+  for (const char c : text) {
+    if (in_string) {
+      if (escaped) escaped = false;
+      else if (c == '\\') escaped = true;
+      else if (c == '"') in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      max_depth = std::max(max_depth, ++depth);
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return max_depth;
+}
+
 class Server {
  public:
   Server(int in_fd, int out_fd, const LspOptions& options)
@@ -53,6 +86,8 @@ class Server {
     settings_.model = options.model;
     settings_.models_dir = options.models_dir;
   }
+
+  ~Server() { workers_.clear(); }  // join inference before the members its callbacks use
 
   int run() {
     while (!exit_requested_) {
@@ -66,7 +101,7 @@ class Server {
       handle_message(frame->body);
     }
     workers_.clear();  // cancels and joins inference
-    return shutdown_requested_ && exit_requested_ ? 0 : (shutdown_requested_ && !exit_requested_ ? 0 : 1);
+    return shutdown_requested_ ? 0 : 1;  // exit (or end of input) after shutdown is a clean exit
   }
 
  private:
@@ -83,10 +118,14 @@ class Server {
   }
 
   void handle_message(const std::string& body) {
+    if (nesting_depth(body) > kMaxJsonDepth) {
+      send_error(nullptr, error::kParseError, "JSON nested deeper than " + std::to_string(kMaxJsonDepth) + " levels");
+      return;
+    }
     Json msg;
     try {
       msg = Json::parse(body);
-    } catch (const Json::parse_error& e) {
+    } catch (const Json::exception& e) {  // parse_error, or out_of_range for numbers like 1e400
       send_error(nullptr, error::kParseError, std::string("invalid JSON: ") + e.what());
       return;
     }
@@ -99,7 +138,7 @@ class Server {
       return;
     }
     const bool has_id = msg.contains("id");
-    Json id = has_id ? msg["id"] : Json();
+    const Json id = has_id ? msg["id"] : Json();
     if (has_id && !id.is_string() && !id.is_number_integer()) {
       send_error(nullptr, error::kInvalidRequest, "id must be an integer or a string");
       return;
@@ -118,7 +157,8 @@ class Server {
       return;
     }
     const std::string method = msg["method"].get<std::string>();
-    const Json params = msg.contains("params") ? msg["params"] : Json::object();
+    static const Json kNoParams = Json::object();
+    const Json& params = msg.contains("params") ? msg["params"] : kNoParams;
     if (has_id) {
       handle_request(Reply(out_, id, method), method, params);
     } else {
@@ -129,10 +169,10 @@ class Server {
   void handle_request(Reply reply, const std::string& method, const Json& params) {
     // Handlers take the Reply by reference and move it only when they hand
     // the request to a worker, so an exception here is still answered below.
-    if (method == "initialize") return on_initialize(reply, params);
-    if (!initialized_) return reply.error(error::kServerNotInitialized, "the server is not initialized yet");
-    if (shutdown_requested_) return reply.error(error::kInvalidRequest, "the server is shutting down");
     try {
+      if (method == "initialize") return on_initialize(reply, params);
+      if (!initialized_) return reply.error(error::kServerNotInitialized, "the server is not initialized yet");
+      if (shutdown_requested_) return reply.error(error::kInvalidRequest, "the server is shutting down");
       if (method == "shutdown") return on_shutdown(reply);
       if (method == "textDocument/inlineCompletion") return on_inline_completion(reply, params);
       if (method == "workspace/executeCommand") return on_execute_command(reply, params);
@@ -141,6 +181,11 @@ class Server {
       reply.error(error::kInvalidParams, "invalid params for " + method + ": " + e.what());
     } catch (const Json::exception& e) {
       reply.error(error::kInvalidParams, "invalid params for " + method + ": " + e.what());
+    } catch (const std::exception& e) {
+      // Unexpected (thread creation, file system...): the request fails, the
+      // server goes on. A Reply already handed to a job ignores this.
+      spdlog::error("lsp: {} failed: {}", method, e.what());
+      reply.error(error::kRequestFailed, method + " failed: " + e.what());
     }
   }
 
@@ -167,7 +212,8 @@ class Server {
   void on_initialize(Reply& reply, const Json& params) {
     if (initialized_) return reply.error(error::kInvalidRequest, "initialize was already called");
     if (!params.is_object()) return reply.error(error::kInvalidParams, "invalid params for initialize: params must be an object");
-    const Json caps = params.value("capabilities", Json::object());
+    static const Json kNoCaps = Json::object();
+    const Json& caps = params.contains("capabilities") && params["capabilities"].is_object() ? params["capabilities"] : kNoCaps;
     // Position encoding: utf-8 when offered (cheapest for us), else utf-32, else the default utf-16.
     encoding_ = PositionEncoding::Utf16;
     if (caps.contains("general") && caps["general"].is_object() && caps["general"].contains("positionEncodings") &&
@@ -177,11 +223,10 @@ class Server {
       if (has("utf-8")) encoding_ = PositionEncoding::Utf8;
       else if (has("utf-32")) encoding_ = PositionEncoding::Utf32;
     }
-    work_done_progress_ = caps.contains("window") && caps["window"].is_object() && caps["window"].value("workDoneProgress", false);
-    const Json init = params.value("initializationOptions", Json::object());
-    streaming_ = (init.is_object() && init.value("streaming", false)) ||
-                 (caps.contains("experimental") && caps["experimental"].is_object() && caps["experimental"].contains("inkstream") &&
-                  caps["experimental"]["inkstream"].is_object() && caps["experimental"]["inkstream"].value("partialCompletion", false));
+    work_done_progress_ = flag(caps, {"window", "workDoneProgress"});
+    static const Json kNone = Json::object();
+    const Json& init = params.contains("initializationOptions") ? params["initializationOptions"] : kNone;
+    streaming_ = flag(init, {"streaming"}) || flag(caps, {"experimental", "inkstream", "partialCompletion"});
     if (init.is_object()) apply_settings(init);
     initialized_ = true;
     reply.result({{"capabilities",
@@ -219,14 +264,15 @@ class Server {
     const std::string uri = parse_uri(params);
     const Json& td = params["textDocument"];
     const std::int64_t version = td.contains("version") && td["version"].is_number_integer() ? td["version"].get<std::int64_t>() : 0;
-    // The writer kept typing: older completions for this document are stale.
-    for (auto& [key, worker] : workers_)
-      worker->cancel_if([&](const CompletionJob& j) { return j.uri == uri; }, error::kContentModified);
     try {
       documents_.change(uri, version, params.contains("contentChanges") ? params["contentChanges"] : Json(), encoding_);
     } catch (const std::invalid_argument& e) {
       spdlog::error("lsp: {}", e.what());
+      return;
     }
+    // The writer kept typing: older completions for this document are stale.
+    for (auto& [key, worker] : workers_)
+      worker->cancel_if([&](const CompletionJob& j) { return j.uri == uri; }, error::kContentModified);
   }
 
   void on_did_close(const Json& params) {
@@ -239,9 +285,13 @@ class Server {
   // ---- configuration -----------------------------------------------------
   void apply_settings(const Json& patch) {
     std::vector<std::string> errors;
-    Json clean = patch;
-    clean.erase("streaming");
-    settings_.apply(clean, errors);
+    if (patch.is_object()) {
+      Json clean = patch;
+      clean.erase("streaming");
+      settings_.apply(clean, errors);
+    } else {
+      errors.push_back("settings must be a JSON object");
+    }
     if (!errors.empty()) {
       std::string message = "inkstream: invalid settings (previous values kept): ";
       for (std::size_t i = 0; i < errors.size(); ++i) message += (i ? "; " : "") + errors[i];
@@ -259,9 +309,10 @@ class Server {
 
   std::string resolve_model(const std::string& name) const {
     if (name.empty()) return name;
-    if (!settings_.models_dir.empty() && !std::filesystem::is_directory(name) &&
-        std::filesystem::is_directory(std::filesystem::path(settings_.models_dir) / name))
-      return (std::filesystem::path(settings_.models_dir) / name).string();
+    std::error_code ec;
+    const auto in_dir = std::filesystem::path(settings_.models_dir) / name;
+    if (!settings_.models_dir.empty() && !std::filesystem::is_directory(name, ec) && std::filesystem::is_directory(in_dir, ec))
+      return in_dir.string();
     return name;
   }
 
@@ -269,6 +320,10 @@ class Server {
     const std::string dir = resolve_model(model_name);
     const std::string key = dir + '\x1f' + settings_.device + '\x1f' + settings_.dtype + '\x1f' + std::to_string(settings_.threads);
     auto it = workers_.find(key);
+    if (it != workers_.end() && it->second->load_failed()) {  // try again: the model may have been fixed
+      workers_.erase(it);
+      it = workers_.end();
+    }
     if (it == workers_.end()) {
       WorkerEvents events;
       events.on_load = [this](const std::string& model, bool loading, const std::string& message) { on_model_load(model, loading, message); };
@@ -309,10 +364,13 @@ class Server {
     const std::string model = settings_.model_for(doc->language_id, uri);
     if (model.empty()) return reply.error(error::kRequestFailed, "no model configured: set \"model\" in initializationOptions or start `inkstream lsp --model DIR`");
 
+    // Newest wins: whatever still runs for this document is superseded, on
+    // every worker, whether or not this request needs inference.
+    for (auto& [key, worker] : workers_) worker->cancel_if([&](const CompletionJob& j) { return j.uri == uri; }, error::kServerCancelled);
     auto job = std::make_shared<CompletionJob>(std::move(reply));
     job->uri = uri;
     job->version = doc->version;
-    job->position = pos;
+    job->position = position_of(doc->text, *offset, encoding_);  // normalised (clamped) position
     job->stream = streaming_;
     job->query = {uri, doc->text.substr(0, *offset), doc->text.substr(*offset), settings_, resolve_model(model)};
     const std::string request_id = job->reply.id().dump();
@@ -375,6 +433,7 @@ class Server {
                           {{"title", "inkstream: accept"},
                            {"command", "inkstream.accept"},
                            {"arguments", {{{"requestId", job.reply.id()}, {"index", i}, {"source", outcome.source}}}}}}});
+      // (items keep the alternatives' order; empty and duplicate ones are left out)
       reply.result({{"items", items}});
     }
     const double ms = std::chrono::duration<double, std::milli>(Clock::now() - job.received).count();
@@ -430,6 +489,8 @@ class Server {
 }  // namespace lsp
 
 int run_language_server(int in_fd, int out_fd, const LspOptions& options) {
+  // A client that goes away must end in an orderly exit, not a SIGPIPE kill.
+  std::signal(SIGPIPE, SIG_IGN);
   lsp::Server server(in_fd, out_fd, options);
   return server.run();
 }

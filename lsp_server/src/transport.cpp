@@ -76,7 +76,8 @@ std::optional<FrameReader::Frame> FrameReader::next() {
       std::string name = line->substr(0, colon);
       for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
       std::string value = line->substr(colon + 1);
-      while (!value.empty() && value.front() == ' ') value.erase(0, 1);
+      while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.erase(0, 1);
+      while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.pop_back();
       if (name == "content-length") {
         std::size_t used = 0;
         unsigned long long v = 0;
@@ -85,7 +86,8 @@ std::optional<FrameReader::Frame> FrameReader::next() {
         } catch (const std::exception&) {
           used = 0;
         }
-        if (used == 0 || used != value.size() || value.front() == '-') header_error = "invalid Content-Length '" + value + "'";
+        if (used == 0 || used != value.size() || !std::isdigit(static_cast<unsigned char>(value.front())))
+          header_error = "invalid Content-Length '" + value + "'";
         else length = static_cast<std::size_t>(v);
       }
     }

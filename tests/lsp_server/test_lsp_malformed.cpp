@@ -49,6 +49,9 @@ TEST(LspMalformed, EveryBadInputGetsItsErrorAndTheServerCarriesOn) {
       {"lower-case header", "content-length: 44\r\ncontent-type: application/vscode-jsonrpc; charset=utf-8\r\n\r\n" +
                                 std::string(R"({"jsonrpc":"2.0","id":18,"method":"no/such"})"), -32601, false},
       {"garbage before a frame", "xyz" + frame(R"({"jsonrpc":"2.0","id":19,"method":"no/such"})"), -32601, false},
+      {"number out of range", frame(R"({"jsonrpc":"2.0","id":1e400,"method":"shutdown"})"), -32700},
+      {"nesting 20000 deep", frame(R"({"jsonrpc":"2.0","method":"x","params":)" + std::string(20000, '[') + std::string(20000, ']') + "}"), -32700},
+      {"Content-Length with a tab and a sign", "Content-Length:\t-5\r\n\r\n", -32700},
       {"unknown notification", frame(R"({"jsonrpc":"2.0","method":"$/setTrace","params":{"value":"off"}})"), 0},
       {"edit outside the document", frame(R"({"jsonrpc":"2.0","method":"textDocument/didChange","params":{"textDocument":{"uri":"file:///a.md","version":2},"contentChanges":[{"range":{"start":{"line":40,"character":0},"end":{"line":41,"character":0}},"text":"x"}]}})"), 0},
   };

@@ -61,6 +61,19 @@ TEST(LspSession, FullLifecycle) {
   EXPECT_NE(s->stderr_text().find("language server starting"), std::string::npos);
 }
 
+TEST(LspSession, WrongTypesInInitializeAreTolerated) {
+  auto s = start();
+  const Json r = s->request("initialize", {{"capabilities", {{"window", {{"workDoneProgress", 1}}}, {"general", {{"positionEncodings", "utf-8"}}}}},
+                                           {"initializationOptions", {{"streaming", "yes"}, {"n", "many"}}}});
+  ASSERT_TRUE(r.contains("result")) << r.dump();
+  EXPECT_EQ(r["result"]["capabilities"]["positionEncoding"], "utf-16");
+  // The server is alive and usable.
+  s->notify("initialized", Json::object());
+  const Json st = s->request("workspace/executeCommand", {{"command", "inkstream.status"}});
+  EXPECT_EQ(st["result"]["streaming"], false);
+  EXPECT_EQ(st["result"]["settings"]["n"], 3);
+}
+
 TEST(LspSession, ExitWithoutShutdownIsCodeOne) {
   auto s = start();
   s->initialize();
@@ -150,6 +163,26 @@ TEST(LspSession, TypingCancelsOlderCompletionsNewestWins) {
   if (r3.contains("error")) {
     EXPECT_EQ(r3["error"]["code"], -32802);
   }
+}
+
+TEST(LspSession, ShutdownDuringAGenerationAnswersEverythingAndExitsZero) {
+  auto s = start(fixture("deep-scaled"));
+  s->initialize({{"n", 4}, {"max_tokens", 80}, {"stop_at", "none"}});
+  open(*s, "Warm. ", "file:///warm.md");
+  s->request("textDocument/inlineCompletion", completion_params(0, 6, "file:///warm.md"), 60s);
+  open(*s, "Storm clouds gathered. ");
+  const int running = s->request_async("textDocument/inlineCompletion", completion_params(0, 23));
+  std::this_thread::sleep_for(30ms);
+  const int shutdown = s->request_async("shutdown", nullptr);
+  const Json r = s->wait_response(running, 10s);
+  const Json sd = s->wait_response(shutdown, 10s);
+  EXPECT_TRUE(sd.contains("result")) << sd.dump();
+  // Either it finished first or it was cancelled by the shutdown; answered either way.
+  if (r.contains("error")) {
+    EXPECT_EQ(r["error"]["code"], -32802) << r.dump();
+  }
+  s->notify("exit", nullptr);
+  EXPECT_EQ(s->wait_exit(), 0);
 }
 
 TEST(LspSession, TypingThroughASuggestionAnswersInstantly) {

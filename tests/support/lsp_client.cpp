@@ -120,6 +120,11 @@ std::optional<Json> LspProcess::next(std::chrono::milliseconds timeout) {
 }
 
 Json LspProcess::wait_response(int id, std::chrono::milliseconds timeout, std::vector<Json>* notifications) {
+  if (const auto early = early_responses_.find(id); early != early_responses_.end()) {
+    Json r = std::move(early->second);
+    early_responses_.erase(early);
+    return r;
+  }
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   for (;;) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
@@ -129,7 +134,13 @@ Json LspProcess::wait_response(int id, std::chrono::milliseconds timeout, std::v
       if (output_closed_) throw std::runtime_error("server output closed while waiting for request " + std::to_string(id));
       continue;
     }
-    if (m->contains("id") && (*m)["id"] == id && !m->contains("method")) return *m;
+    if (m->contains("id") && !m->contains("method")) {
+      if ((*m)["id"] == id) return *m;
+      if ((*m)["id"].is_number_integer()) {  // another request's answer: keep it for its waiter
+        early_responses_[(*m)["id"].get<int>()] = *m;
+        continue;
+      }
+    }
     if (notifications) notifications->push_back(*m);
   }
 }

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -49,6 +50,7 @@ class LspProcess {
   std::mutex mutex_;
   std::condition_variable cv_;
   std::deque<Json> messages_;
+  std::map<int, Json> early_responses_;  // responses that arrived while waiting for another id
   bool output_closed_ = false;
   std::string err_;
   int exit_code_ = -2;

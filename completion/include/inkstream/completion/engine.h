@@ -74,8 +74,9 @@ class CompletionEngine {
   struct Shown {
     std::string before;
     std::vector<std::string> items;
+    std::string model, settings_key;  // typing-through only reuses what the same model and settings made
   };
-  void remember(const std::string& key, const std::string& before, std::vector<std::string> items);
+  void remember(const CompletionQuery& q, std::vector<std::string> items);
   std::string cache_key(const CompletionQuery& q) const;
 
   std::mutex mutex_;
