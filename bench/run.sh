@@ -48,3 +48,7 @@ for d in ours:
         d, o["decode_tok_s_n1"] / b["decode_tok_s_n1"], o["decode_tok_s_n4"] / b["decode_tok_s_n4"],
         b["prefill_ms"] / o["prefill_ms"], b["load_ms"] / o["load_ms"]))
 '
+
+echo
+echo "## Language server: editor-perceived latency (bf16 GPT-2-small shape, n=3, max_tokens=24, ~540-token document)"
+"$BUILD/bench/lsp_bench" --binary "$BUILD/cli/inkstream" --model "$MODELS/gpt2-small-bf16" --text $F/literature --runs 5
