@@ -1,5 +1,7 @@
 #include "lsp_client.h"
 
+#include "process.h"
+
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -10,26 +12,11 @@
 namespace inkstream::test {
 
 LspProcess::LspProcess(const std::vector<std::string>& argv) {
-  int in_pipe[2], out_pipe[2], err_pipe[2];
-  if (pipe2(in_pipe, O_CLOEXEC) || pipe2(out_pipe, O_CLOEXEC) || pipe2(err_pipe, O_CLOEXEC)) throw std::runtime_error("pipe");
-  signal(SIGPIPE, SIG_IGN);
-  pid_ = fork();
-  if (pid_ == 0) {
-    dup2(in_pipe[0], 0);
-    dup2(out_pipe[1], 1);
-    dup2(err_pipe[1], 2);
-    std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    execv(args[0], args.data());
-    _exit(127);
-  }
-  close(in_pipe[0]);
-  close(out_pipe[1]);
-  close(err_pipe[1]);
-  in_fd_ = in_pipe[1];
-  out_fd_ = out_pipe[0];
-  err_fd_ = err_pipe[0];
+  const ChildPipes child = spawn_with_pipes(argv);
+  pid_ = child.pid;
+  in_fd_ = child.in_fd;
+  out_fd_ = child.out_fd;
+  err_fd_ = child.err_fd;
   reader_ = std::thread([this] { read_loop(); });
   err_reader_ = std::thread([this] {
     char buf[4096];

@@ -10,10 +10,11 @@
 
 namespace inkstream::test {
 
-ProcessResult run_process(const std::vector<std::string>& argv, const std::string& input, std::chrono::milliseconds timeout) {
+ChildPipes spawn_with_pipes(const std::vector<std::string>& argv) {
   int in_pipe[2], out_pipe[2], err_pipe[2];
   if (pipe2(in_pipe, O_CLOEXEC) || pipe2(out_pipe, O_CLOEXEC) || pipe2(err_pipe, O_CLOEXEC))
     throw std::runtime_error("pipe failed");
+  signal(SIGPIPE, SIG_IGN);
   const pid_t pid = fork();
   if (pid < 0) throw std::runtime_error("fork failed");
   if (pid == 0) {
@@ -29,7 +30,14 @@ ProcessResult run_process(const std::vector<std::string>& argv, const std::strin
   close(in_pipe[0]);
   close(out_pipe[1]);
   close(err_pipe[1]);
-  signal(SIGPIPE, SIG_IGN);
+  return {pid, in_pipe[1], out_pipe[0], err_pipe[0]};
+}
+
+ProcessResult run_process(const std::vector<std::string>& argv, const std::string& input, std::chrono::milliseconds timeout) {
+  const ChildPipes child = spawn_with_pipes(argv);
+  const pid_t pid = child.pid;
+  int out_pipe[2] = {child.out_fd, -1}, err_pipe[2] = {child.err_fd, -1};
+  int in_pipe[2] = {-1, child.in_fd};
   ProcessResult r;
   std::size_t written = 0;
   int in_fd = in_pipe[1];
