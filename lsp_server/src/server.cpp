@@ -82,7 +82,7 @@ int nesting_depth(std::string_view text) {
 class Server {
  public:
   Server(int in_fd, int out_fd, const LspOptions& options)
-      : options_(options), reader_(in_fd, options.max_frame_bytes), out_(std::make_shared<FrameWriter>(out_fd)) {
+      : reader_(in_fd, options.max_frame_bytes), out_(std::make_shared<FrameWriter>(out_fd)) {
     settings_.model = options.model;
     settings_.models_dir = options.models_dir;
   }
@@ -470,7 +470,6 @@ class Server {
     reply.result(nullptr);
   }
 
-  LspOptions options_;
   FrameReader reader_;
   std::shared_ptr<FrameWriter> out_;
   DocumentStore documents_;

@@ -73,8 +73,7 @@ RepairResult repair(std::string_view bytes, bool final) {
 std::string make_valid(std::string_view bytes) { return repair(bytes, true).text; }
 
 bool is_valid(std::string_view bytes) {
-  const RepairResult r = repair(bytes, true);
-  return r.text.size() == bytes.size() && r.text == bytes;
+  return repair(bytes, true).text == bytes;
 }
 
 void append_code_point(std::string& out, char32_t cp) {

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "inkstream/model_runtime/errors.h"
@@ -53,15 +55,35 @@ TEST(Checkpoint, KeysWithPrefixAndBuffersAreHandled) {
   EXPECT_TRUE(saw_buffer);
 }
 
+// True when `p` lies in this process's memory mapping of a file named `file`.
+bool in_file_mapping(const void* p, const std::string& file) {
+  std::ifstream maps("/proc/self/maps");
+  std::string line;
+  const auto addr = reinterpret_cast<std::uintptr_t>(p);
+  while (std::getline(maps, line)) {
+    std::uintptr_t lo = 0, hi = 0;
+    if (std::sscanf(line.c_str(), "%lx-%lx", &lo, &hi) != 2) continue;
+    if (addr >= lo && addr < hi) return line.size() >= file.size() && line.ends_with(file);
+  }
+  return false;
+}
+
 TEST(Checkpoint, StoredDtypeAliasesTheMappingWithoutCopy) {
-  const Checkpoint a = load_checkpoint(test::fixture_dir() / "tiny");
-  EXPECT_EQ(a.stored_dtype, "F32");
-  EXPECT_EQ(a.weights_format, "safetensors");
-  // Two loads of the same file map it twice; aliasing shows as the tensor
-  // not owning a freshly allocated buffer — its data is inside the mapping.
+  const auto file = (test::fixture_dir() / "tiny" / "model.safetensors").string();
+  const Checkpoint mapped = load_checkpoint(test::fixture_dir() / "tiny", {torch::kFloat32});
+  EXPECT_EQ(mapped.stored_dtype, "F32");
+  EXPECT_EQ(mapped.weights_format, "safetensors");
+  for (const auto& [name, t] : mapped.weights) EXPECT_TRUE(in_file_mapping(t.data_ptr(), file)) << name << " was copied";
+  // A dtype conversion, or copy_weights, puts the weights in process memory.
+  const Checkpoint converted = load_checkpoint(test::fixture_dir() / "tiny", {torch::kBFloat16});
+  EXPECT_FALSE(in_file_mapping(converted.weights.at("wte.weight").data_ptr(), file));
+  const Checkpoint copied = load_checkpoint(test::fixture_dir() / "tiny", {torch::kFloat32, torch::kCPU, true});
+  EXPECT_FALSE(in_file_mapping(copied.weights.at("wte.weight").data_ptr(), file));
+  EXPECT_TRUE(torch::equal(copied.weights.at("wte.weight"), mapped.weights.at("wte.weight")));
   const Checkpoint bf = load_checkpoint(test::fixture_dir() / "tiny-bf16");
   EXPECT_EQ(bf.stored_dtype, "BF16");
   EXPECT_EQ(bf.weights.at("wte.weight").scalar_type(), torch::kBFloat16);
+  EXPECT_TRUE(in_file_mapping(bf.weights.at("wte.weight").data_ptr(), (test::fixture_dir() / "tiny-bf16" / "model.safetensors").string()));
   const Checkpoint sharded = load_checkpoint(test::fixture_dir() / "tiny-sharded");
   EXPECT_EQ(sharded.weights_format, "safetensors (sharded, 2 files)");
 }
