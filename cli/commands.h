@@ -14,5 +14,7 @@ void add_tokenize_command(CLI::App& root, int& exit_code);
 void add_inspect_command(CLI::App& root, int& exit_code);
 void add_complete_command(CLI::App& root, int& exit_code);
 void add_lsp_command(CLI::App& root, int& exit_code);
+void add_data_command(CLI::App& root, int& exit_code);
+void add_train_command(CLI::App& root, int& exit_code);
 
 }  // namespace inkstream::cli

@@ -22,6 +22,8 @@ int main(int argc, char** argv) {
   inkstream::cli::add_inspect_command(app, exit_code);
   inkstream::cli::add_complete_command(app, exit_code);
   inkstream::cli::add_lsp_command(app, exit_code);
+  inkstream::cli::add_data_command(app, exit_code);
+  inkstream::cli::add_train_command(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

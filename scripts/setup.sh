@@ -7,6 +7,7 @@ packages=(
   cmake ninja-build g++ pkg-config
   libtorch-dev libopenblas0-pthread   # libtorch; OpenBLAS at run time (else fp32 matmul is ~35x slower)
   nlohmann-json3-dev libasio-dev libcpp-httplib-dev libspdlog-dev libicu-dev libcli11-dev
+  libcld2-dev                         # language identification for `inkstream data clean --language`
   libgtest-dev
 )
 if [[ "${1:-}" == "--tests" ]]; then

@@ -7,6 +7,7 @@
 #include "inkstream/model_runtime/device.h"
 #include "inkstream/model_runtime/errors.h"
 #include "layers.h"
+#include "recompute.h"
 
 namespace inkstream {
 
@@ -98,13 +99,41 @@ torch::Tensor Gpt2Model::forward_hidden(const torch::Tensor& ids, KvCache* cache
   const torch::Tensor pos = torch::arange(past, past + T, torch::TensorOptions().dtype(torch::kLong).device(ids.device()));
   torch::Tensor x = wte_.index_select(0, ids.reshape(-1)).view({ids.size(0), T, config_.n_embd}) +
                     wpe_.index_select(0, pos).unsqueeze(0);  // (B, T, C)
-  for (std::int64_t l = 0; l < config_.n_layer; ++l) {
-    const Gpt2Layer& w = layers_[static_cast<std::size_t>(l)];
-    x = x + layers::attention(layers::layer_norm(x, w.ln_1_w, w.ln_1_b, config_.layer_norm_epsilon), w, config_, l, cache);
-    x = x + layers::mlp(layers::layer_norm(x, w.ln_2_w, w.ln_2_b, config_.layer_norm_epsilon), w, config_.activation);
-  }
+  for (std::int64_t l = 0; l < config_.n_layer; ++l) x = block(x, l, cache);
   if (cache) cache->set_length(past + T);
   return layers::layer_norm(x, ln_f_w_, ln_f_b_, config_.layer_norm_epsilon);  // (B, T, C)
+}
+
+torch::Tensor Gpt2Model::block(const torch::Tensor& x, std::int64_t layer) const { return block(x, layer, nullptr); }
+
+torch::Tensor Gpt2Model::block(const torch::Tensor& x_in, std::int64_t l, KvCache* cache) const {
+  // x is (B, T, C)
+  const Gpt2Layer& w = layers_[static_cast<std::size_t>(l)];
+  torch::Tensor x = x_in + layers::attention(layers::layer_norm(x_in, w.ln_1_w, w.ln_1_b, config_.layer_norm_epsilon), w,
+                                             config_, l, cache);
+  return x + layers::mlp(layers::layer_norm(x, w.ln_2_w, w.ln_2_b, config_.layer_norm_epsilon), w, config_.activation);
+}
+
+std::vector<torch::Tensor> Gpt2Model::layer_parameters(std::int64_t layer) const {
+  const Gpt2Layer& w = layers_.at(static_cast<std::size_t>(layer));
+  return {w.ln_1_w, w.ln_1_b, w.c_attn_w, w.c_attn_b, w.c_proj_w, w.c_proj_b,
+          w.ln_2_w, w.ln_2_b, w.c_fc_w, w.c_fc_b, w.mlp_proj_w, w.mlp_proj_b};
+}
+
+torch::Tensor Gpt2Model::forward_train(const torch::Tensor& ids, bool recompute_blocks) const {
+  // ids is (B, T)
+  TORCH_CHECK(ids.dim() == 2, "ids must be (B, T)");
+  const auto B = ids.size(0), T = ids.size(1);
+  if (T > config_.n_positions)
+    throw InvalidRequest("sequence of " + std::to_string(T) + " tokens exceeds the model's context of " +
+                         std::to_string(config_.n_positions));
+  const torch::Tensor pos = torch::arange(0, T, torch::TensorOptions().dtype(torch::kLong).device(ids.device()));
+  torch::Tensor x = wte_.index_select(0, ids.reshape(-1)).view({B, T, config_.n_embd}) +
+                    wpe_.index_select(0, pos).unsqueeze(0);  // (B, T, C)
+  for (std::int64_t l = 0; l < config_.n_layer; ++l)
+    x = recompute_blocks ? recomputed_block(*this, x, l) : block(x, l);
+  x = layers::layer_norm(x, ln_f_w_, ln_f_b_, config_.layer_norm_epsilon);  // (B, T, C)
+  return torch::matmul(x, lm_head_.t());                                    // (B, T, V)
 }
 
 torch::Tensor Gpt2Model::forward(const torch::Tensor& ids, KvCache* cache) const {

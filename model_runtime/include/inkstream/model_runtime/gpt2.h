@@ -82,6 +82,17 @@ class Gpt2Model {
   // Logits of the last position only, (B, V): what generation needs.
   at::Tensor forward_last(const at::Tensor& ids, KvCache* cache = nullptr) const;
 
+  // Training forward: ids is (B, T) int64 -> logits (B, T, V), no cache, with
+  // autograd. With `recompute_blocks` (gradient checkpointing) each block
+  // keeps only its input for backward and runs again there: activation
+  // memory of one block instead of all, for ~1/3 more compute.
+  at::Tensor forward_train(const at::Tensor& ids, bool recompute_blocks) const;
+
+  // One transformer block without cache: x is (B, T, C) -> (B, T, C).
+  at::Tensor block(const at::Tensor& x, std::int64_t layer) const;
+  // The 12 tensors of block `layer`, in Gpt2Layer order.
+  std::vector<at::Tensor> layer_parameters(std::int64_t layer) const;
+
   const ModelConfig& config() const { return config_; }
   const Tokenizer& tokenizer() const { return *tokenizer_; }
   std::shared_ptr<const Tokenizer> tokenizer_ptr() const { return tokenizer_; }
@@ -93,6 +104,8 @@ class Gpt2Model {
   std::int64_t parameter_count() const;
 
  private:
+  at::Tensor block(const at::Tensor& x, std::int64_t layer, KvCache* cache) const;
+
   ModelConfig config_;
   std::shared_ptr<const Tokenizer> tokenizer_;
   std::string name_;

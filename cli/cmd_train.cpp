@@ -1,0 +1,95 @@
+// `inkstream train`: fine-tune a checkpoint or train from scratch.
+#include <unistd.h>
+
+#include <atomic>
+#include <cmath>
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+#include <memory>
+
+#include "commands.h"
+#include "inkstream/training/trainer.h"
+
+namespace inkstream::cli {
+namespace {
+
+// Set by SIGINT/SIGTERM; a signal handler can only reach a static object.
+// The trainer reads it at each step boundary and stops with a checkpoint.
+std::atomic<bool> stop_requested{false};
+
+extern "C" void request_stop(int) { stop_requested.store(true); }
+
+struct TrainArgs {
+  training::TrainOptions o;
+  std::string data, out, init, tokenizer;
+  std::int64_t n_layer = 6, n_head = 8, n_embd = 256, n_positions = 256;
+};
+
+}  // namespace
+
+void add_train_command(CLI::App& root, int& exit_code) {
+  auto a = std::make_shared<TrainArgs>();
+  auto& o = a->o;
+  CLI::App* cmd = root.add_subcommand("train", "Fine-tune a GPT-2 checkpoint or train one from scratch on a tokenized dataset");
+  cmd->add_option("--data", a->data, "Dataset folder from `inkstream data tokenize`")->required();
+  cmd->add_option("--out", a->out, "Run folder: checkpoint/, model/ (the exported model), log.jsonl")->required();
+  cmd->add_option("--init", a->init, "Base checkpoint folder to fine-tune (default: train from scratch)");
+  cmd->add_option("--tokenizer", a->tokenizer, "Tokenizer files for the export (default: the base model's or the dataset's)");
+  cmd->add_option("--n-layer", a->n_layer, "From scratch: layers")->capture_default_str();
+  cmd->add_option("--n-head", a->n_head, "From scratch: attention heads")->capture_default_str();
+  cmd->add_option("--n-embd", a->n_embd, "From scratch: width")->capture_default_str();
+  cmd->add_option("--n-positions", a->n_positions, "From scratch: context length")->capture_default_str();
+  cmd->add_option("--steps", o.steps, "Optimizer steps")->capture_default_str();
+  cmd->add_option("--batch-size", o.batch_size, "Sequences per micro-batch")->capture_default_str();
+  cmd->add_option("--seq-len", o.seq_len, "Tokens per sequence")->capture_default_str();
+  cmd->add_option("--grad-accum", o.grad_accum, "Micro-batches per optimizer step")->capture_default_str();
+  cmd->add_option("--lr", o.lr, "Peak learning rate")->capture_default_str();
+  cmd->add_option("--min-lr-ratio", o.min_lr_ratio, "Final learning rate as a share of --lr (cosine)")->capture_default_str();
+  cmd->add_option("--warmup", o.warmup_steps, "Linear warmup steps")->capture_default_str();
+  cmd->add_option("--weight-decay", o.weight_decay, "AdamW decoupled weight decay (not on biases/LayerNorm)")->capture_default_str();
+  cmd->add_option("--beta1", o.beta1, "AdamW beta1")->capture_default_str();
+  cmd->add_option("--beta2", o.beta2, "AdamW beta2")->capture_default_str();
+  cmd->add_option("--grad-clip", o.grad_clip, "Clip the global gradient norm (0 = off)")->capture_default_str();
+  cmd->add_flag("--gradient-checkpointing", o.gradient_checkpointing, "Recompute each block in backward: far less memory, ~1/3 more compute");
+  cmd->add_option("--dtype", o.dtype, "fp32 | bf16 (autocast, fp32 master weights) | fp16 (CUDA)")->capture_default_str();
+  cmd->add_option("--device", o.device, "cpu | cuda | cuda:N | auto")->capture_default_str();
+  cmd->add_option("--threads", o.threads, "CPU threads (0 = physical cores)")->capture_default_str();
+  cmd->add_option("--seed", o.seed, "Seed for initialisation and batch sampling")->capture_default_str();
+  cmd->add_option("--eval-every", o.eval_every, "Validation loss every K steps (0 = at the end only)")->capture_default_str();
+  cmd->add_option("--eval-batches", o.eval_batches, "Validation batches per evaluation")->capture_default_str();
+  cmd->add_option("--save-every", o.save_every, "Checkpoint every K steps (0 = at the end / on Ctrl-C)")->capture_default_str();
+  cmd->add_flag("--resume", o.resume, "Continue the run in --out from its checkpoint (same options)");
+  cmd->add_option("--export-dtype", o.export_dtype, "Dtype of the exported model: fp32 | bf16 | fp16")->capture_default_str();
+  cmd->footer("Ctrl-C stops at the next step with a checkpoint and an export; --resume continues exactly.");
+  cmd->callback([a, &exit_code] {
+    training::TrainOptions opts = a->o;
+    opts.data = a->data;
+    opts.out = a->out;
+    opts.init = a->init;
+    opts.tokenizer = a->tokenizer;
+    opts.config.n_layer = a->n_layer;
+    opts.config.n_head = a->n_head;
+    opts.config.n_embd = a->n_embd;
+    opts.config.n_positions = a->n_positions;
+    std::filesystem::create_directories(opts.out);
+    std::signal(SIGINT, request_stop);
+    std::signal(SIGTERM, request_stop);
+    const bool tty = isatty(STDERR_FILENO);
+    auto progress = [tty](const std::string& line) {
+      if (tty && line.rfind("step ", 0) == 0 && line.find("val loss") == std::string::npos) std::fprintf(stderr, "\r\033[K%s", line.c_str());
+      else std::fprintf(stderr, "%s%s\n", tty ? "\r\033[K" : "", line.c_str());
+      std::fflush(stderr);
+    };
+    const auto r = training::run_training(opts, &stop_requested, progress);
+    std::fprintf(stderr, "%s%s after %lld steps: train loss %.4f, val loss %.4f (perplexity %.2f), %.0f tok/s, peak memory %.2f GiB\n"
+                         "checkpoint: %s/checkpoint   model: %s\n",
+                 tty ? "\n" : "", r.interrupted ? "interrupted" : "done", static_cast<long long>(r.steps_done), r.last_loss,
+                 r.val_loss, std::exp(r.val_loss), r.tokens_per_second, r.peak_rss_bytes / 1073741824.0, opts.out.c_str(),
+                 r.model_dir.c_str());
+    if (r.interrupted) std::fprintf(stderr, "resume with the same command plus --resume\n");
+    exit_code = r.interrupted ? 130 : kExitOk;
+  });
+}
+
+}  // namespace inkstream::cli
