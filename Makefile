@@ -1,5 +1,5 @@
 # The two commands of the README:
-#   make run    builds inkstream and completes a prompt with the bundled model
+#   make run    builds inkstream and opens the Neovim demo on the bundled model
 #   make test   builds everything and runs the whole test suite (release build,
 #               then the unit tests again under AddressSanitizer + UBSan)
 # Both install what is missing first (Debian packages, via scripts/setup.sh).
@@ -22,11 +22,12 @@ build: deps
 	@cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS) >/dev/null
 	@cmake --build $(BUILD) -j $(JOBS)
 
-# Until the default writing model lands, `run` uses the generated fixture model
-# (random weights: the text is gibberish, but every stage runs for real).
-run: test-deps build
-	@[ -f $(BUILD)/fixtures/MANIFEST.json ] || /usr/bin/python3 tests/fixtures/make_fixtures.py $(BUILD)/fixtures
-	@$(BUILD)/cli/inkstream complete --model $(BUILD)/fixtures/deep-scaled --prompt "$(PROMPT)" --n 3 --max-tokens 30 --stream
+# The demo: Neovim with the plugin (editor_plugins/nvim) on a sample story and
+# the bundled model (models/default). Without a terminal (e.g. in a script) it
+# streams three completions of a prompt instead.
+run: deps build
+	@if [ -t 0 ] && [ -t 1 ]; then scripts/nvim_demo.sh $(BUILD)/cli/inkstream; \
+	else $(BUILD)/cli/inkstream complete --prompt "$(PROMPT)" --n 3 --max-tokens 30 --stream; fi
 
 test: test-deps test-release test-sanitize
 

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "commands.h"
+#include "default_model.h"
 #include "inkstream/model_runtime/device.h"
 #include "inkstream/model_runtime/errors.h"
 #include "inkstream/model_runtime/generator.h"
@@ -92,7 +93,9 @@ Json timings_json(const Timings& t) {
 }
 
 int run(CompleteOptions& o) {
-  const auto model = Gpt2Model::load(o.model, {o.device, o.dtype, o.copy_weights});
+  const std::filesystem::path dir = o.model.empty() ? default_model_dir() : std::filesystem::path(o.model);
+  if (dir.empty()) throw InvalidRequest("no model: pass --model DIR (the bundled default model was not found)");
+  const auto model = Gpt2Model::load(dir, {o.device, o.dtype, o.copy_weights});
   configure_threads(o.threads, model->dtype());
   const Generator generator(model);
   GenerationRequest& req = o.request;
@@ -178,7 +181,7 @@ int run(CompleteOptions& o) {
 void add_complete_command(CLI::App& root, int& exit_code) {
   auto o = std::make_shared<CompleteOptions>();
   CLI::App* cmd = root.add_subcommand("complete", "Continue a prompt with a model: several alternatives, optionally streamed");
-  cmd->add_option("--model", o->model, "Hugging Face GPT-2 model folder")->required();
+  cmd->add_option("--model", o->model, "Hugging Face GPT-2 model folder (default: the bundled model, or $INKSTREAM_MODEL)");
   cmd->add_option("--prompt", o->prompt, "Prompt text");
   cmd->add_option("--prompt-file", o->prompt_file, "Read the prompt from a file");
   cmd->add_option("--prompt-ids", o->prompt_ids, "Prompt as token ids, e.g. 15496,995");

@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "commands.h"
+#include "default_model.h"
 #include "inkstream/lsp_server/server.h"
 
 namespace inkstream::cli {
@@ -19,7 +20,8 @@ struct LspCliOptions {
   bool stdio = true;  // accepted for editors that always pass --stdio
 };
 
-int run(const LspCliOptions& o) {
+int run(LspCliOptions o) {
+  if (o.server.model.empty()) o.server.model = default_model_dir().string();  // the bundled model, if any
   // stdout carries protocol only: logs go to stderr or a file.
   std::shared_ptr<spdlog::logger> logger =
       o.log_file.empty() ? spdlog::stderr_color_mt("inkstream-lsp") : spdlog::basic_logger_mt("inkstream-lsp", o.log_file);
@@ -38,7 +40,7 @@ int run(const LspCliOptions& o) {
 void add_lsp_command(CLI::App& root, int& exit_code) {
   auto o = std::make_shared<LspCliOptions>();
   CLI::App* cmd = root.add_subcommand("lsp", "Run the language server on stdin/stdout (for editors)");
-  cmd->add_option("--model", o->server.model, "Default model folder (initializationOptions.model overrides)");
+  cmd->add_option("--model", o->server.model, "Default model folder (initializationOptions.model overrides; default: the bundled model or $INKSTREAM_MODEL)");
   cmd->add_option("--models-dir", o->server.models_dir, "Folder where model names are looked up");
   cmd->add_option("--log-file", o->log_file, "Write logs here instead of stderr");
   cmd->add_option("--log-level", o->log_level, "trace, debug, info, warn, error, off")->capture_default_str();

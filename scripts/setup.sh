@@ -9,11 +9,11 @@ packages=(
   nlohmann-json3-dev libasio-dev libcpp-httplib-dev libspdlog-dev libicu-dev libcli11-dev
   libcld2-dev                         # language identification for `inkstream data clean --language`
   libgtest-dev
+  neovim                              # `make run` is the Neovim demo; the plugin tests drive it headless
 )
 if [[ "${1:-}" == "--tests" ]]; then
   packages+=(
     python3 python3-numpy   # fixture checkpoint generator
-    neovim                  # a real LSP client for the integration tests
   )
 fi
 

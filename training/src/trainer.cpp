@@ -374,6 +374,7 @@ TrainResult run_training(const TrainOptions& o, const std::atomic<bool>* stop,
   const auto t_start = std::chrono::steady_clock::now();
   std::int64_t step = start;
   for (; step < o.steps; ++step) {
+    const auto t_step = std::chrono::steady_clock::now();
     if (stop && stop->load()) {
       result.interrupted = true;
       break;
@@ -399,7 +400,9 @@ TrainResult run_training(const TrainOptions& o, const std::atomic<bool>* stop,
                   grad_norm, result.tokens_per_second, format_duration(eta).c_str());
     if (progress) progress(line);
     log << json{{"step", step + 1}, {"loss", loss}, {"lr", learning_rate(step, o)}, {"grad_norm", std::isfinite(grad_norm) ? json(grad_norm) : json(nullptr)},
-                {"tokens_per_second", result.tokens_per_second}}
+                {"tokens_per_second", result.tokens_per_second},
+                {"step_seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - t_step).count()},
+                {"peak_rss_bytes", peak_rss_bytes()}}
                .dump()
         << std::endl;
 
