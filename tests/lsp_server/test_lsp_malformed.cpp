@@ -61,7 +61,10 @@ TEST(LspMalformed, EveryBadInputGetsItsErrorAndTheServerCarriesOn) {
     SCOPED_TRACE(c.name);
     s.send_raw(c.bytes);
     if (c.expected_code != 0) {
-      const auto m = s.next(10s);
+      // Skip notifications (the bundled default model may finish loading
+      // meanwhile and report its status).
+      auto m = s.next(10s);
+      while (m && m->contains("method") && !m->contains("id")) m = s.next(10s);
       ASSERT_TRUE(m.has_value()) << "no answer";
       ASSERT_TRUE(m->contains("error")) << m->dump();
       EXPECT_EQ((*m)["error"]["code"], c.expected_code) << m->dump();
