@@ -1,7 +1,27 @@
-// Choosing the text the model continues from.
+// Choosing the text the model continues from: a window of the document
+// before the cursor whose start stays put while the writer types forward,
+// so that its tokens are a prefix of the next request's and the engine can
+// reuse their keys and values.
+//
+// The rule (docs/protocol.md, "Context window"):
+// - Limits: at most `context_chars` characters and `token_budget` tokens
+//   before the cursor. A document that fits is sent whole, from its start.
+// - Otherwise the window starts at an anchor. Anchors sit on a fixed grid of
+//   byte offsets, one every `step` bytes (a quarter of the window): the
+//   anchor of grid point g is the first paragraph start in [g, g + step/2),
+//   else the first sentence or line start there, else the first word start
+//   (so two anchors are always more than step/2 apart).
+//   The window starts at the earliest anchor that fits both limits.
+// - Typing forward moves the limits forward but leaves the anchor in place
+//   until it no longer fits; then the start jumps a whole grid step (or
+//   more), never one word at a time.
+// Cost: a constant number of tokenizations of at most the window (the token
+// limit is found on the last ~8 bytes per budget token, doubling if needed),
+// so it is linear in the window, not quadratic.
 #include <vector>
 
 #include "inkstream/completion/engine.h"
+#include "inkstream/model_runtime/line_breaks.h"
 
 namespace inkstream {
 namespace {
@@ -12,49 +32,102 @@ std::size_t char_start(std::string_view s, std::size_t i) {
   return i;
 }
 
-// Positions in `w` where a paragraph or a sentence starts, paragraphs first,
-// each list in increasing order.
-std::vector<std::size_t> boundaries(std::string_view w) {
-  std::vector<std::size_t> paragraphs, sentences;
-  for (std::size_t i = 0; i + 1 < w.size(); ++i) {
-    if (w[i] == '\n' && w[i + 1] == '\n') {
-      std::size_t j = i + 2;
-      while (j < w.size() && w[j] == '\n') ++j;
-      if (j < w.size()) paragraphs.push_back(j);
-    } else if ((w[i] == '.' || w[i] == '!' || w[i] == '?') && w[i + 1] == ' ') {
-      std::size_t j = i + 2;
-      while (j < w.size() && w[j] == ' ') ++j;
-      if (j < w.size()) sentences.push_back(j);
+bool is_blank(char c) { return c == ' ' || c == '\t'; }
+bool is_space(char c) { return is_blank(c) || c == '\n' || c == '\r'; }
+
+// Byte offset where the last `chars` characters of `s` begin.
+std::size_t start_of_last_chars(std::string_view s, int chars) {
+  std::size_t start = s.size();
+  for (int n = 0; start > 0 && n < chars; ++n) start = char_start(s, start - 1);
+  return start;
+}
+
+// The kind of boundary at which text starting at `i` would begin.
+enum class Boundary { None, Word, Sentence, Paragraph };
+
+Boundary boundary_before(std::string_view s, std::size_t i) {
+  if (i == 0 || i >= s.size() || is_space(s[i]) || (static_cast<unsigned char>(s[i]) & 0xC0) == 0x80) return Boundary::None;
+  std::size_t j = i;
+  while (j > 0 && is_blank(s[j - 1])) --j;  // blanks before the text
+  int breaks = 0;
+  while (j > 0 && (s[j - 1] == '\n' || s[j - 1] == '\r')) {
+    // "\r\n" counts once.
+    j -= (j >= 2 && s[j - 1] == '\n' && s[j - 2] == '\r') ? 2 : 1;
+    ++breaks;
+    while (j > 0 && is_blank(s[j - 1])) --j;
+  }
+  if (breaks >= 2) return Boundary::Paragraph;
+  if (breaks == 1) return Boundary::Sentence;  // a line start: lyrics, lists, verse
+  if (j == i) return Boundary::None;           // no space before: mid-word
+  const char end = s[j - 1];
+  if (end == '.' || end == '!' || end == '?') return Boundary::Sentence;
+  return Boundary::Word;
+}
+
+// The anchor of grid point `g`: the best boundary in [g, g + step/2),
+// earliest of its kind; `g` itself (at a character start) when it has none.
+std::size_t anchor_at(std::string_view s, std::size_t g, std::size_t step) {
+  const std::size_t end = std::min(s.size(), g + step / 2);
+  std::size_t best = std::string_view::npos;
+  Boundary best_kind = Boundary::None;
+  for (std::size_t i = g; i < end; ++i) {
+    const Boundary b = boundary_before(s, i);
+    if (b > best_kind) {
+      best = i;
+      best_kind = b;
+      if (b == Boundary::Paragraph) break;
     }
   }
-  paragraphs.insert(paragraphs.end(), sentences.begin(), sentences.end());
-  return paragraphs;
+  return best == std::string_view::npos ? char_start(s, g) : best;
 }
+
+bool cancelled(const CancellationToken* cancel) { return cancel && cancel->cancelled(); }
 
 }  // namespace
 
-std::string build_context(std::string_view before, int context_chars, int token_budget,
-                          const std::function<int(std::string_view)>& count_tokens) {
-  // Up to context_chars characters (not bytes) before the cursor.
-  std::size_t start = before.size();
-  for (int chars = 0; start > 0 && chars < context_chars; ++chars) start = char_start(before, start - 1);
-  std::string_view w = before.substr(start);
-  if (start > 0) {
-    // Cut mid-text: begin at the first boundary in the first quarter of the
-    // window rather than mid-sentence.
-    for (const std::size_t b : boundaries(w))
-      if (b <= w.size() / 4) {
-        w = w.substr(b);
+std::optional<std::string> build_context(std::string_view before, int context_chars, int token_budget,
+                                         const TokenStarts& token_starts, const CancellationToken* cancel) {
+  const std::size_t char_limit = start_of_last_chars(before, context_chars);
+  // The token limit: where the last `token_budget` tokens begin.
+  std::size_t token_limit = 0;
+  if (token_budget > 0) {
+    std::size_t span = static_cast<std::size_t>(token_budget) * 8;
+    for (;;) {
+      const std::size_t from = span >= before.size() - char_limit ? char_limit : char_start(before, before.size() - span);
+      const std::vector<std::size_t> starts = token_starts(before.substr(from));
+      if (cancelled(cancel)) return std::nullopt;
+      if (starts.size() > static_cast<std::size_t>(token_budget)) {
+        token_limit = from + starts[starts.size() - static_cast<std::size_t>(token_budget)];
         break;
       }
+      if (from == char_limit) break;  // the whole character window fits
+      span *= 2;
+    }
   }
-  if (token_budget <= 0 || count_tokens(w) <= token_budget) return std::string(w);
-  // Too many tokens: the earliest boundary that fits.
-  for (const std::size_t b : boundaries(w))
-    if (count_tokens(w.substr(b)) <= token_budget) return std::string(w.substr(b));
-  // No boundary fits (one enormous sentence): the generator keeps the last
-  // tokens that fit.
-  return std::string(w);
+  const std::size_t lower = std::max(char_limit, token_limit);
+  if (lower == 0) return std::string(before);
+
+  // A quarter of the window, in bytes, from the limits alone (so it does not
+  // move while the writer types): ~4 bytes per token in English prose.
+  std::size_t window_bytes = static_cast<std::size_t>(context_chars);
+  if (token_budget > 0) window_bytes = std::min(window_bytes, static_cast<std::size_t>(token_budget) * 4);
+  const std::size_t step = std::max<std::size_t>(16, window_bytes / 4);
+  for (std::size_t g = lower / step * step; g < before.size(); g += step) {
+    const std::size_t a = anchor_at(before, g, step);
+    if (a < lower || a >= before.size()) continue;
+    const std::string_view w = before.substr(a);
+    // The limit came from tokens of a longer text; the window's own first
+    // word may split differently, so check it exactly.
+    if (token_budget > 0) {
+      const bool fits = token_starts(w).size() <= static_cast<std::size_t>(token_budget);
+      if (cancelled(cancel)) return std::nullopt;
+      if (!fits) continue;
+    }
+    return std::string(w);
+  }
+  // No anchor fits (a window shorter than a grid step): cut at the limit;
+  // the generator drops any tokens still too many.
+  return std::string(before.substr(char_start(before, lower)));
 }
 
 }  // namespace inkstream

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "inkstream/model_runtime/line_breaks.h"
+
 namespace inkstream {
 namespace {
 
@@ -10,14 +12,14 @@ using Clock = std::chrono::steady_clock;
 // The rest of the cursor's line, trimmed: a suggestion that merely repeats it
 // is useless.
 std::string rest_of_line(std::string_view after) {
-  std::string_view line = after.substr(0, after.find('\n'));
+  std::string_view line = after.substr(0, find_line_break(after));
   while (!line.empty() && (line.front() == ' ' || line.front() == '\t')) line.remove_prefix(1);
-  while (!line.empty() && (line.back() == ' ' || line.back() == '\t' || line.back() == '\r')) line.remove_suffix(1);
+  while (!line.empty() && (line.back() == ' ' || line.back() == '\t')) line.remove_suffix(1);
   return std::string(line);
 }
 
 std::string_view trim_left(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\n')) s.remove_prefix(1);
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\n' || s.front() == '\r')) s.remove_prefix(1);
   return s;
 }
 
@@ -38,8 +40,8 @@ std::vector<std::string> finalize(const std::vector<std::string>& texts, std::st
 
 // A complete word has appeared: some non-space text followed by a space.
 bool has_complete_word(std::string_view raw) {
-  const std::size_t first = raw.find_first_not_of(" \t\n");
-  return first != std::string_view::npos && raw.find_first_of(" \t\n", first) != std::string_view::npos;
+  const std::size_t first = raw.find_first_not_of(" \t\r\n");
+  return first != std::string_view::npos && raw.find_first_of(" \t\r\n", first) != std::string_view::npos;
 }
 
 std::string window(std::string_view before, int context_chars) {
@@ -100,8 +102,15 @@ CompletionOutcome CompletionEngine::complete(const CompletionQuery& q, Completio
                                              const CancellationToken* cancel) {
   const CompletionSettings& s = q.settings;
   const int budget = backend.context_tokens() - std::min(s.max_tokens, backend.context_tokens() - 1);
-  const std::string prompt =
-      build_context(q.before, s.context_chars, budget, [&](std::string_view t) { return backend.count_tokens(t); });
+  const std::optional<std::string> context =
+      build_context(q.before, s.context_chars, budget, [&](std::string_view t) { return backend.token_starts(t); }, cancel);
+  if (!context) {
+    CompletionOutcome out;
+    out.source = "model";
+    out.cancelled = true;
+    return out;
+  }
+  const std::string& prompt = *context;
 
   GenerationRequest req;
   req.n = s.n;

@@ -2,6 +2,7 @@
 #include <optional>
 
 #include "inkstream/completion/engine.h"
+#include "inkstream/model_runtime/line_breaks.h"
 
 namespace inkstream {
 namespace {
@@ -22,16 +23,20 @@ std::optional<std::size_t> boundary_cut(std::string_view t, StopAt stop_at) {
         if (is_space(t[i])) return i;
       return std::nullopt;
     case StopAt::Line: {
-      const std::size_t nl = t.find('\n', start);
+      const std::size_t nl = find_line_break(t, start);
       return nl == std::string_view::npos ? std::nullopt : std::optional(nl);
     }
-    case StopAt::Paragraph: {
-      const std::size_t pp = t.find("\n\n", start);
-      return pp == std::string_view::npos ? std::nullopt : std::optional(pp);
-    }
+    case StopAt::Paragraph:
+      // Two line breaks in a row ("\n\n", "\r\n\r\n", "\r\r"...).
+      for (std::size_t i = find_line_break(t, start); i != std::string_view::npos; i = find_line_break(t, i + 1)) {
+        const std::size_t len = line_break_at(t, i);
+        if (line_break_at(t, i + len) > 0) return i;
+        i += len - 1;
+      }
+      return std::nullopt;
     case StopAt::Sentence:
       for (std::size_t i = start; i < t.size(); ++i) {
-        if (t[i] == '\n') return i;  // a line break ends a sentence in prose
+        if (line_break_at(t, i) > 0) return i;  // a line break ends a sentence in prose
         if (t[i] != '.' && t[i] != '!' && t[i] != '?') continue;
         std::size_t j = i + 1;
         while (j < t.size() && (t[j] == '"' || t[j] == '\'' || t[j] == ')' || t[j] == ']' || t[j] == '.' || t[j] == '!' || t[j] == '?'))

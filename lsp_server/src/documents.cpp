@@ -2,6 +2,8 @@
 
 #include <stdexcept>
 
+#include "inkstream/model_runtime/line_breaks.h"
+
 namespace inkstream::lsp {
 
 const char* encoding_name(PositionEncoding e) {
@@ -39,14 +41,14 @@ std::optional<std::size_t> offset_of(const std::string& text, Position pos, Posi
   if (pos.line < 0 || pos.character < 0) return std::nullopt;
   std::size_t i = 0;
   for (std::int64_t l = 0; l < pos.line; ++l) {
-    const std::size_t nl = text.find('\n', i);
-    if (nl == std::string::npos) return std::nullopt;
-    i = nl + 1;
+    const std::size_t brk = find_line_break(text, i);
+    if (brk == std::string::npos) return std::nullopt;
+    i = brk + line_break_at(text, brk);
   }
   std::int64_t left = pos.character;
   while (left > 0) {
     // Past the end of the line: the spec says it means the end of the line.
-    if (i >= text.size() || text[i] == '\n' || (text[i] == '\r' && i + 1 < text.size() && text[i + 1] == '\n')) break;
+    if (i >= text.size() || line_break_at(text, i) > 0) break;
     const int len = utf8_length(static_cast<unsigned char>(text[i]));
     const int u = units(len, enc);
     if (u > left) break;  // inside a surrogate pair: before that character
@@ -59,11 +61,17 @@ std::optional<std::size_t> offset_of(const std::string& text, Position pos, Posi
 Position position_of(const std::string& text, std::size_t offset, PositionEncoding enc) {
   Position p;
   std::size_t line_start = 0;
-  for (std::size_t i = 0; i < offset && i < text.size(); ++i)
-    if (text[i] == '\n') {
-      ++p.line;
-      line_start = i + 1;
+  for (std::size_t i = 0; i < offset && i < text.size();) {
+    const std::size_t brk = line_break_at(text, i);
+    // A break ends the line once the offset is past all of it ("\r\n" is one).
+    if (brk == 0 || i + brk > offset) {
+      ++i;
+      continue;
     }
+    ++p.line;
+    i += brk;
+    line_start = i;
+  }
   for (std::size_t i = line_start; i < offset && i < text.size();) {
     const int len = utf8_length(static_cast<unsigned char>(text[i]));
     p.character += units(len, enc);

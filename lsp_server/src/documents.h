@@ -1,7 +1,8 @@
 #pragma once
 // Open documents and LSP positions. Text is kept as UTF-8; positions arrive
 // in the negotiated encoding (UTF-16 code units by default, or UTF-8 bytes,
-// or UTF-32 code points) and are converted to byte offsets here.
+// or UTF-32 code points) and are converted to byte offsets here. Lines end at
+// "\n", "\r\n" or a lone "\r", as LSP 3.17 says (line_breaks.h).
 #include <cstdint>
 #include <map>
 #include <optional>

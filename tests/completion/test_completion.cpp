@@ -18,24 +18,116 @@ TEST(Postprocess, StopAtBoundaries) {
   EXPECT_EQ(postprocess(" p one\nstill\n\np two", StopAt::Paragraph), " p one\nstill");
   EXPECT_EQ(postprocess(" all of it.  \n", StopAt::None), " all of it.");
   EXPECT_EQ(postprocess(" end<|endoftext|>junk", StopAt::None), " end");
+  // Lone CRs and CRLFs end lines and paragraphs as "\n" does.
+  EXPECT_EQ(postprocess(" a line\rb", StopAt::Line), " a line");
+  EXPECT_EQ(postprocess(" a line\r\nb", StopAt::Line), " a line");
+  EXPECT_EQ(postprocess(" one line\rnext", StopAt::Sentence), " one line");
+  EXPECT_EQ(postprocess(" p one\rstill\r\rp two", StopAt::Paragraph), " p one\rstill");
+  EXPECT_EQ(postprocess(" p one\r\nstill\r\n\r\np two", StopAt::Paragraph), " p one\r\nstill");
   EXPECT_TRUE(reached_boundary(" It rained. T", StopAt::Sentence));
   EXPECT_FALSE(reached_boundary(" It rained.", StopAt::Sentence));
 }
 
-TEST(Context, StartsAtABoundaryAndFitsTheBudget) {
-  auto count = [](std::string_view s) { return static_cast<int>(s.size() / 4); };  // a stand-in tokenizer
-  const std::string text = "First sentence here. Second sentence follows. Third one ends it. The cursor is here";
-  // The whole text fits.
-  EXPECT_EQ(build_context(text, 10000, 1000, count), text);
-  // A window cut mid-text starts at the next sentence boundary in its first quarter.
-  const std::string ctx = build_context(text, 70, 1000, count);
-  EXPECT_TRUE(ctx.starts_with("Second sentence follows.")) << ctx;
-  // Too many tokens: the earliest boundary that fits.
-  const std::string small = build_context(text, 10000, 5, count);
-  EXPECT_EQ(small, "The cursor is here");
-  // Multi-byte characters are never split.
+// A stand-in tokenizer: a token every 4 bytes.
+std::vector<std::size_t> four_byte_tokens(std::string_view s) {
+  std::vector<std::size_t> starts;
+  for (std::size_t i = 0; i < s.size(); i += 4) starts.push_back(i);
+  return starts;
+}
+
+std::string context(std::string_view before, int chars, int budget) {
+  return build_context(before, chars, budget, four_byte_tokens).value();
+}
+
+// A prose document of numbered sentences, a paragraph every 5 sentences.
+std::string prose(int sentences) {
+  std::string text;
+  for (int i = 0; i < sentences; ++i) {
+    text += "Sentence " + std::to_string(i) + " says a few words more.";
+    text += i % 5 == 4 ? "\n\n" : " ";
+  }
+  return text;
+}
+
+std::size_t utf8_chars(std::string_view s) {
+  std::size_t n = 0;
+  for (const char c : s) n += (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+  return n;
+}
+
+TEST(Context, ADocumentThatFitsIsSentWhole) {
+  const std::string text = "First sentence here. Second one. The cursor is here";
+  EXPECT_EQ(context(text, 10000, 1000), text);
+  EXPECT_EQ(context("", 100, 10), "");
+}
+
+TEST(Context, StaysWithinBothLimitsAndStartsAtABoundary) {
+  const std::string text = prose(200);
+  for (const auto& [chars, budget] : {std::pair{300, 1000}, {10000, 60}, {900, 200}, {2000, 0}}) {
+    SCOPED_TRACE(std::to_string(chars) + " chars, " + std::to_string(budget) + " tokens");
+    const std::string ctx = context(text, chars, budget);
+    EXPECT_TRUE(text.ends_with(ctx));
+    EXPECT_LE(utf8_chars(ctx), static_cast<std::size_t>(chars));
+    if (budget > 0) {
+      EXPECT_LE(four_byte_tokens(ctx).size(), static_cast<std::size_t>(budget));
+    }
+    EXPECT_TRUE(ctx.starts_with("Sentence ")) << ctx.substr(0, 40);
+    // The window is not needlessly small: at least half of what the limits allow.
+    const std::size_t allowed = budget > 0 ? std::min<std::size_t>(chars, budget * 4) : chars;
+    EXPECT_GE(ctx.size(), allowed / 2);
+  }
+}
+
+TEST(Context, PrefersAParagraphStart) {
+  std::string text = prose(100);
+  const std::string ctx = context(text, 1200, 0);
+  const std::size_t start = text.size() - ctx.size();
+  EXPECT_EQ(text.substr(start - 2, 2), "\n\n") << ctx.substr(0, 40);
+  // Lone CRs and CRLFs make paragraphs too.
+  for (const char* brk : {"\r\r", "\r\n\r\n"}) {
+    std::string t = text;
+    for (std::size_t at; (at = t.find("\n\n")) != std::string::npos;) t.replace(at, 2, brk);
+    const std::string c = context(t, 1200, 0);
+    const std::size_t at = t.size() - c.size();
+    EXPECT_EQ(t.substr(at - std::string(brk).size(), std::string(brk).size()), brk) << c.substr(0, 40);
+  }
+}
+
+// The writer types a long document forward, character by character: the
+// window's start never moves back, stays put between jumps, and jumps by more
+// than an eighth of the window each time.
+TEST(Context, WindowStartIsStableWhileTypingForward) {
+  const std::string doc = prose(400);
+  for (const auto& [chars, budget] : {std::pair{2000, 1000}, {2000, 232}, {600, 0}}) {
+    SCOPED_TRACE(std::to_string(chars) + " chars, " + std::to_string(budget) + " tokens");
+    std::size_t last_start = 0, jumps = 0, min_jump = SIZE_MAX;
+    const std::size_t typed_from = 500;
+    for (std::size_t len = typed_from; len <= doc.size(); ++len) {
+      const std::string_view before = std::string_view(doc).substr(0, len);
+      const std::size_t start = len - context(before, chars, budget).size();
+      ASSERT_GE(start, last_start) << "at " << len;
+      if (start != last_start && last_start != 0) {
+        ++jumps;
+        min_jump = std::min(min_jump, start - last_start);
+      }
+      last_start = start;
+    }
+    const std::size_t window = budget > 0 ? std::min<std::size_t>(chars, budget * 4) : chars;
+    EXPECT_GT(min_jump, window / 8);
+    // About one jump per quarter window typed.
+    EXPECT_LE(jumps, (doc.size() - typed_from) / (window / 8));
+    EXPECT_GE(jumps, 1u);
+  }
+}
+
+TEST(Context, NeverSplitsACharacterAndStopsWhenCancelled) {
   const std::string cjk = "\xE4\xB8\xAD\xE6\x96\x87\xE4\xB8\xAD\xE6\x96\x87";
-  EXPECT_EQ(build_context(cjk, 3, 1000, count), "\xE6\x96\x87\xE4\xB8\xAD\xE6\x96\x87");
+  const std::string ctx = context(cjk, 3, 1000);
+  EXPECT_EQ(utf8_chars(ctx), 3u);
+  EXPECT_TRUE(cjk.ends_with(ctx));
+  CancellationToken cancel;
+  cancel.cancel();
+  EXPECT_FALSE(build_context(prose(100), 500, 50, four_byte_tokens, &cancel).has_value());
 }
 
 TEST(Settings, InvalidKeysAreNamedAndPreviousValuesKept) {
@@ -64,7 +156,7 @@ class ScriptedBackend final : public CompletionBackend {
   explicit ScriptedBackend(std::vector<std::string> alts) : alts_(std::move(alts)) {}
   std::string model_name() const override { return "scripted"; }
   int context_tokens() const override { return 1024; }
-  int count_tokens(std::string_view t) const override { return static_cast<int>(t.size() / 4); }
+  std::vector<std::size_t> token_starts(std::string_view t) const override { return four_byte_tokens(t); }
   GenerationResult generate(const std::string& prompt, const GenerationRequest& p, const StreamCallback& on_token,
                             const CancellationToken* cancel) override {
     ++calls;

@@ -18,10 +18,12 @@ std::string to_utf8(const std::u32string& s) {
 }
 
 // Position of code point index `i` in the reference text, in `enc` units.
+// Line ends as the specification has them: "\n", "\r\n" and a lone "\r".
 nlohmann::json ref_position(const std::u32string& s, std::size_t i, PositionEncoding enc) {
   std::int64_t line = 0, ch = 0;
   for (std::size_t k = 0; k < i; ++k) {
-    if (s[k] == U'\n') {
+    if (s[k] == U'\r' && k + 1 < s.size() && s[k + 1] == U'\n') continue;  // counted at its "\n"
+    if (s[k] == U'\n' || s[k] == U'\r') {
       ++line;
       ch = 0;
       continue;
@@ -34,12 +36,17 @@ nlohmann::json ref_position(const std::u32string& s, std::size_t i, PositionEnco
   return {{"line", line}, {"character", ch}};
 }
 
+// Between the "\r" and "\n" of a CRLF there is no position: move before it.
+std::size_t addressable(const std::u32string& s, std::size_t i) {
+  return i > 0 && i < s.size() && s[i - 1] == U'\r' && s[i] == U'\n' ? i - 1 : i;
+}
+
 TEST(Documents, RandomIncrementalEditsInEveryEncoding) {
-  const std::u32string alphabet = U"ab \n\u00e9\u4e2d\u6587e\u0301\U0001F600\U0001F468\u200D\U0001F469\U0001F1EB\U0001F1F7\u05D0\u0645";
+  const std::u32string alphabet = U"ab \n\r\r\n\u00e9\u4e2d\u6587e\u0301\U0001F600\U0001F468\u200D\U0001F469\U0001F1EB\U0001F1F7\u05D0\u0645";
   for (const auto enc : {PositionEncoding::Utf16, PositionEncoding::Utf8, PositionEncoding::Utf32}) {
     SCOPED_TRACE(encoding_name(enc));
     std::mt19937 rng(17);
-    std::u32string ref = U"Start \U0001F600 text\n\u4e2d\u6587 line two\n";
+    std::u32string ref = U"Start \U0001F600 text\n\u4e2d\u6587 line two\rthree\r\nfour\n";
     DocumentStore store;
     store.open({"file:///t", "markdown", 1, to_utf8(ref)});
     for (int step = 0; step < 500; ++step) {
@@ -49,6 +56,8 @@ TEST(Documents, RandomIncrementalEditsInEveryEncoding) {
         std::size_t a = rng() % (ref.size() + 1), b = rng() % (ref.size() + 1);
         if (a > b) std::swap(a, b);
         if (b - a > 6) b = a + rng() % 6;
+        a = addressable(ref, a);
+        b = addressable(ref, b);
         std::u32string ins;
         for (std::size_t k = rng() % 4; k > 0; --k) ins += alphabet[rng() % alphabet.size()];
         changes.push_back({{"range", {{"start", ref_position(ref, a, enc)}, {"end", ref_position(ref, b, enc)}}}, {"text", to_utf8(ins)}});
@@ -70,6 +79,30 @@ TEST(Documents, PositionsInTheMiddleOfACharacterAndPastTheLineEnd) {
   EXPECT_EQ(offset_of(text, {1, 2}, PositionEncoding::Utf8), 9u);
   EXPECT_FALSE(offset_of(text, {2, 0}, PositionEncoding::Utf16).has_value());
   EXPECT_EQ(position_of(text, 5, PositionEncoding::Utf16).character, 3);
+}
+
+TEST(Documents, ALoneCarriageReturnEndsALine) {
+  DocumentStore store;
+  store.open({"u", "", 1, "a\rb"});
+  auto insert = [](std::int64_t line, std::int64_t ch, const char* text) {
+    const nlohmann::json p = {{"line", line}, {"character", ch}};
+    return nlohmann::json::array({{{"range", {{"start", p}, {"end", p}}}, {"text", text}}});
+  };
+  store.change("u", 2, insert(0, 1, "Y"), PositionEncoding::Utf16);
+  store.change("u", 3, insert(1, 0, "X"), PositionEncoding::Utf16);
+  EXPECT_EQ(store.find("u")->text, "aY\rXb");
+  // Mixed line ends: "\r\n" is one break, a lone "\r" and "\n" one each.
+  const std::string mixed = "one\r\ntwo\rthree\nfour";
+  EXPECT_EQ(offset_of(mixed, {1, 0}, PositionEncoding::Utf16), 5u);
+  EXPECT_EQ(offset_of(mixed, {2, 0}, PositionEncoding::Utf16), 9u);
+  EXPECT_EQ(offset_of(mixed, {3, 2}, PositionEncoding::Utf8), 17u);
+  EXPECT_EQ(offset_of(mixed, {0, 99}, PositionEncoding::Utf16), 3u);  // the line ends before "\r\n"
+  EXPECT_EQ(offset_of(mixed, {1, 99}, PositionEncoding::Utf32), 8u);  // before the lone "\r"
+  EXPECT_FALSE(offset_of(mixed, {4, 0}, PositionEncoding::Utf16).has_value());
+  EXPECT_EQ(position_of(mixed, 9, PositionEncoding::Utf16).line, 2);
+  EXPECT_EQ(position_of(mixed, 9, PositionEncoding::Utf16).character, 0);
+  EXPECT_EQ(position_of(mixed, 17, PositionEncoding::Utf16).line, 3);
+  EXPECT_EQ(position_of(mixed, 17, PositionEncoding::Utf16).character, 2);
 }
 
 TEST(Documents, BadRangesLeaveTheTextUnchanged) {

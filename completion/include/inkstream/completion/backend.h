@@ -4,6 +4,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "inkstream/model_runtime/generator.h"
 
@@ -16,8 +17,9 @@ class CompletionBackend {
   virtual std::string model_name() const = 0;
   // Context window of the model, in tokens.
   virtual int context_tokens() const = 0;
-  // Tokens `text` would take as a prompt.
-  virtual int count_tokens(std::string_view text) const = 0;
+  // Byte offsets where the tokens of `text` start (their count is what
+  // `text` takes as a prompt).
+  virtual std::vector<std::size_t> token_starts(std::string_view text) const = 0;
   // Generates continuations of `prompt` with `params` (its `prompt` field is
   // ignored). Invalid values throw InvalidRequest; failures come back in the
   // result's `error`.
@@ -31,8 +33,15 @@ class LocalBackend final : public CompletionBackend {
   explicit LocalBackend(std::shared_ptr<const Gpt2Model> model) : generator_(std::move(model)) {}
   std::string model_name() const override { return generator_.model().name(); }
   int context_tokens() const override { return static_cast<int>(generator_.model().config().n_positions); }
-  int count_tokens(std::string_view text) const override {
-    return static_cast<int>(generator_.model().tokenizer().encode(text).size());
+  std::vector<std::size_t> token_starts(std::string_view text) const override {
+    const Tokenizer& tok = generator_.model().tokenizer();
+    std::vector<std::size_t> starts;
+    std::size_t at = 0;
+    for (const TokenId id : tok.encode(text)) {
+      starts.push_back(at);
+      at += tok.token_bytes(id).size();
+    }
+    return starts;
   }
   GenerationResult generate(const std::string& prompt, const GenerationRequest& params, const StreamCallback& on_token,
                             const CancellationToken* cancel) override {

@@ -48,11 +48,16 @@ std::string postprocess(std::string_view text, StopAt stop_at);
 // generating further is wasted.
 bool reached_boundary(std::string_view raw, StopAt stop_at);
 
-// The context to send: at most `context_chars` characters before the cursor,
-// starting at a paragraph or sentence boundary when one is near the start,
-// shrunk further (boundary first) until it fits `token_budget` tokens.
-std::string build_context(std::string_view before, int context_chars, int token_budget,
-                          const std::function<int(std::string_view)>& count_tokens);
+// Byte offsets where each token of `text` starts (what the backend's
+// tokenizer makes of it): the context is fitted with these.
+using TokenStarts = std::function<std::vector<std::size_t>(std::string_view text)>;
+
+// The context to send: the text before the cursor from a prefix-stable
+// anchor, within `context_chars` characters and `token_budget` tokens (the
+// rule is at the top of context.cpp and in docs/protocol.md). Linear in the
+// window. Returns nullopt when `cancel` fired meanwhile.
+std::optional<std::string> build_context(std::string_view before, int context_chars, int token_budget,
+                                         const TokenStarts& token_starts, const CancellationToken* cancel = nullptr);
 
 class CompletionEngine {
  public:
