@@ -100,16 +100,16 @@ int physical_core_count() {
   return std::max(1, std::min(static_cast<int>(cores.size()), logical > 0 ? logical : 1 << 20));
 }
 
-int configure_threads(int threads, torch::ScalarType dtype) {
+int configure_threads(int threads, torch::ScalarType dtype, Workload workload) {
   const int n = threads > 0 ? threads : physical_core_count();
   // OpenBLAS is found at run time behind libblas.so.3; other BLAS builds
   // (reference BLAS, MKL) have no such symbol and keep libtorch's pool.
   using SetThreads = void (*)(int);
   const auto openblas_set_num_threads = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
-  const bool blas_does_matmuls = dtype == torch::kFloat32 && openblas_set_num_threads;
-  const int intra = blas_does_matmuls ? 1 : n;
   // Only one pool may have N threads: idle OpenBLAS threads spin too.
-  if (openblas_set_num_threads) openblas_set_num_threads(blas_does_matmuls ? n : 1);
+  const bool blas_does_products = workload == Workload::Training && dtype == torch::kFloat32 && openblas_set_num_threads;
+  const int intra = blas_does_products ? 1 : n;
+  if (openblas_set_num_threads) openblas_set_num_threads(blas_does_products ? n : 1);
   torch::set_num_threads(intra);
   return intra;
 }

@@ -138,12 +138,40 @@ torch::Tensor Gpt2Model::forward_train(const torch::Tensor& ids, bool recompute_
 
 torch::Tensor Gpt2Model::forward(const torch::Tensor& ids, KvCache* cache) const {
   const torch::Tensor h = forward_hidden(ids, cache);  // (B, T, C)
-  return torch::matmul(h, lm_head_.t());               // (B, T, V)
+  return layers::linear_nt(h, lm_head_);               // (B, T, V)
 }
 
 torch::Tensor Gpt2Model::forward_last(const torch::Tensor& ids, KvCache* cache) const {
   const torch::Tensor h = forward_hidden(ids, cache).select(1, -1);  // (B, C)
-  return torch::matmul(h, lm_head_.t());                             // (B, V)
+  return layers::linear_nt(h, lm_head_);                             // (B, V)
+}
+
+torch::Tensor Gpt2Model::forward_decode(const torch::Tensor& ids, const std::vector<DecodeGroup>& groups) const {
+  // ids is (R)
+  TORCH_CHECK(ids.dim() == 1, "ids must be (R)");
+  const auto R = ids.size(0);
+  std::vector<std::int64_t> positions;
+  positions.reserve(static_cast<std::size_t>(R));
+  for (const DecodeGroup& g : groups) {
+    const std::int64_t pos = g.prefix_len + g.tail->length();
+    if (pos >= config_.n_positions)
+      throw InvalidRequest("sequence of " + std::to_string(pos + 1) + " tokens exceeds the model's context of " +
+                           std::to_string(config_.n_positions));
+    TORCH_CHECK(g.tail->length() < g.tail->capacity() && g.tail->batch() == g.rows, "decode tail has no room or wrong rows");
+    TORCH_CHECK(g.prefix->length() >= g.prefix_len, "decode prefix is shorter than its length");
+    positions.insert(positions.end(), static_cast<std::size_t>(g.rows), pos);
+  }
+  TORCH_CHECK(static_cast<std::int64_t>(positions.size()) == R, "decode groups do not cover the rows");
+  const torch::Tensor pos = torch::tensor(positions, torch::TensorOptions().dtype(torch::kLong)).to(ids.device());
+  torch::Tensor x = (wte_.index_select(0, ids) + wpe_.index_select(0, pos)).view({R, 1, config_.n_embd});  // (R, 1, C)
+  for (std::int64_t l = 0; l < config_.n_layer; ++l) {
+    const Gpt2Layer& w = layers_[static_cast<std::size_t>(l)];
+    x = x + layers::attention_decode(layers::layer_norm(x, w.ln_1_w, w.ln_1_b, config_.layer_norm_epsilon), w, config_, l, groups);
+    x = x + layers::mlp(layers::layer_norm(x, w.ln_2_w, w.ln_2_b, config_.layer_norm_epsilon), w, config_.activation);
+  }
+  for (const DecodeGroup& g : groups) g.tail->set_length(g.tail->length() + 1);
+  x = layers::layer_norm(x, ln_f_w_, ln_f_b_, config_.layer_norm_epsilon).select(1, 0);  // (R, C)
+  return layers::linear_nt(x, lm_head_);                                                    // (R, V)
 }
 
 std::map<std::string, torch::Tensor> Gpt2Model::named_weights() const {

@@ -1,9 +1,17 @@
 #include "layers.h"
 #include <torch/types.h>
 
+#include <c10/core/InferenceMode.h>
+
 #include <cmath>
 
+#include "kernels/linear.h"
+
 namespace inkstream::layers {
+
+bool uses_kernels(const torch::Tensor& x) {
+  return x.device().is_cpu() && x.scalar_type() == torch::kFloat32 && c10::InferenceMode::is_enabled();
+}
 
 torch::Tensor layer_norm(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b, double eps) {
   // x is (B, T, C)
@@ -11,10 +19,31 @@ torch::Tensor layer_norm(const torch::Tensor& x, const torch::Tensor& w, const t
 }
 
 torch::Tensor conv1d(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b) {
-  // x is (B, T, IN), w is (IN, OUT): flatten to (B*T, IN) for one addmm.
-  const auto B = x.size(0), T = x.size(1);
-  torch::Tensor y = torch::addmm(b, x.reshape({B * T, x.size(2)}), w);  // (B*T, OUT)
-  return y.view({B, T, w.size(1)});
+  // x is (B, T, IN), w is (IN, OUT): flatten to (B*T, IN) for one product.
+  const auto B = x.size(0), T = x.size(1), IN = x.size(2), OUT = w.size(1);
+  if (uses_kernels(x) && w.scalar_type() == torch::kFloat32) {
+    const torch::Tensor x2 = x.reshape({B * T, IN}).contiguous();
+    const torch::Tensor wc = w.contiguous(), bc = b.contiguous();
+    torch::Tensor y = torch::empty({B, T, OUT}, x.options());
+    kernels::linear_nn_f32(x2.data_ptr<float>(), wc.data_ptr<float>(), bc.data_ptr<float>(), y.data_ptr<float>(), B * T, IN, OUT);
+    return y;
+  }
+  torch::Tensor y = torch::addmm(b, x.reshape({B * T, IN}), w);  // (B*T, OUT)
+  return y.view({B, T, OUT});
+}
+
+torch::Tensor linear_nt(const torch::Tensor& x, const torch::Tensor& w) {
+  // x is (B, C) or (B, T, C), w is (V, C) -> (B, V) or (B, T, V)
+  if (uses_kernels(x) && w.scalar_type() == torch::kFloat32) {
+    const auto C = x.size(-1), V = w.size(0), rows = x.numel() / C;
+    const torch::Tensor xc = x.contiguous(), wc = w.contiguous();
+    std::vector<std::int64_t> shape(x.sizes().begin(), x.sizes().end());
+    shape.back() = V;
+    torch::Tensor y = torch::empty(shape, x.options());
+    kernels::linear_nt_f32(xc.data_ptr<float>(), wc.data_ptr<float>(), nullptr, y.data_ptr<float>(), rows, C, V);
+    return y;
+  }
+  return torch::matmul(x, w.t());
 }
 
 torch::Tensor activation(const torch::Tensor& x, Activation kind) {
@@ -60,6 +89,46 @@ torch::Tensor attention(const torch::Tensor& x, const Gpt2Layer& w, const ModelC
   torch::Tensor y = torch::matmul(att, v);                              // (B, H, T, D)
   y = y.transpose(1, 2).reshape({B, T, C});                             // (B, T, C)
   return conv1d(y, w.c_proj_w, w.c_proj_b);                             // (B, T, C)
+}
+
+torch::Tensor attention_decode(const torch::Tensor& x, const Gpt2Layer& w, const ModelConfig& config, std::int64_t layer,
+                               const std::vector<DecodeGroup>& groups) {
+  const auto R = x.size(0), C = x.size(2);
+  const auto H = config.n_head, D = config.head_dim();
+  torch::Tensor qkv = conv1d(x, w.c_attn_w, w.c_attn_b);  // (R, 1, 3C)
+  auto parts = qkv.split(C, /*dim=*/2);                    // 3 x (R, 1, C)
+  const torch::Tensor q = parts[0].view({R, H, 1, D});     // (R, H, 1, D): T = 1, so no transpose needed
+  const torch::Tensor k = parts[1].view({R, H, 1, D});
+  const torch::Tensor v = parts[2].view({R, H, 1, D});
+  double scale = 1.0 / std::sqrt(static_cast<double>(D));
+  if (config.scale_attn_by_inverse_layer_idx) scale /= static_cast<double>(layer + 1);
+
+  std::vector<torch::Tensor> outputs;
+  std::int64_t first = 0;
+  for (const DecodeGroup& g : groups) {
+    const std::int64_t n = g.rows, P = g.prefix_len, t = g.tail->length();
+    g.tail->k[layer].narrow(2, t, 1).copy_(k.narrow(0, first, n));
+    g.tail->v[layer].narrow(2, t, 1).copy_(v.narrow(0, first, n));
+    const torch::Tensor kt = g.tail->k[layer].narrow(2, 0, t + 1);  // (n, H, t+1, D)
+    const torch::Tensor vt = g.tail->v[layer].narrow(2, 0, t + 1);  // (n, H, t+1, D)
+    const torch::Tensor qg = q.narrow(0, first, n);                  // (n, H, 1, D)
+    // The shared prefix: the group's rows act as n queries of one sequence
+    // (no copy of the prefix per row).
+    const torch::Tensor kp = g.prefix->k[layer].narrow(2, 0, P);  // (1, H, P, D)
+    const torch::Tensor vp = g.prefix->v[layer].narrow(2, 0, P);  // (1, H, P, D)
+    const torch::Tensor q_rows = qg.permute({2, 1, 0, 3});        // (1, H, n, D)
+    const torch::Tensor sp = torch::matmul(q_rows, kp.transpose(-2, -1)).permute({2, 1, 0, 3});  // (n, H, 1, P)
+    const torch::Tensor st = torch::matmul(qg, kt.transpose(-2, -1));                            // (n, H, 1, t+1)
+    torch::Tensor att = torch::cat({sp, st}, -1) * scale;                                        // (n, H, 1, P+t+1)
+    att = torch::softmax(att, -1, torch::kFloat32).to(x.scalar_type());
+    const torch::Tensor ap = att.narrow(-1, 0, P).permute({2, 1, 0, 3});        // (1, H, n, P)
+    const torch::Tensor yp = torch::matmul(ap, vp).permute({2, 1, 0, 3});       // (n, H, 1, D)
+    const torch::Tensor yt = torch::matmul(att.narrow(-1, P, t + 1), vt);       // (n, H, 1, D)
+    outputs.push_back(yp + yt);
+    first += n;
+  }
+  const torch::Tensor y = torch::cat(outputs, 0).reshape({R, 1, C});  // (R, 1, C): (R, H, 1, D) with T = 1
+  return conv1d(y, w.c_proj_w, w.c_proj_b);                           // (R, 1, C)
 }
 
 torch::Tensor mlp(const torch::Tensor& x, const Gpt2Layer& w, Activation kind) {

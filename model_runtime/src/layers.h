@@ -11,8 +11,17 @@ namespace inkstream::layers {
 // x is (B, T, C); w, b are (C). Biased variance, eps from the config.
 at::Tensor layer_norm(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b, double eps);
 
+// True when products on `x` go through the batch-invariant fp32 kernels
+// (kernels/linear.h): CPU, fp32, under c10::InferenceMode (serving).
+// Training (also its recomputation under no_grad) and the bf16, fp16 and
+// CUDA paths use libtorch's matmuls.
+bool uses_kernels(const at::Tensor& x);
+
 // Hugging Face Conv1D: x is (B, T, IN), w is (IN, OUT), b is (OUT) -> (B, T, OUT) = x·w + b.
 at::Tensor conv1d(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b);
+
+// x·wᵀ without bias: x is (..., C), w is (V, C) -> (..., V). The tied lm_head.
+at::Tensor linear_nt(const at::Tensor& x, const at::Tensor& w);
 
 // Elementwise; gelu_new is the tanh approximation 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))).
 at::Tensor activation(const at::Tensor& x, Activation kind);
@@ -23,6 +32,14 @@ at::Tensor activation(const at::Tensor& x, Activation kind);
 // queries attend to everything up to their own position.
 at::Tensor attention(const at::Tensor& x, const Gpt2Layer& w, const ModelConfig& config, std::int64_t layer,
                         KvCache* cache);
+
+// Self-attention of decoding rows in groups (Gpt2Model::forward_decode):
+// x is (R, 1, C) (already ln_1'd) -> (R, 1, C). Each row's new key/value is
+// written at position tail->length() of its tail row (lengths are advanced by
+// the caller after the last layer); it attends to its group's prefix and to
+// its own tail.
+at::Tensor attention_decode(const at::Tensor& x, const Gpt2Layer& w, const ModelConfig& config, std::int64_t layer,
+                            const std::vector<DecodeGroup>& groups);
 
 // The MLP of one block: x is (B, T, C) -> (B, T, C).
 at::Tensor mlp(const at::Tensor& x, const Gpt2Layer& w, Activation kind);

@@ -286,7 +286,7 @@ TrainResult run_training(const TrainOptions& o, const std::atomic<bool>* stop,
   const torch::ScalarType dtype = compute_dtype(o.dtype);
   const torch::Device device = parse_device(o.device);
   if (dtype == torch::kFloat16 && !device.is_cuda()) throw std::invalid_argument("fp16 training needs a CUDA device; use bf16 on the CPU");
-  configure_threads(o.threads, dtype);
+  configure_threads(o.threads, dtype, Workload::Training);
   keep_training_memory_in_heap();
 
   const TokenStream train = TokenStream::open(o.data, "train");

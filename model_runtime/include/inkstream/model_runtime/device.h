@@ -23,15 +23,19 @@ std::string dtype_label(c10::ScalarType t);  // "fp32", "bf16", "fp16"
 // Physical cores (not hyper-threads) of this machine, at least 1.
 int physical_core_count();
 
-// Sets the CPU thread counts for computing in `dtype` (0 = physical cores).
-// Explicit, because the defaults oversubscribe small machines:
-//  - bf16 matmuls run in oneDNN on libtorch's OpenMP pool: that pool gets N,
-//    OpenBLAS 1 (its idle threads spin as well: 55 -> 40 tok/s otherwise).
-//  - fp32 matmuls run in OpenBLAS, whose own pthreads contend with libgomp's
-//    spinning workers (measured here: N=4 decoding 19 -> 70 tok/s when fixed),
-//    so OpenBLAS gets N threads and libtorch's pool 1.
+enum class Workload { Inference, Training };
+
+// Sets the CPU thread counts (0 = physical cores). Explicit, because the
+// defaults oversubscribe small machines: only one pool may get the N
+// threads, idle threads of a second pool spin and steal the cores
+// (measured: 55 -> 40 tok/s, and 19 vs 70 tok/s for N=4).
+//  - Inference: libtorch's OpenMP pool gets N (fp32 products run there in
+//    kernels/linear.h, bf16 ones in oneDNN), OpenBLAS 1 (it keeps fp32's
+//    small attention products).
+//  - Training in fp32: autograd's products run in OpenBLAS, which gets N,
+//    and libtorch's pool 1; training in bf16 is as inference.
 // Returns the intra-op thread count it set.
-int configure_threads(int threads, c10::ScalarType dtype = c10::kBFloat16);
+int configure_threads(int threads, c10::ScalarType dtype = c10::kBFloat16, Workload workload = Workload::Inference);
 
 // True when the CPU has native bf16 dot products (avx512_bf16 or amx_bf16).
 bool cpu_has_native_bf16();

@@ -1,89 +1,16 @@
 #pragma once
-// Text generation on a Gpt2Model: one prompt prefill shared by N alternatives
-// decoded as one batch, each with its own seeded sampler, streamed token by
-// token as UTF-8-safe text deltas.
-#include <atomic>
-#include <chrono>
-#include <functional>
+// Text generation on a Gpt2Model, one call at a time: a thin blocking front
+// of the model's Engine (engine.h). One prompt prefill shared by N
+// alternatives decoded as one batch, each with its own seeded sampler,
+// streamed token by token as UTF-8-safe text deltas. Calls from several
+// threads are batched together by the engine.
 #include <memory>
-#include <optional>
-#include <string>
-#include <vector>
 
+#include "inkstream/model_runtime/engine.h"
+#include "inkstream/model_runtime/generation.h"
 #include "inkstream/model_runtime/gpt2.h"
-#include "inkstream/model_runtime/sampler.h"
 
 namespace inkstream {
-
-enum class FinishReason { Stop, Length, Eos, Cancelled, Error };
-const char* finish_reason_name(FinishReason r);  // "stop", "length", "eos", "cancelled", "error"
-
-struct GenerationRequest {
-  std::vector<TokenId> prompt;  // empty = start from <|endoftext|>
-  int n = 1;                    // alternatives
-  int max_tokens = 40;
-  SamplingParams sampling;
-  std::uint64_t seed = 42;
-  std::vector<std::string> stop;  // stop strings, matched on decoded text
-  // Generation ends (finish reason "length") when this passes.
-  std::optional<std::chrono::steady_clock::time_point> deadline;
-  // Optional: called with an alternative's text after each token; returning
-  // true finishes that alternative (reason "stop", text kept whole). Lets a
-  // caller stop at a boundary it recognises, e.g. the end of a sentence.
-  std::function<bool(int index, std::string_view text)> stop_when;
-};
-
-struct Alternative {
-  int index = 0;
-  std::string text;               // stop string excluded
-  std::vector<TokenId> token_ids;  // generated ids (end-of-text excluded)
-  FinishReason finish_reason = FinishReason::Length;
-};
-
-// Named as llama.cpp names them.
-struct Timings {
-  int prompt_n = 0;        // prompt tokens evaluated
-  double prompt_ms = 0;
-  int predicted_n = 0;     // tokens generated, all alternatives together
-  double predicted_ms = 0;
-  double predicted_per_second = 0;
-  int cache_n = 0;         // prompt tokens reused from a cache (none yet)
-};
-
-struct GenerationResult {
-  std::vector<Alternative> alternatives;
-  Timings timings;
-  int prompt_tokens_dropped = 0;  // cut from the left to fit the context
-  std::string error;              // set when finish_reason is Error
-};
-
-// One streamed update: alternative `index` grew by `delta`; `text` is all of
-// it so far. `done` is true once, on its last update.
-struct StreamEvent {
-  int index;
-  std::string_view delta;
-  std::string_view text;
-  bool done;
-  FinishReason finish_reason;  // meaningful when done
-};
-using StreamCallback = std::function<void(const StreamEvent&)>;
-
-// Flipped by another thread; the generator checks it before every step.
-class CancellationToken {
- public:
-  void cancel() { cancelled_.store(true, std::memory_order_relaxed); }
-  bool cancelled() const { return cancelled_.load(std::memory_order_relaxed); }
-
- private:
-  std::atomic<bool> cancelled_{false};
-};
-
-struct GeneratorLimits {
-  int max_n = 16;
-  int max_tokens = 2048;
-  std::size_t max_stop_strings = 16;
-  std::size_t max_stop_length = 256;
-};
 
 class Generator {
  public:
@@ -99,12 +26,12 @@ class Generator {
   GenerationResult generate(const GenerationRequest& request, const StreamCallback& on_token = {},
                             const CancellationToken* cancel = nullptr) const;
 
-  const Gpt2Model& model() const { return *model_; }
-  const GeneratorLimits& limits() const { return limits_; }
+  const Gpt2Model& model() const { return engine_->model(); }
+  const GeneratorLimits& limits() const { return engine_->options().limits; }
+  Engine& engine() const { return *engine_; }
 
  private:
-  std::shared_ptr<const Gpt2Model> model_;
-  GeneratorLimits limits_;
+  std::unique_ptr<Engine> engine_;
 };
 
 }  // namespace inkstream

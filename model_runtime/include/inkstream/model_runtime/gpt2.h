@@ -52,6 +52,17 @@ class KvCache {
   std::int64_t batch_, capacity_, length_ = 0;
 };
 
+// Rows of one request in a batched decoding step (see forward_decode): they
+// share the keys/values of its prompt (`prefix`, batch 1, positions
+// [0, prefix_len)) and each has its own row of `tail` holding the keys and
+// values of the tokens it generated (positions prefix_len + [0, tail->length())).
+struct DecodeGroup {
+  KvCache* prefix = nullptr;
+  std::int64_t prefix_len = 0;
+  KvCache* tail = nullptr;  // batch == rows
+  std::int64_t rows = 0;
+};
+
 // Per-layer weights, Conv1D layout (in, out) as in Hugging Face checkpoints.
 struct Gpt2Layer {
   at::Tensor ln_1_w, ln_1_b;
@@ -81,6 +92,15 @@ class Gpt2Model {
   at::Tensor forward(const at::Tensor& ids, KvCache* cache = nullptr) const;
   // Logits of the last position only, (B, V): what generation needs.
   at::Tensor forward_last(const at::Tensor& ids, KvCache* cache = nullptr) const;
+
+  // One decoding step of many sequences of different lengths (continuous
+  // batching): ids is (R) int64, one token per row, rows grouped as
+  // `groups` says (in order, sum of rows == R). Each row's token sits at
+  // position prefix_len + tail->length() of its group; its key/value is
+  // appended to its tail row and every tail's length advances by one.
+  // Returns the logits (R, V). On the CPU in fp32 a row's result does not
+  // depend on the other rows (kernels/linear.h).
+  at::Tensor forward_decode(const at::Tensor& ids, const std::vector<DecodeGroup>& groups) const;
 
   // Training forward: ids is (B, T) int64 -> logits (B, T, V), no cache, with
   // autograd. With `recompute_blocks` (gradient checkpointing) each block

@@ -1,0 +1,68 @@
+// fp32 linear layers: inkstream's batch-invariant kernels against libtorch's
+// addmm (OpenBLAS) in the same run, on GPT-2 small's four matrix shapes plus
+// the tied lm_head, for the row counts of decoding (1 to 24 rows) and a
+// prefill chunk. Prints one JSON line per (shape, rows).
+//
+//   kernels_bench [--threads 2] [--reps 20]
+#include <ATen/Parallel.h>
+#include <CLI/CLI.hpp>
+#include <torch/torch.h>
+
+#include <chrono>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "inkstream/model_runtime/device.h"
+#include "kernels/linear.h"
+
+using namespace inkstream;
+using Clock = std::chrono::steady_clock;
+
+template <class F>
+double best_ms(int reps, F&& f) {
+  f();  // warm
+  double best = 1e30;
+  for (int i = 0; i < reps; ++i) {
+    const auto t0 = Clock::now();
+    f();
+    best = std::min(best, std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+  }
+  return best;
+}
+
+int main(int argc, char** argv) {
+  int threads = 2, reps = 20;
+  CLI::App app{"fp32 linear kernels vs libtorch/OpenBLAS"};
+  app.add_option("--threads", threads);
+  app.add_option("--reps", reps);
+  CLI11_PARSE(app, argc, argv);
+  c10::InferenceMode guard;
+  struct Case {
+    const char* name;
+    std::int64_t K, N;
+    bool nt;
+  };
+  const Case cases[] = {{"c_attn", 768, 2304, false}, {"attn_proj", 768, 768, false}, {"mlp_fc", 768, 3072, false},
+                        {"mlp_proj", 3072, 768, false}, {"lm_head", 768, 50257, true}};
+  for (const Case& c : cases)
+    for (const std::int64_t M : {1, 3, 8, 24, 128}) {
+      const torch::Tensor x = torch::randn({M, c.K});
+      const torch::Tensor w = c.nt ? torch::randn({c.N, c.K}) : torch::randn({c.K, c.N});
+      const torch::Tensor b = torch::randn({c.N});
+      torch::Tensor y = torch::empty({M, c.N});
+      configure_threads(threads, torch::kFloat32, Workload::Training);  // OpenBLAS gets the threads
+      const double blas = best_ms(reps, [&] { y = c.nt ? torch::matmul(x, w.t()) : torch::addmm(b, x, w); });
+      // The kernels run on libtorch's pool; OpenBLAS then gets one thread.
+      configure_threads(threads, torch::kFloat32);
+      const double ours = best_ms(reps, [&] {
+        if (c.nt) kernels::linear_nt_f32(x.data_ptr<float>(), w.data_ptr<float>(), nullptr, y.data_ptr<float>(), M, c.K, c.N);
+        else kernels::linear_nn_f32(x.data_ptr<float>(), w.data_ptr<float>(), b.data_ptr<float>(), y.data_ptr<float>(), M, c.K, c.N);
+      });
+      const double gb = static_cast<double>(c.K * c.N * 4) / 1e9;
+      std::cout << nlohmann::json{{"matrix", c.name}, {"rows", M}, {"isa", kernels::linear_f32_isa()},
+                                  {"openblas_ms", blas}, {"inkstream_ms", ours}, {"speedup", blas / ours},
+                                  {"inkstream_gb_s", gb / (ours / 1e3)}}
+                       .dump()
+                << std::endl;
+    }
+}

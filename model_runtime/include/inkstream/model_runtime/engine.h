@@ -1,0 +1,105 @@
+#pragma once
+// The engine of one loaded model, shared by every front end (the language
+// server, `inkstream complete`, later `inkstream serve`): a scheduler thread
+// that runs all active requests together (continuous batching) over a
+// prefix cache of keys and values (KvPool).
+//
+// Each scheduler step:
+//  1. drops requests that were cancelled or passed their deadline (they end
+//     within one step) and delivers finished ones;
+//  2. admits waiting requests, in arrival order, while the row limit and the
+//     KV budget allow: each leases the cached entry sharing the longest
+//     token prefix with its prompt, so only the rest is evaluated;
+//  3. evaluates the next chunk (at most `prefill_chunk` tokens) of every
+//     prompt still being read, so that a long new document does not freeze
+//     the others' streams; a prompt read to its end gives the first token
+//     of each of its N alternatives;
+//  4. decodes one token for every active row of every request in one batch
+//     (rows of different lengths: Gpt2Model::forward_decode).
+// A request's output depends only on itself: each prompt is chunked the same
+// way whatever else runs, and on the CPU in fp32 every row's arithmetic is
+// independent of the other rows (kernels/linear.h).
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "inkstream/model_runtime/generation.h"
+#include "inkstream/model_runtime/gpt2.h"
+
+namespace inkstream {
+
+struct EngineOptions {
+  std::size_t kv_cache_bytes = std::size_t{512} << 20;  // prefix cache + running requests' rows
+  int prefill_chunk = 256;                              // prompt tokens of one request per step
+  int max_rows = 64;                                    // alternatives decoded per step, all requests together
+  GeneratorLimits limits;
+};
+
+struct EngineStats {
+  int running = 0;           // requests admitted and not finished
+  int waiting = 0;           // requests queued for admission
+  int rows = 0;              // alternatives decoding
+  std::size_t kv_used_bytes = 0, kv_budget_bytes = 0;
+  std::size_t cached_entries = 0;
+  std::uint64_t requests = 0;             // admitted so far
+  std::uint64_t prompt_tokens = 0;        // prompt tokens of admitted requests
+  std::uint64_t cached_prompt_tokens = 0; // of which reused from the cache
+  std::uint64_t steps = 0;
+};
+
+class Sequence;
+class KvPool;
+
+class Engine {
+ public:
+  using DoneCallback = std::function<void(GenerationResult)>;
+
+  explicit Engine(std::shared_ptr<const Gpt2Model> model, EngineOptions options = {});
+  ~Engine();  // stops the scheduler: unfinished requests end Cancelled
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // Throws InvalidRequest naming the field (n, max_tokens, stop, sampling...).
+  void validate(const GenerationRequest& request) const;
+
+  // Validates (throws InvalidRequest), then queues the request. `on_token`
+  // and `on_done` run on the scheduler thread; `on_done` runs exactly once,
+  // also for failures (finish reason Error, `error` set: out of memory, a KV
+  // budget too small for the prompt) and for cancellation. `cancel` may be
+  // null; otherwise it must stay alive until `on_done` has run.
+  void submit(const GenerationRequest& request, StreamCallback on_token, const CancellationToken* cancel, DoneCallback on_done);
+
+  // submit() and wait.
+  GenerationResult generate(const GenerationRequest& request, const StreamCallback& on_token = {},
+                            const CancellationToken* cancel = nullptr);
+
+  EngineStats stats() const;
+  const Gpt2Model& model() const { return *model_; }
+  const EngineOptions& options() const { return options_; }
+
+ private:
+  void run();
+  void step();
+  void retire(std::vector<std::unique_ptr<Sequence>>& done);
+
+  std::shared_ptr<const Gpt2Model> model_;
+  EngineOptions options_;
+  std::unique_ptr<KvPool> pool_;  // scheduler thread only
+
+  mutable std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<std::unique_ptr<Sequence>> incoming_;  // submitted, not yet seen by the scheduler
+  bool stopping_ = false;
+  EngineStats stats_;  // under mutex_
+
+  // Scheduler thread only.
+  std::deque<std::unique_ptr<Sequence>> waiting_;
+  std::vector<std::unique_ptr<Sequence>> running_;
+  std::thread thread_;
+};
+
+}  // namespace inkstream

@@ -1,0 +1,88 @@
+#pragma once
+// The vocabulary of text generation, shared by every engine and front end:
+// requests, results, streamed events, cancellation. Torch-free, so that a
+// client of a remote engine can use it without linking libtorch.
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "inkstream/model_runtime/sampler.h"
+
+namespace inkstream {
+
+enum class FinishReason { Stop, Length, Eos, Cancelled, Error };
+const char* finish_reason_name(FinishReason r);  // "stop", "length", "eos", "cancelled", "error"
+
+struct GenerationRequest {
+  std::vector<TokenId> prompt;  // empty = start from <|endoftext|>
+  int n = 1;                    // alternatives
+  int max_tokens = 40;
+  SamplingParams sampling;
+  std::uint64_t seed = 42;
+  std::vector<std::string> stop;  // stop strings, matched on decoded text
+  // Generation ends (finish reason "length") when this passes.
+  std::optional<std::chrono::steady_clock::time_point> deadline;
+  // Optional: called with an alternative's text after each token; returning
+  // true finishes that alternative (reason "stop", text kept whole). Lets a
+  // caller stop at a boundary it recognises, e.g. the end of a sentence.
+  std::function<bool(int index, std::string_view text)> stop_when;
+};
+
+struct Alternative {
+  int index = 0;
+  std::string text;               // stop string excluded
+  std::vector<TokenId> token_ids;  // generated ids (end-of-text excluded)
+  FinishReason finish_reason = FinishReason::Length;
+};
+
+// Named as llama.cpp names them.
+struct Timings {
+  int prompt_n = 0;        // prompt tokens evaluated
+  double prompt_ms = 0;
+  int predicted_n = 0;     // tokens generated, all alternatives together
+  double predicted_ms = 0;
+  double predicted_per_second = 0;
+  int cache_n = 0;         // prompt tokens whose keys/values were reused from the prefix cache
+};
+
+struct GenerationResult {
+  std::vector<Alternative> alternatives;
+  Timings timings;
+  int prompt_tokens_dropped = 0;  // cut from the left to fit the context
+  std::string error;              // set when finish_reason is Error
+};
+
+// One streamed update: alternative `index` grew by `delta`; `text` is all of
+// it so far. `done` is true once, on its last update.
+struct StreamEvent {
+  int index;
+  std::string_view delta;
+  std::string_view text;
+  bool done;
+  FinishReason finish_reason;  // meaningful when done
+};
+using StreamCallback = std::function<void(const StreamEvent&)>;
+
+// Flipped by another thread; the generator checks it before every step.
+class CancellationToken {
+ public:
+  void cancel() { cancelled_.store(true, std::memory_order_relaxed); }
+  bool cancelled() const { return cancelled_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<bool> cancelled_{false};
+};
+
+struct GeneratorLimits {
+  int max_n = 16;
+  int max_tokens = 2048;
+  std::size_t max_stop_strings = 16;
+  std::size_t max_stop_length = 256;
+};
+
+}  // namespace inkstream

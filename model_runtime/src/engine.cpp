@@ -1,0 +1,323 @@
+#include "inkstream/model_runtime/engine.h"
+#include <torch/types.h>
+
+#include <spdlog/spdlog.h>
+
+#include <future>
+
+#include "inkstream/model_runtime/errors.h"
+#include "kv_pool.h"
+#include "sequence.h"
+
+#if INKSTREAM_WITH_CUDA
+#include <c10/cuda/CUDACachingAllocator.h>
+#endif
+
+namespace inkstream {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// The first line of an exception's message (libtorch appends a backtrace).
+std::string first_line(const std::exception& e) {
+  std::string what = e.what();
+  if (const auto nl = what.find('\n'); nl != std::string::npos) what.resize(nl);
+  return what;
+}
+
+// Logits as fp32 on the CPU, contiguous: what the samplers read.
+torch::Tensor host_logits(const torch::Tensor& logits) { return logits.to(torch::kFloat32).to(torch::kCPU).contiguous(); }
+
+}  // namespace
+
+Engine::Engine(std::shared_ptr<const Gpt2Model> model, EngineOptions options)
+    : model_(std::move(model)), options_(options) {
+  if (options_.prefill_chunk < 1) throw InvalidRequest("prefill_chunk must be at least 1");
+  if (options_.max_rows < 1) throw InvalidRequest("max_rows must be at least 1");
+  pool_ = std::make_unique<KvPool>(model_->config(), model_->dtype(), model_->device(), options_.kv_cache_bytes);
+  thread_ = std::thread([this] { run(); });
+}
+
+Engine::~Engine() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  thread_.join();
+}
+
+void Engine::validate(const GenerationRequest& r) const {
+  const GeneratorLimits& limits = options_.limits;
+  if (r.n < 1 || r.n > limits.max_n) throw InvalidRequest("n must be between 1 and " + std::to_string(limits.max_n));
+  if (r.n > options_.max_rows)
+    throw InvalidRequest("n must be at most the engine's max_rows (" + std::to_string(options_.max_rows) + ")");
+  if (r.max_tokens < 1 || r.max_tokens > limits.max_tokens)
+    throw InvalidRequest("max_tokens must be between 1 and " + std::to_string(limits.max_tokens));
+  if (r.stop.size() > limits.max_stop_strings)
+    throw InvalidRequest("stop: at most " + std::to_string(limits.max_stop_strings) + " stop strings");
+  for (const auto& s : r.stop)
+    if (s.empty() || s.size() > limits.max_stop_length)
+      throw InvalidRequest("stop: each stop string must have 1 to " + std::to_string(limits.max_stop_length) + " bytes");
+  r.sampling.validate();
+  const auto vocab = model_->config().vocab_size;
+  for (const TokenId id : r.prompt)
+    if (id < 0 || id >= vocab) throw InvalidRequest("prompt: token id " + std::to_string(id) + " is outside the vocabulary");
+}
+
+void Engine::submit(const GenerationRequest& request, StreamCallback on_token, const CancellationToken* cancel,
+                    DoneCallback on_done) {
+  validate(request);
+  const ModelConfig& cfg = model_->config();
+  // Fit the context: keep room for max_tokens, cut the oldest prompt tokens.
+  const int max_tokens = static_cast<int>(std::min<std::int64_t>(request.max_tokens, cfg.n_positions - 1));
+  std::vector<TokenId> prompt = request.prompt;
+  if (prompt.empty()) prompt.push_back(static_cast<TokenId>(cfg.eos_token_id >= 0 ? cfg.eos_token_id : 0));
+  const std::size_t room = static_cast<std::size_t>(cfg.n_positions - max_tokens);
+  int dropped = 0;
+  if (prompt.size() > room) {
+    dropped = static_cast<int>(prompt.size() - room);
+    prompt.erase(prompt.begin(), prompt.begin() + dropped);
+  }
+  auto seq = std::make_unique<Sequence>(request, std::move(prompt), dropped, max_tokens, model_->tokenizer(),
+                                        static_cast<TokenId>(cfg.eos_token_id), options_.limits.max_stop_length,
+                                        std::move(on_token), cancel, std::move(on_done));
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_) {
+      seq->finish_all(FinishReason::Cancelled);
+      seq->deliver();
+      return;
+    }
+    incoming_.push_back(std::move(seq));
+    ++stats_.waiting;
+  }
+  wake_.notify_one();
+}
+
+GenerationResult Engine::generate(const GenerationRequest& request, const StreamCallback& on_token,
+                                  const CancellationToken* cancel) {
+  std::promise<GenerationResult> promise;
+  auto future = promise.get_future();
+  submit(request, on_token, cancel, [&](GenerationResult r) { promise.set_value(std::move(r)); });
+  return future.get();
+}
+
+EngineStats Engine::stats() const {
+  std::lock_guard lock(mutex_);
+  return stats_;
+}
+
+void Engine::run() {
+  for (;;) {
+    {
+      std::unique_lock lock(mutex_);
+      wake_.wait(lock, [&] { return stopping_ || !incoming_.empty() || !running_.empty() || !waiting_.empty(); });
+      if (stopping_) break;
+      while (!incoming_.empty()) {
+        waiting_.push_back(std::move(incoming_.front()));
+        incoming_.pop_front();
+      }
+    }
+    step();
+  }
+  // Shutting down: every request still here ends Cancelled.
+  std::vector<std::unique_ptr<Sequence>> left;
+  {
+    std::lock_guard lock(mutex_);
+    for (auto& s : incoming_) left.push_back(std::move(s));
+    incoming_.clear();
+  }
+  for (auto& s : waiting_) left.push_back(std::move(s));
+  waiting_.clear();
+  for (auto& s : running_) left.push_back(std::move(s));
+  running_.clear();
+  for (auto& s : left) s->finish_all(FinishReason::Cancelled);
+  retire(left);
+}
+
+// Releases what finished requests hold and hands them their results.
+void Engine::retire(std::vector<std::unique_ptr<Sequence>>& done) {
+  for (auto& s : done) {
+    if (s->admitted) {
+      // An entry whose prompt was not fully read stays valid up to its length.
+      pool_->release(s->entry, pool_->bytes_for(s->n(), s->max_tokens()));
+      s->admitted = false;
+    }
+    s->entry.reset();
+    s->tail.reset();
+  }
+  {
+    std::lock_guard lock(mutex_);
+    stats_.running = static_cast<int>(running_.size());
+    stats_.waiting = static_cast<int>(waiting_.size() + incoming_.size());
+    int rows = 0;
+    for (const auto& s : running_) rows += static_cast<int>(s->active().size());
+    stats_.rows = rows;
+    stats_.kv_used_bytes = pool_->used_bytes();
+    stats_.kv_budget_bytes = pool_->budget_bytes();
+    stats_.cached_entries = pool_->entries();
+  }
+  for (auto& s : done) s->deliver();
+  done.clear();
+}
+
+void Engine::step() {
+  const ModelConfig& cfg = model_->config();
+  const auto now = Clock::now();
+  std::vector<std::unique_ptr<Sequence>> done;
+
+  // 1. Cancelled and late requests end now, waiting or running (a deadline
+  // still lets the prompt give its first token, as it always did).
+  auto ended = [&](Sequence& s) {
+    if (s.cancelled()) s.finish_all(FinishReason::Cancelled);
+    else if (s.prefilled() && s.past_deadline(now)) s.finish_all(FinishReason::Length);
+    return s.done();
+  };
+  for (auto it = waiting_.begin(); it != waiting_.end();)
+    if (ended(**it)) {
+      done.push_back(std::move(*it));
+      it = waiting_.erase(it);
+    } else {
+      ++it;
+    }
+  for (auto it = running_.begin(); it != running_.end();)
+    if (ended(**it)) {
+      done.push_back(std::move(*it));
+      it = running_.erase(it);
+    } else {
+      ++it;
+    }
+  retire(done);  // frees their entries before admission looks for reusable ones
+
+  // 2. Admission, in arrival order, while rows and memory allow.
+  int rows = 0;
+  for (const auto& s : running_) rows += static_cast<int>(s->active().size());
+  while (!waiting_.empty()) {
+    Sequence& s = *waiting_.front();
+    if (rows + s.n() > options_.max_rows) break;
+    const std::size_t tail_bytes = pool_->bytes_for(s.n(), s.max_tokens());
+    std::optional<KvPool::Lease> lease;
+    try {
+      lease = pool_->lease(s.prompt(), tail_bytes);
+    } catch (const std::exception& e) {  // allocating the entry failed
+      s.finish_all(FinishReason::Error, "generation failed: " + first_line(e));
+      done.push_back(std::move(waiting_.front()));
+      waiting_.pop_front();
+      continue;
+    }
+    if (!lease) {
+      if (!running_.empty()) break;  // wait for memory to be released
+      const std::size_t need = pool_->worst_case_bytes(s.prompt().size(), tail_bytes);
+      s.finish_all(FinishReason::Error, "generation failed: the KV cache budget (" + std::to_string(pool_->budget_bytes() >> 20) +
+                                            " MB) cannot hold this request (" + std::to_string((need + (1 << 20) - 1) >> 20) +
+                                            " MB); raise kv_cache_mb or lower n or max_tokens");
+      done.push_back(std::move(waiting_.front()));
+      waiting_.pop_front();
+      continue;
+    }
+    s.entry = lease->entry;
+    s.reused = lease->reused;
+    s.admitted = true;
+    s.mark_admitted(now);
+    rows += s.n();
+    {
+      std::lock_guard lock(mutex_);
+      ++stats_.requests;
+      stats_.prompt_tokens += s.prompt().size();
+      stats_.cached_prompt_tokens += static_cast<std::uint64_t>(s.reused);
+    }
+    running_.push_back(std::move(waiting_.front()));
+    waiting_.pop_front();
+  }
+
+  c10::InferenceMode inference;
+  const auto dev = model_->device();
+  const auto long_opts = torch::TensorOptions().dtype(torch::kLong);
+  // A failure fails the requests of that computation, frees what they held
+  // and leaves the engine usable.
+  auto fail = [&](Sequence& s, const std::exception& e) {
+    const std::string message = "generation failed: " + first_line(e);
+    spdlog::error("engine: {}", message);
+    s.finish_all(FinishReason::Error, message);
+    if (s.entry) pool_->release(s.entry, 0, /*discard=*/true);  // its last write may be partial
+    s.entry.reset();
+  };
+
+  // 3. The next chunk of every prompt still being read.
+  for (auto& sp : running_) {
+    Sequence& s = *sp;
+    if (s.prefilled() || s.done()) continue;
+    try {
+      KvCache& cache = s.entry->cache;
+      const std::int64_t from = cache.length();
+      const std::int64_t count =
+          std::min<std::int64_t>(options_.prefill_chunk, static_cast<std::int64_t>(s.prompt().size()) - from);
+      const auto first = s.prompt().begin() + from;
+      const torch::Tensor ids =
+          torch::tensor(std::vector<std::int64_t>(first, first + count), long_opts).view({1, -1}).to(dev);  // (1, T)
+      const torch::Tensor logits = model_->forward_last(ids, &cache);                                       // (1, V)
+      s.entry->tokens.insert(s.entry->tokens.end(), first, first + count);
+      if (!s.prefilled()) continue;
+      s.mark_prefilled(Clock::now());
+      torch::Tensor host = host_logits(logits);
+      s.sample(host.data_ptr<float>(), 1, host.size(1));
+      if (!s.done()) s.tail = std::make_unique<KvCache>(cfg, static_cast<std::int64_t>(s.active().size()), s.max_tokens(),
+                                                          model_->dtype(), dev);
+    } catch (const std::exception& e) {
+      fail(s, e);
+    }
+  }
+
+  // 4. One decoding step for every active row, all requests in one batch.
+  std::vector<Sequence*> batch;
+  std::vector<DecodeGroup> groups;
+  std::vector<std::int64_t> ids;
+  const auto decode_time = Clock::now();
+  for (auto& sp : running_) {
+    Sequence& s = *sp;
+    if (!s.prefilled() || s.done() || !s.tail) continue;
+    // Checked again just before computing: a cancellation that came during
+    // this step's prompt work costs no further token.
+    if (s.cancelled()) s.finish_all(FinishReason::Cancelled);
+    else if (s.past_deadline(decode_time)) s.finish_all(FinishReason::Length);
+    if (s.done()) continue;
+    batch.push_back(&s);
+    groups.push_back({&s.entry->cache, static_cast<std::int64_t>(s.prompt().size()), s.tail.get(),
+                      static_cast<std::int64_t>(s.active().size())});
+    ids.insert(ids.end(), s.next_ids().begin(), s.next_ids().end());
+  }
+  if (!batch.empty()) {
+    try {
+      const torch::Tensor logits = host_logits(model_->forward_decode(torch::tensor(ids, long_opts).to(dev), groups));  // (R, V)
+      const std::int64_t V = logits.size(1);
+      float* base = logits.data_ptr<float>();
+      std::int64_t row = 0;
+      for (std::size_t i = 0; i < batch.size(); ++i) {
+        batch[i]->sample(base + row * V, groups[i].rows, V);
+        row += groups[i].rows;
+      }
+    } catch (const std::exception& e) {
+      for (Sequence* s : batch) fail(*s, e);
+#if INKSTREAM_WITH_CUDA
+      if (dev.is_cuda()) c10::cuda::CUDACachingAllocator::emptyCache();
+#endif
+    }
+  }
+  {
+    std::lock_guard lock(mutex_);
+    ++stats_.steps;
+  }
+
+  // 5. Finished requests leave.
+  for (auto it = running_.begin(); it != running_.end();)
+    if ((*it)->done()) {
+      done.push_back(std::move(*it));
+      it = running_.erase(it);
+    } else {
+      ++it;
+    }
+  retire(done);
+}
+
+}  // namespace inkstream

@@ -1,0 +1,47 @@
+// linear.h on AVX2 + FMA (compiled with -mavx2 -mfma; only called when the
+// CPU has them).
+#include <immintrin.h>
+
+#include "linear_isa.h"
+#include "linear_tiles.h"
+
+namespace inkstream::kernels {
+namespace {
+
+struct Avx2 {
+  using V = __m256;
+  static constexpr int W = 8;
+  static __m256i mask(int n) {
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), lane);
+  }
+  static V zero() { return _mm256_setzero_ps(); }
+  static V load(const float* p) { return _mm256_loadu_ps(p); }
+  static V load_partial(const float* p, int n) { return _mm256_maskload_ps(p, mask(n)); }
+  static void store(float* p, V v) { _mm256_storeu_ps(p, v); }
+  static void store_partial(float* p, V v, int n) { _mm256_maskstore_ps(p, mask(n), v); }
+  static V broadcast(float f) { return _mm256_set1_ps(f); }
+  static V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
+  static V add(V a, V b) { return _mm256_add_ps(a, b); }
+  static float reduce(V v) {
+    __m128 q = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    q = _mm_add_ps(q, _mm_movehl_ps(q, q));
+    q = _mm_add_ss(q, _mm_shuffle_ps(q, q, 1));
+    return _mm_cvtss_f32(q);
+  }
+};
+
+void nn(const float* x, const float* w, const float* b, float* y, std::int64_t M, std::int64_t K, std::int64_t N,
+        std::int64_t n0, std::int64_t n1) {
+  nn_columns<Avx2, 6, 2>(x, w, b, y, M, K, N, n0, n1);
+}
+void nt(const float* x, const float* w, const float* b, float* y, std::int64_t M, std::int64_t K, std::int64_t N,
+        std::int64_t n0, std::int64_t n1) {
+  nt_columns<Avx2, 2, 4>(x, w, b, y, M, K, N, n0, n1);
+}
+
+}  // namespace
+
+LinearIsa linear_isa_avx2() { return {"avx2", nn, nt, 16, 4}; }
+
+}  // namespace inkstream::kernels

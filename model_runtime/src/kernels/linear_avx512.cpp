@@ -1,0 +1,48 @@
+// linear.h on AVX-512F (compiled with -mavx512f -mfma; only called when the
+// CPU has them).
+// GCC 12 warns about the deliberately undefined upper half inside
+// _mm512_extractf64x4_pd (a known false positive).
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <immintrin.h>
+
+#include "linear_isa.h"
+#include "linear_tiles.h"
+
+namespace inkstream::kernels {
+namespace {
+
+struct Avx512 {
+  using V = __m512;
+  static constexpr int W = 16;
+  static V zero() { return _mm512_setzero_ps(); }
+  static V load(const float* p) { return _mm512_loadu_ps(p); }
+  static V load_partial(const float* p, int n) { return _mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << n) - 1), p); }
+  static void store(float* p, V v) { _mm512_storeu_ps(p, v); }
+  static void store_partial(float* p, V v, int n) { _mm512_mask_storeu_ps(p, static_cast<__mmask16>((1u << n) - 1), v); }
+  static V broadcast(float f) { return _mm512_set1_ps(f); }
+  static V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
+  static V add(V a, V b) { return _mm512_add_ps(a, b); }
+  static float reduce(V v) {
+    // A fixed tree: 16 -> 8 -> 4 -> 1.
+    const __m256 h = _mm256_add_ps(_mm512_castps512_ps256(v), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
+    __m128 q = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+    q = _mm_add_ps(q, _mm_movehl_ps(q, q));
+    q = _mm_add_ss(q, _mm_shuffle_ps(q, q, 1));
+    return _mm_cvtss_f32(q);
+  }
+};
+
+void nn(const float* x, const float* w, const float* b, float* y, std::int64_t M, std::int64_t K, std::int64_t N,
+        std::int64_t n0, std::int64_t n1) {
+  nn_columns<Avx512, 8, 2>(x, w, b, y, M, K, N, n0, n1);
+}
+void nt(const float* x, const float* w, const float* b, float* y, std::int64_t M, std::int64_t K, std::int64_t N,
+        std::int64_t n0, std::int64_t n1) {
+  nt_columns<Avx512, 4, 4>(x, w, b, y, M, K, N, n0, n1);
+}
+
+}  // namespace
+
+LinearIsa linear_isa_avx512() { return {"avx512", nn, nt, 32, 4}; }
+
+}  // namespace inkstream::kernels

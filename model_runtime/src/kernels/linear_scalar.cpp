@@ -1,0 +1,39 @@
+// linear.h in portable C++: any CPU (and the path the vector ones mirror).
+#include <cmath>
+
+#include "linear_isa.h"
+#include "linear_tiles.h"
+
+namespace inkstream::kernels {
+namespace {
+
+struct Scalar {
+  using V = float;
+  static constexpr int W = 1;
+  static V zero() { return 0.0f; }
+  static V load(const float* p) { return *p; }
+  static V load_partial(const float* p, int n) { return n > 0 ? *p : 0.0f; }
+  static void store(float* p, V v) { *p = v; }
+  static void store_partial(float* p, V v, int n) {
+    if (n > 0) *p = v;
+  }
+  static V broadcast(float f) { return f; }
+  static V fma(V a, V b, V c) { return std::fma(a, b, c); }
+  static V add(V a, V b) { return a + b; }
+  static float reduce(V v) { return v; }
+};
+
+void nn(const float* x, const float* w, const float* b, float* y, std::int64_t M, std::int64_t K, std::int64_t N,
+        std::int64_t n0, std::int64_t n1) {
+  nn_columns<Scalar, 4, 8>(x, w, b, y, M, K, N, n0, n1);
+}
+void nt(const float* x, const float* w, const float* b, float* y, std::int64_t M, std::int64_t K, std::int64_t N,
+        std::int64_t n0, std::int64_t n1) {
+  nt_columns<Scalar, 2, 4>(x, w, b, y, M, K, N, n0, n1);
+}
+
+}  // namespace
+
+LinearIsa linear_isa_scalar() { return {"scalar", nn, nt, 8, 4}; }
+
+}  // namespace inkstream::kernels

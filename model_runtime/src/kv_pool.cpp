@@ -1,0 +1,117 @@
+#include "kv_pool.h"
+#include <torch/types.h>
+
+#include <algorithm>
+
+namespace inkstream {
+
+KvPool::KvPool(const ModelConfig& config, c10::ScalarType dtype, c10::Device device, std::size_t budget_bytes)
+    : config_(config), dtype_(dtype), device_(device), budget_(budget_bytes) {}
+
+std::size_t KvPool::bytes_for(std::int64_t rows, std::int64_t positions) const {
+  return static_cast<std::size_t>(2 * config_.n_layer * rows * config_.n_head * positions * config_.head_dim()) *
+         c10::elementSize(dtype_);
+}
+
+// Room for the prompt plus typing ahead, in steps of 128 positions, so that
+// a writer's next few words fit without moving the entry.
+std::int64_t KvPool::capacity_for(std::size_t tokens) const {
+  const std::int64_t want = (static_cast<std::int64_t>(tokens) + 64 + 127) / 128 * 128;
+  return std::min<std::int64_t>(want, config_.n_positions);
+}
+
+std::size_t KvPool::worst_case_bytes(std::size_t prompt_tokens, std::size_t extra_bytes) const {
+  return bytes_for(1, capacity_for(prompt_tokens)) + extra_bytes;
+}
+
+bool KvPool::make_room(std::size_t bytes) {
+  while (used_ + bytes > budget_) {
+    auto victim = entries_.end();
+    for (auto it = entries_.begin(); it != entries_.end(); ++it)
+      if (!(*it)->leased && (victim == entries_.end() || (*it)->last_used < (*victim)->last_used)) victim = it;
+    if (victim == entries_.end()) return false;
+    used_ -= (*victim)->cache.bytes();
+    entries_.erase(victim);
+  }
+  return true;
+}
+
+std::optional<KvPool::Lease> KvPool::lease(std::span<const TokenId> prompt, std::size_t extra_bytes) {
+  // The longest common prefix among free entries.
+  std::shared_ptr<PrefixEntry> best;
+  std::int64_t best_len = 0;
+  const std::int64_t limit = static_cast<std::int64_t>(prompt.size()) - 1;
+  for (const auto& e : entries_) {
+    if (e->leased) continue;
+    const auto n = std::min<std::int64_t>(limit, static_cast<std::int64_t>(e->tokens.size()));
+    std::int64_t common = 0;
+    while (common < n && e->tokens[static_cast<std::size_t>(common)] == prompt[static_cast<std::size_t>(common)]) ++common;
+    if (common > best_len) {
+      best = e;
+      best_len = common;
+    }
+  }
+  const std::int64_t needed = static_cast<std::int64_t>(prompt.size());
+  Lease lease;
+  if (best) {
+    best->leased = true;  // not evicted while making room below
+    const std::size_t old_bytes = best->cache.bytes();
+    if (best->cache.capacity() < needed) {
+      // Grow: a larger entry, the reused positions copied over.
+      const std::int64_t capacity = capacity_for(prompt.size());
+      const std::size_t grown = bytes_for(1, capacity);
+      if (!make_room(grown + extra_bytes)) {
+        best->leased = false;
+        best.reset();
+      } else {
+        auto bigger = std::make_shared<PrefixEntry>(config_, capacity, dtype_, device_);
+        for (std::size_t l = 0; l < bigger->cache.k.size(); ++l) {
+          bigger->cache.k[l].narrow(2, 0, best_len).copy_(best->cache.k[l].narrow(2, 0, best_len));
+          bigger->cache.v[l].narrow(2, 0, best_len).copy_(best->cache.v[l].narrow(2, 0, best_len));
+        }
+        used_ += grown;
+        used_ -= old_bytes;
+        entries_.remove(best);
+        best = bigger;
+        entries_.push_back(best);
+      }
+    } else if (!make_room(extra_bytes)) {
+      best->leased = false;
+      best.reset();
+    }
+    if (best) {
+      best->tokens.assign(prompt.begin(), prompt.begin() + best_len);
+      best->cache.set_length(best_len);
+      lease.entry = best;
+      lease.reused = best_len;
+    }
+  }
+  if (!lease.entry) {
+    const std::int64_t capacity = capacity_for(prompt.size());
+    const std::size_t bytes = bytes_for(1, capacity);
+    if (!make_room(bytes + extra_bytes)) return std::nullopt;
+    lease.entry = std::make_shared<PrefixEntry>(config_, capacity, dtype_, device_);
+    used_ += bytes;
+    entries_.push_back(lease.entry);
+  }
+  lease.entry->leased = true;
+  lease.entry->last_used = ++clock_;
+  used_ += extra_bytes;
+  return lease;
+}
+
+void KvPool::release(const std::shared_ptr<PrefixEntry>& entry, std::size_t extra_bytes, bool discard) {
+  used_ -= std::min(used_, extra_bytes);
+  if (!entry) return;
+  entry->leased = false;
+  entry->last_used = ++clock_;
+  if (discard || entry->tokens.empty()) {
+    const auto it = std::find(entries_.begin(), entries_.end(), entry);
+    if (it != entries_.end()) {
+      used_ -= std::min(used_, entry->cache.bytes());
+      entries_.erase(it);
+    }
+  }
+}
+
+}  // namespace inkstream
