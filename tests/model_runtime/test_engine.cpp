@@ -1,0 +1,380 @@
+// The engine: ragged decoding against a naive fp64 reference, batch
+// invariance, prefix reuse exactness, determinism under random join/leave
+// schedules, rows leaving at different steps, the KV budget.
+#include "inkstream/model_runtime/engine.h"
+#include <torch/types.h>
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <thread>
+
+#include "kv_pool.h"
+#include "layers.h"
+#include "test_support.h"
+
+namespace inkstream {
+namespace {
+
+std::shared_ptr<const Gpt2Model> load(const char* name, const char* dtype = "fp32") {
+  return Gpt2Model::load(test::fixture_dir() / name, {"cpu", dtype});
+}
+std::shared_ptr<const Gpt2Model> deep() {
+  static const auto model = load("deep-scaled");
+  return model;
+}
+
+std::vector<double> to_doubles(const torch::Tensor& t) {
+  const torch::Tensor c = t.to(torch::kFloat64).contiguous();
+  return std::vector<double>(c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
+}
+
+// Plain-loop causal attention of one decoding row in fp64 (llm.c's habit):
+// x (C) -> the block's attention output (C), keys = prefix ++ tail ++ own.
+std::vector<double> naive_attention_row(const std::vector<double>& x, const Gpt2Layer& w, const ModelConfig& cfg,
+                                        std::int64_t layer, const std::vector<std::vector<double>>& keys,
+                                        const std::vector<std::vector<double>>& values) {
+  const std::int64_t C = cfg.n_embd, H = cfg.n_head, D = cfg.head_dim();
+  const auto wa = to_doubles(w.c_attn_w), ba = to_doubles(w.c_attn_b), wp = to_doubles(w.c_proj_w), bp = to_doubles(w.c_proj_b);
+  std::vector<double> qkv(3 * C);
+  for (std::int64_t o = 0; o < 3 * C; ++o) {
+    double s = ba[o];
+    for (std::int64_t i = 0; i < C; ++i) s += x[i] * wa[i * 3 * C + o];
+    qkv[o] = s;
+  }
+  auto all_keys = keys;
+  auto all_values = values;
+  all_keys.emplace_back(qkv.begin() + C, qkv.begin() + 2 * C);
+  all_values.emplace_back(qkv.begin() + 2 * C, qkv.end());
+  double scale = 1.0 / std::sqrt(static_cast<double>(D));
+  if (cfg.scale_attn_by_inverse_layer_idx) scale /= static_cast<double>(layer + 1);
+  std::vector<double> y(C, 0.0);
+  for (std::int64_t h = 0; h < H; ++h) {
+    std::vector<double> score(all_keys.size());
+    double top = -1e300;
+    for (std::size_t j = 0; j < all_keys.size(); ++j) {
+      double s = 0;
+      for (std::int64_t d = 0; d < D; ++d) s += qkv[h * D + d] * all_keys[j][h * D + d];
+      score[j] = s * scale;
+      top = std::max(top, score[j]);
+    }
+    double sum = 0;
+    for (auto& s : score) sum += (s = std::exp(s - top));
+    for (std::size_t j = 0; j < all_keys.size(); ++j)
+      for (std::int64_t d = 0; d < D; ++d) y[h * D + d] += score[j] / sum * all_values[j][h * D + d];
+  }
+  std::vector<double> out(C);
+  for (std::int64_t o = 0; o < C; ++o) {
+    double s = bp[o];
+    for (std::int64_t i = 0; i < C; ++i) s += y[i] * wp[i * C + o];
+    out[o] = s;
+  }
+  return out;
+}
+
+Gpt2Layer layer_of(const Gpt2Model& m, std::int64_t l) {
+  const auto p = m.layer_parameters(l);
+  return {p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8], p[9], p[10], p[11]};
+}
+
+// Random ragged groups: (prefix length, tail length, rows).
+struct GroupShape {
+  std::int64_t prefix, tail, rows;
+};
+
+TEST(Engine, RaggedDecodeAttentionMatchesANaiveFp64Reference) {
+  c10::InferenceMode guard;
+  const auto model = deep();
+  const ModelConfig& cfg = model->config();
+  const std::int64_t C = cfg.n_embd, H = cfg.n_head, D = cfg.head_dim();
+  std::mt19937 rng(11);
+  for (int trial = 0; trial < 6; ++trial) {
+    std::vector<GroupShape> shapes;
+    for (int g = 0, count = 1 + static_cast<int>(rng() % 4); g < count; ++g)
+      shapes.push_back({1 + static_cast<std::int64_t>(rng() % 40), static_cast<std::int64_t>(rng() % 9), 1 + static_cast<std::int64_t>(rng() % 3)});
+    torch::manual_seed(trial);
+    std::vector<std::unique_ptr<KvCache>> prefixes, tails;
+    std::vector<DecodeGroup> groups;
+    std::int64_t R = 0;
+    for (const auto& s : shapes) {
+      prefixes.push_back(std::make_unique<KvCache>(cfg, 1, s.prefix + 8, torch::kFloat32, torch::kCPU));
+      tails.push_back(std::make_unique<KvCache>(cfg, s.rows, s.tail + 2, torch::kFloat32, torch::kCPU));
+      for (auto* c : {prefixes.back().get(), tails.back().get()})
+        for (auto* list : {&c->k, &c->v})
+          for (auto& t : *list) t.normal_();
+      prefixes.back()->set_length(s.prefix + 3);  // longer than the group's prefix_len: only prefix_len counts
+      tails.back()->set_length(s.tail);
+      groups.push_back({prefixes.back().get(), s.prefix, tails.back().get(), s.rows});
+      R += s.rows;
+    }
+    const std::int64_t layer = trial % cfg.n_layer;
+    const Gpt2Layer w = layer_of(*model, layer);
+    const torch::Tensor x = torch::randn({R, 1, C});
+    // The reference reads the caches before the fast path writes the new keys.
+    std::vector<std::vector<double>> expected;
+    std::int64_t row = 0;
+    for (std::size_t g = 0; g < shapes.size(); ++g)
+      for (std::int64_t r = 0; r < shapes[g].rows; ++r, ++row) {
+        std::vector<std::vector<double>> keys, values;
+        auto position = [&](const KvCache& c, std::int64_t b, std::int64_t pos, bool key) {
+          const torch::Tensor t = (key ? c.k : c.v)[layer][b].select(1, pos);  // (H, D)
+          return to_doubles(t.reshape({H * D}));
+        };
+        for (std::int64_t p = 0; p < shapes[g].prefix; ++p) {
+          keys.push_back(position(*prefixes[g], 0, p, true));
+          values.push_back(position(*prefixes[g], 0, p, false));
+        }
+        for (std::int64_t p = 0; p < shapes[g].tail; ++p) {
+          keys.push_back(position(*tails[g], r, p, true));
+          values.push_back(position(*tails[g], r, p, false));
+        }
+        expected.push_back(naive_attention_row(to_doubles(x[row][0]), w, cfg, layer, keys, values));
+      }
+    const torch::Tensor y = layers::attention_decode(x, w, cfg, layer, groups);  // (R, 1, C)
+    ASSERT_EQ(y.sizes(), (std::vector<std::int64_t>{R, 1, C}));
+    double worst = 0, scale = 0;
+    for (std::int64_t r = 0; r < R; ++r) {
+      const auto got = to_doubles(y[r][0]);
+      for (std::int64_t c = 0; c < C; ++c) {
+        worst = std::max(worst, std::abs(got[c] - expected[r][c]));
+        scale = std::max(scale, std::abs(expected[r][c]));
+      }
+    }
+    EXPECT_LT(worst / scale, 1e-5) << "trial " << trial;
+  }
+}
+
+// Copies of caches, so that one decoding step can run twice from the same state.
+std::unique_ptr<KvCache> clone(const KvCache& c, const ModelConfig& cfg) {
+  auto out = std::make_unique<KvCache>(cfg, c.batch(), c.capacity(), torch::kFloat32, torch::kCPU);
+  for (std::size_t l = 0; l < c.k.size(); ++l) {
+    out->k[l].copy_(c.k[l]);
+    out->v[l].copy_(c.v[l]);
+  }
+  out->set_length(c.length());
+  return out;
+}
+
+TEST(Engine, ADecodingRowDoesNotDependOnTheOtherRows) {
+  c10::InferenceMode guard;
+  const auto model = deep();
+  const ModelConfig& cfg = model->config();
+  torch::manual_seed(5);
+  const std::vector<GroupShape> shapes = {{7, 0, 2}, {30, 5, 3}, {2, 1, 1}, {50, 9, 2}};
+  std::vector<std::unique_ptr<KvCache>> prefixes, tails;
+  std::vector<std::int64_t> ids;
+  for (const auto& s : shapes) {
+    prefixes.push_back(std::make_unique<KvCache>(cfg, 1, s.prefix, torch::kFloat32, torch::kCPU));
+    tails.push_back(std::make_unique<KvCache>(cfg, s.rows, s.tail + 1, torch::kFloat32, torch::kCPU));
+    for (auto* c : {prefixes.back().get(), tails.back().get()})
+      for (auto* list : {&c->k, &c->v})
+        for (auto& t : *list) t.normal_();
+    prefixes.back()->set_length(s.prefix);
+    tails.back()->set_length(s.tail);
+    for (std::int64_t r = 0; r < s.rows; ++r) ids.push_back(100 + static_cast<std::int64_t>(ids.size()) * 37);
+  }
+  auto run = [&](const std::vector<std::size_t>& which) {
+    std::vector<std::unique_ptr<KvCache>> t;
+    std::vector<DecodeGroup> groups;
+    std::vector<std::int64_t> batch_ids;
+    std::int64_t first = 0;
+    std::vector<std::int64_t> firsts;
+    for (std::size_t g = 0; g < shapes.size(); ++g) {
+      firsts.push_back(first);
+      first += shapes[g].rows;
+    }
+    for (const std::size_t g : which) {
+      t.push_back(clone(*tails[g], cfg));
+      groups.push_back({prefixes[g].get(), shapes[g].prefix, t.back().get(), shapes[g].rows});
+      batch_ids.insert(batch_ids.end(), ids.begin() + firsts[g], ids.begin() + firsts[g] + shapes[g].rows);
+    }
+    return model->forward_decode(torch::tensor(batch_ids), groups);
+  };
+  const torch::Tensor together = run({0, 1, 2, 3});
+  std::int64_t row = 0;
+  for (std::size_t g = 0; g < shapes.size(); ++g) {
+    const torch::Tensor alone = run({g});
+    EXPECT_TRUE(torch::equal(alone, together.narrow(0, row, shapes[g].rows))) << "group " << g << " differs when batched";
+    row += shapes[g].rows;
+  }
+  // Another order and company: still the same rows.
+  const torch::Tensor reordered = run({3, 1});
+  EXPECT_TRUE(torch::equal(reordered.narrow(0, 0, 2), together.narrow(0, 6, 2)));
+}
+
+// Logits after reusing a cached prefix equal those of a fresh prefill,
+// including a prompt whose last word re-tokenizes ("hel" -> "hello").
+void check_reuse(const char* model_name, const char* dtype, double tolerance) {
+  c10::InferenceMode guard;
+  const auto model = load(model_name, dtype);
+  const ModelConfig& cfg = model->config();
+  const Tokenizer& tok = model->tokenizer();
+  KvPool pool(cfg, model->dtype(), torch::kCPU, 64 << 20);
+  auto prefill = [&](const std::vector<TokenId>& prompt) {
+    auto lease = pool.lease(prompt, 0);
+    EXPECT_TRUE(lease.has_value());
+    KvCache& cache = lease->entry->cache;
+    const std::vector<std::int64_t> rest(prompt.begin() + lease->reused, prompt.end());
+    const torch::Tensor logits = model->forward_last(torch::tensor(rest).view({1, -1}), &cache).to(torch::kFloat32);
+    lease->entry->tokens.assign(prompt.begin(), prompt.end());
+    pool.release(lease->entry, 0);
+    return std::pair{logits, lease->reused};
+  };
+  const auto a = tok.encode("The lighthouse keeper said hel");
+  const auto b = tok.encode("The lighthouse keeper said hello to the sea");
+  std::size_t common = 0;
+  while (common < a.size() && common < b.size() && a[common] == b[common]) ++common;
+  ASSERT_LT(common, a.size()) << "the test needs a prompt whose last word re-tokenizes";
+  prefill(a);
+  const auto [reused_logits, reused] = prefill(b);
+  EXPECT_EQ(reused, static_cast<std::int64_t>(common));
+  KvCache fresh(cfg, 1, static_cast<std::int64_t>(b.size()), model->dtype(), torch::kCPU);
+  const torch::Tensor expected =
+      model->forward_last(torch::tensor(std::vector<std::int64_t>(b.begin(), b.end())).view({1, -1}), &fresh).to(torch::kFloat32);
+  const double err = (reused_logits - expected).abs().max().item<double>() / expected.abs().max().item<double>();
+  EXPECT_LE(err, tolerance) << model_name << " " << dtype;
+  // The same prompt again: everything but its last token is reused.
+  const auto again = prefill(b);
+  EXPECT_EQ(again.second, static_cast<std::int64_t>(b.size()) - 1);
+  const double err2 = (again.first - expected).abs().max().item<double>() / expected.abs().max().item<double>();
+  EXPECT_LE(err2, tolerance);
+}
+
+TEST(Engine, PrefixReuseGivesTheLogitsOfAFreshPrefillFp32) { check_reuse("deep-scaled", "fp32", 1e-5); }
+TEST(Engine, PrefixReuseGivesTheLogitsOfAFreshPrefillBf16) { check_reuse("tiny-bf16", "bf16", 2e-2); }
+
+GenerationRequest request(const Gpt2Model& m, const std::string& prompt, int n, int max_tokens, std::uint64_t seed = 42) {
+  GenerationRequest r;
+  r.prompt = m.tokenizer().encode(prompt);
+  r.n = n;
+  r.max_tokens = max_tokens;
+  r.sampling.temperature = 1.0;
+  r.seed = seed;
+  return r;
+}
+
+std::vector<std::vector<TokenId>> tokens_of(const GenerationResult& r) {
+  std::vector<std::vector<TokenId>> out;
+  for (const auto& a : r.alternatives) out.push_back(a.token_ids);
+  return out;
+}
+
+TEST(Engine, TheSameRequestGivesTheSameTextWithAWarmCache) {
+  const auto model = deep();
+  const auto b = request(*model, "The lighthouse keeper said hello to the sea", 3, 20);
+  Engine cold(model);
+  const auto expected = cold.generate(b);
+  EXPECT_EQ(expected.timings.cache_n, 0);
+  Engine warm(model);
+  warm.generate(request(*model, "The lighthouse keeper said hel", 2, 5));
+  const auto got = warm.generate(b);
+  EXPECT_GT(got.timings.cache_n, 3);
+  EXPECT_EQ(got.timings.prompt_n + got.timings.cache_n, static_cast<int>(b.prompt.size()));
+  EXPECT_EQ(tokens_of(got), tokens_of(expected));
+  const EngineStats st = warm.stats();
+  EXPECT_EQ(st.requests, 2u);
+  EXPECT_EQ(st.cached_prompt_tokens, static_cast<std::uint64_t>(got.timings.cache_n));
+}
+
+TEST(Engine, AlternativesFinishingAtDifferentStepsKeepTheirRows) {
+  const auto model = deep();
+  Engine engine(model);
+  auto full = request(*model, "Rows leave the batch one by one", 4, 10);
+  full.sampling.temperature = 0.9;
+  const auto expected = engine.generate(full);
+  // Alternative i stops after i + 2 tokens; the others go on unchanged.
+  auto staggered = full;
+  std::vector<int> calls(4, 0);
+  staggered.stop_when = [&](int i, std::string_view) { return ++calls[static_cast<std::size_t>(i)] >= i + 2; };
+  std::map<int, int> done_events;
+  const auto got = engine.generate(staggered, [&](const StreamEvent& e) { done_events[e.index] += e.done; });
+  for (int i = 0; i < 4; ++i) {
+    const auto& alt = got.alternatives[static_cast<std::size_t>(i)];
+    const auto& ref = expected.alternatives[static_cast<std::size_t>(i)].token_ids;
+    ASSERT_EQ(alt.token_ids.size(), static_cast<std::size_t>(std::min<int>(i + 2, static_cast<int>(ref.size())))) << i;
+    EXPECT_TRUE(std::equal(alt.token_ids.begin(), alt.token_ids.end(), ref.begin())) << "alternative " << i;
+    EXPECT_EQ(done_events[i], 1);
+  }
+}
+
+// Requests join and leave at random moments, some are cancelled; each
+// completed one equals its run alone on an idle engine, token for token.
+TEST(Engine, OutputDoesNotDependOnWhatElseIsInTheBatch) {
+  const auto model = deep();
+  EngineOptions options;
+  options.prefill_chunk = 8;  // long prompts take several steps, overlapping others' decoding
+  Engine engine(model, options);
+  const char* words[] = {"Alpha", "Bravo", "Charlie", "Delta", "Echo", "Foxtrot", "Golf", "Hotel", "India", "Juliet",
+                         "Kilo", "Lima", "Mike", "November", "Oscar", "Papa", "Quebec", "Romeo", "Sierra", "Tango"};
+  struct Job {
+    GenerationRequest request;
+    GenerationResult result;
+    bool cancelled = false;
+  };
+  std::vector<Job> jobs(20);
+  std::mt19937 rng(2024);
+  for (std::size_t i = 0; i < jobs.size(); ++i) {
+    // Distinct first words: no two prompts share a prefix, so none reuses another's cache.
+    std::string prompt = std::string(words[i]) + " said that";
+    for (int w = static_cast<int>(rng() % 20); w > 0; --w) prompt += " more and more words";
+    jobs[i].request = request(*model, prompt, 1 + static_cast<int>(rng() % 3), 4 + static_cast<int>(rng() % 25), rng());
+    jobs[i].cancelled = rng() % 5 == 0;
+  }
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&, t] {
+      std::mt19937 local(static_cast<unsigned>(t));
+      for (std::size_t i = static_cast<std::size_t>(t); i < jobs.size(); i += 4) {
+        std::this_thread::sleep_for(std::chrono::microseconds(local() % 3000));
+        CancellationToken cancel;
+        std::thread canceller;
+        if (jobs[i].cancelled)
+          canceller = std::thread([&cancel, delay = local() % 2000] {
+            std::this_thread::sleep_for(std::chrono::microseconds(delay));
+            cancel.cancel();
+          });
+        jobs[i].result = engine.generate(jobs[i].request, {}, &cancel);
+        if (canceller.joinable()) canceller.join();
+      }
+    });
+  for (auto& t : threads) t.join();
+  EXPECT_GT(engine.stats().steps, 0u);
+  Engine solo(model);
+  int compared = 0;
+  for (const Job& job : jobs) {
+    bool was_cancelled = false;
+    for (const auto& a : job.result.alternatives) was_cancelled |= a.finish_reason == FinishReason::Cancelled;
+    if (was_cancelled) continue;
+    EXPECT_EQ(tokens_of(job.result), tokens_of(solo.generate(job.request)));
+    ++compared;
+  }
+  EXPECT_GE(compared, 10);
+}
+
+TEST(Engine, ABudgetTooSmallFailsClearlyAndEvictionKeepsWithinIt) {
+  const auto model = deep();
+  EngineOptions tiny_budget;
+  tiny_budget.kv_cache_bytes = 1024;
+  Engine starved(model, tiny_budget);
+  const auto failed = starved.generate(request(*model, "Not enough room", 2, 8));
+  EXPECT_NE(failed.error.find("kv_cache_mb"), std::string::npos) << failed.error;
+  for (const auto& a : failed.alternatives) EXPECT_EQ(a.finish_reason, FinishReason::Error);
+  // Room for about two cached prompts: older ones are evicted, never exceeded.
+  KvPool probe(model->config(), model->dtype(), torch::kCPU, 0);
+  EngineOptions two;
+  two.kv_cache_bytes = 2 * probe.worst_case_bytes(10, probe.bytes_for(1, 6)) + 1000;
+  Engine engine(model, two);
+  for (const char* p : {"One prompt", "Two prompts", "Three prompts", "Four prompts", "Five prompts"}) {
+    const auto r = engine.generate(request(*model, p, 1, 6));
+    EXPECT_EQ(r.error, "") << p;
+    const EngineStats st = engine.stats();
+    EXPECT_LE(st.kv_used_bytes, st.kv_budget_bytes);
+    EXPECT_LE(st.cached_entries, 2u);
+  }
+  // The most recent one is still cached.
+  EXPECT_GT(engine.generate(request(*model, "Five prompts", 1, 6)).timings.cache_n, 0);
+}
+
+}  // namespace
+}  // namespace inkstream
