@@ -38,12 +38,6 @@ std::vector<std::string> finalize(const std::vector<std::string>& texts, std::st
   return out;
 }
 
-// A complete word has appeared: some non-space text followed by a space.
-bool has_complete_word(std::string_view raw) {
-  const std::size_t first = raw.find_first_not_of(" \t\r\n");
-  return first != std::string_view::npos && raw.find_first_of(" \t\r\n", first) != std::string_view::npos;
-}
-
 std::string window(std::string_view before, int context_chars) {
   // A cheap, stable stand-in for the context: the last context_chars*4 bytes.
   const std::size_t n = std::min<std::size_t>(before.size(), static_cast<std::size_t>(context_chars) * 4);
@@ -154,7 +148,9 @@ CompletionOutcome CompletionEngine::complete(const CompletionQuery& q, Completio
     done[i] = done[i] || e.done;
     ++tokens_since;
     if (!first_sent) {
-      if (has_complete_word(raw[i]) || e.done) send();
+      // The first visible text goes out at once: the writer sees the
+      // suggestion begin after one token, then watches it grow.
+      if (!postprocess(raw[i], s.stop_at).empty() || e.done) send();
       return;
     }
     const bool due = Clock::now() - last_update >= interval ||

@@ -49,7 +49,7 @@ void CompletionSettings::apply(const Json& patch, std::vector<std::string>& erro
   static const std::vector<std::string> known = {
       "model", "models_dir", "routing", "n", "max_tokens", "temperature", "top_k", "top_p", "min_p", "repeat_penalty",
       "repeat_last_n", "seed", "stop", "stop_at", "stream_interval_ms", "stream_every_tokens", "context_chars", "device",
-      "dtype", "threads", "streaming"};
+      "dtype", "threads", "kv_cache_mb", "streaming"};
   for (const auto& [key, value] : patch.items())
     if (std::find(known.begin(), known.end(), key) == known.end()) errors.push_back(key + ": unknown setting");
   auto any = [](const auto&) { return true; };
@@ -84,6 +84,7 @@ void CompletionSettings::apply(const Json& patch, std::vector<std::string>& erro
        "must be auto, cpu, cuda or cuda:N", errors);
   take(patch, "dtype", dtype, [](const std::string& v) { return v == "auto" || v == "fp32" || v == "bf16" || v == "fp16"; },
        "must be auto, fp32, bf16 or fp16", errors);
+  take(patch, "kv_cache_mb", kv_cache_mb, [](int v) { return v >= 1 && v <= 1048576; }, "must be an integer from 1 to 1048576", errors);
   take(patch, "threads", threads, [](int v) { return v >= 0 && v <= 1024; }, "must be an integer >= 0 (0 = physical cores)", errors);
   if (patch.contains("routing")) {
     const Json& v = patch["routing"];
@@ -121,7 +122,8 @@ Json CompletionSettings::to_json() const {
           {"context_chars", context_chars},
           {"device", device},
           {"dtype", dtype},
-          {"threads", threads}};
+          {"threads", threads},
+          {"kv_cache_mb", kv_cache_mb}};
 }
 
 std::string CompletionSettings::model_for(const std::string& language_id, const std::string& uri) const {
@@ -135,7 +137,7 @@ std::string CompletionSettings::model_for(const std::string& language_id, const 
 
 std::string CompletionSettings::generation_key() const {
   Json j = to_json();
-  for (const char* k : {"routing", "stream_interval_ms", "stream_every_tokens", "device", "threads", "models_dir", "model"}) j.erase(k);
+  for (const char* k : {"routing", "stream_interval_ms", "stream_every_tokens", "device", "threads", "kv_cache_mb", "models_dir", "model"}) j.erase(k);
   return j.dump();
 }
 

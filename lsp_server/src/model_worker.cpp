@@ -7,9 +7,16 @@
 
 namespace inkstream::lsp {
 
-ModelWorker::ModelWorker(std::string model_dir, ModelLoadOptions load, int threads, CompletionEngine& engine, WorkerEvents events)
-    : model_dir_(std::move(model_dir)), load_(std::move(load)), threads_(threads), engine_(engine), events_(std::move(events)) {
-  thread_ = std::thread([this] { run(); });
+ModelWorker::ModelWorker(std::string model_dir, ModelLoadOptions load, int threads, EngineOptions engine_options,
+                         int max_concurrent, CompletionEngine& engine, WorkerEvents events)
+    : model_dir_(std::move(model_dir)),
+      load_(std::move(load)),
+      threads_(threads),
+      engine_options_(engine_options),
+      max_concurrent_(std::max(1, max_concurrent)),
+      engine_(engine),
+      events_(std::move(events)) {
+  loader_ = std::thread([this] { this->load(); });
 }
 
 ModelWorker::~ModelWorker() {
@@ -17,13 +24,14 @@ ModelWorker::~ModelWorker() {
   {
     std::lock_guard lock(mutex_);
     stopping_ = true;
-    if (running_) running_->cancel_with(error::kServerCancelled);
+    for (auto& job : running_) job->cancel_with(error::kServerCancelled);
     dropped.swap(queue_);
   }
-  // Answered outside the lock: writing to a slow client must not block the worker.
+  // Answered outside the lock: writing to a slow client must not block the runners.
   for (auto& job : dropped) job->reply.error(error::kServerCancelled, "server is shutting down");
   wake_.notify_all();
-  thread_.join();
+  loader_.join();
+  for (auto& t : runners_) t.join();
 }
 
 void ModelWorker::submit(std::shared_ptr<CompletionJob> job) {
@@ -39,7 +47,8 @@ void ModelWorker::submit(std::shared_ptr<CompletionJob> job) {
         ++it;
       }
     }
-    if (running_ && running_->uri == job->uri) running_->cancel_with(error::kServerCancelled);
+    for (auto& running : running_)
+      if (running->uri == job->uri) running->cancel_with(error::kServerCancelled);
     refused = stopping_;
     if (!refused) queue_.push_back(job);
   }
@@ -60,7 +69,8 @@ void ModelWorker::cancel_if(const std::function<bool(const CompletionJob&)>& pre
         ++it;
       }
     }
-    if (running_ && pred(*running_)) running_->cancel_with(code);
+    for (auto& running : running_)
+      if (pred(*running)) running->cancel_with(code);
   }
   for (auto& job : cancelled)
     job->reply.error(code, code == error::kContentModified ? "the document changed"
@@ -68,20 +78,36 @@ void ModelWorker::cancel_if(const std::function<bool(const CompletionJob&)>& pre
                                                              : "request cancelled");
 }
 
-void ModelWorker::run() {
+std::optional<EngineStats> ModelWorker::stats() const {
+  if (!loaded_ || !backend_) return std::nullopt;
+  return backend_->stats();
+}
+
+int ModelWorker::busy() const {
+  std::lock_guard lock(mutex_);
+  return static_cast<int>(queue_.size() + running_.size());
+}
+
+void ModelWorker::load() {
   if (events_.on_load) events_.on_load(model_dir_, true, "loading " + model_dir_);
   try {
     auto model = Gpt2Model::load(model_dir_, load_);
     configure_threads(threads_, model->dtype());
-    backend_ = std::make_unique<LocalBackend>(std::move(model));
+    backend_ = std::make_unique<LocalBackend>(std::move(model), engine_options_);
     spdlog::info("lsp: model {} loaded", model_dir_);
   } catch (const std::exception& e) {
     load_error_ = std::string("cannot load model ") + model_dir_ + ": " + e.what();
     load_failed_ = true;
     spdlog::error("lsp: {}", load_error_);
   }
+  loaded_ = true;
   if (events_.on_load) events_.on_load(model_dir_, false, load_error_);
+  std::lock_guard lock(mutex_);
+  if (stopping_) return;
+  for (int i = 0; i < max_concurrent_; ++i) runners_.emplace_back([this] { run_jobs(); });
+}
 
+void ModelWorker::run_jobs() {
   for (;;) {
     std::shared_ptr<CompletionJob> job;
     {
@@ -90,7 +116,7 @@ void ModelWorker::run() {
       if (stopping_) return;
       job = std::move(queue_.front());
       queue_.pop_front();
-      running_ = job;
+      running_.push_back(job);
     }
     CompletionOutcome outcome;
     if (!backend_) {
@@ -109,9 +135,10 @@ void ModelWorker::run() {
       }
     }
     outcome.cancelled = outcome.cancelled || job->cancel.cancelled();
+    job->worker = this;
     if (events_.on_done) events_.on_done(*job, outcome);
     std::lock_guard lock(mutex_);
-    running_.reset();
+    running_.erase(std::find(running_.begin(), running_.end(), job));
   }
 }
 

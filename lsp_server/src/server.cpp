@@ -79,6 +79,23 @@ int nesting_depth(std::string_view text) {
   return max_depth;
 }
 
+// Completions of different documents running at once in one model's
+// engine batch; more wait in the worker's queue.
+constexpr int kMaxConcurrentJobs = 16;
+
+// The engine's figures as the protocol shows them.
+Json engine_json(const EngineStats& st) {
+  const double mb = 1 << 20;
+  return {{"running", st.running},
+          {"waiting", st.waiting},
+          {"promptTokens", st.prompt_tokens},
+          {"cachedPromptTokens", st.cached_prompt_tokens},
+          {"cacheHitRate", st.prompt_tokens ? static_cast<double>(st.cached_prompt_tokens) / static_cast<double>(st.prompt_tokens) : 0.0},
+          {"kvCacheUsedMb", static_cast<double>(st.kv_used_bytes) / mb},
+          {"kvCacheMb", static_cast<double>(st.kv_budget_bytes) / mb},
+          {"cachedPrompts", st.cached_entries}};
+}
+
 class Server {
  public:
   Server(int in_fd, int out_fd, const LspOptions& options)
@@ -318,7 +335,8 @@ class Server {
 
   ModelWorker& worker_for(const std::string& model_name) {
     const std::string dir = resolve_model(model_name);
-    const std::string key = dir + '\x1f' + settings_.device + '\x1f' + settings_.dtype + '\x1f' + std::to_string(settings_.threads);
+    const std::string key = dir + '\x1f' + settings_.device + '\x1f' + settings_.dtype + '\x1f' + std::to_string(settings_.threads) +
+                            '\x1f' + std::to_string(settings_.kv_cache_mb);
     auto it = workers_.find(key);
     if (it != workers_.end() && it->second->load_failed()) {  // try again: the model may have been fixed
       workers_.erase(it);
@@ -329,9 +347,12 @@ class Server {
       events.on_load = [this](const std::string& model, bool loading, const std::string& message) { on_model_load(model, loading, message); };
       events.on_partial = [this](const CompletionJob& job, const std::vector<PartialItem>& items) { send_partial(job, items); };
       events.on_done = [this](CompletionJob& job, const CompletionOutcome& outcome) { finish_job(job, outcome); };
+      EngineOptions engine_options;
+      engine_options.kv_cache_bytes = static_cast<std::size_t>(settings_.kv_cache_mb) << 20;
       it = workers_
                .emplace(key, std::make_unique<ModelWorker>(dir, ModelLoadOptions{settings_.device, settings_.dtype, true},
-                                                           settings_.threads, engine_, std::move(events)))
+                                                           settings_.threads, engine_options, kMaxConcurrentJobs, engine_,
+                                                           std::move(events)))
                .first;
     }
     return *it->second;
@@ -437,15 +458,21 @@ class Server {
       reply.result({{"items", items}});
     }
     const double ms = std::chrono::duration<double, std::milli>(Clock::now() - job.received).count();
-    spdlog::info("lsp: completion {} {} in {:.0f} ms ({}, {} streamed updates, {} items)", job.reply.id().dump(),
-                 outcome.cancelled ? "cancelled" : outcome.error.empty() ? "answered" : "failed", ms, outcome.source,
-                 outcome.streamed_updates, outcome.items.size());
-    notify("inkstream/status", {{"busy", false},
-                                {"model", job.query.settings.model},
-                                {"message", outcome.cancelled ? "cancelled" : outcome.error.empty() ? "ready" : outcome.error},
-                                {"tokensPerSecond", outcome.timings.predicted_per_second},
-                                {"latencyMs", ms},
-                                {"source", outcome.source}});
+    spdlog::info("lsp: completion {} {} in {:.0f} ms ({}, {} streamed updates, {} items, {} of {} prompt tokens reused)",
+                 job.reply.id().dump(), outcome.cancelled ? "cancelled" : outcome.error.empty() ? "answered" : "failed", ms,
+                 outcome.source, outcome.streamed_updates, outcome.items.size(), outcome.timings.cache_n,
+                 outcome.timings.cache_n + outcome.timings.prompt_n);
+    Json status = {{"busy", job.worker && job.worker->busy() > 1},  // other jobs than this one
+                   {"model", job.query.model},
+                   {"message", outcome.cancelled ? "cancelled" : outcome.error.empty() ? "ready" : outcome.error},
+                   {"tokensPerSecond", outcome.timings.predicted_per_second},
+                   {"latencyMs", ms},
+                   {"source", outcome.source},
+                   {"promptTokens", outcome.timings.prompt_n + outcome.timings.cache_n},
+                   {"cachedTokens", outcome.timings.cache_n}};
+    if (job.worker)
+      if (const auto st = job.worker->stats()) status["engine"] = engine_json(*st);
+    notify("inkstream/status", status);
   }
 
   // ---- commands ------------------------------------------------------------
@@ -460,9 +487,17 @@ class Server {
       return reply.result({{"text", doc->text}, {"version", doc->version}});
     }
     if (command == "inkstream.status") {
+      Json models = Json::array();
+      int busy = 0;
+      for (const auto& [key, worker] : workers_) {
+        Json m = {{"model", worker->model_dir()}, {"loaded", worker->loaded() && !worker->load_failed()}, {"busy", worker->busy()}};
+        if (const auto st = worker->stats()) m["engine"] = engine_json(*st);
+        busy += worker->busy();
+        models.push_back(std::move(m));
+      }
       return reply.result({{"requests", requests_.load()}, {"instantAnswers", instant_answers_.load()}, {"accepted", accepted_.load()},
                            {"cancelled", cancelled_.load()}, {"settings", settings_.to_json()}, {"streaming", streaming_},
-                           {"positionEncoding", encoding_name(encoding_)}});
+                           {"positionEncoding", encoding_name(encoding_)}, {"busy", busy}, {"models", models}});
     }
     if (command != "inkstream.accept") throw InvalidParams("unknown command: " + command);
     ++accepted_;

@@ -210,7 +210,7 @@ TEST(Engine, StreamsPrefixesThenFinalisesCachesAndTypesThrough) {
   // Duplicates dropped, sentences cut.
   EXPECT_EQ(out.items, (std::vector<std::string>{" the sea was grey.", " nobody came"}));
   ASSERT_GE(updates.size(), 3u);
-  // The first update came once a word was complete, and every update is a prefix of the final text.
+  // Every update is a prefix of the final text.
   for (const auto& u : updates)
     for (const auto& item : u) {
       const std::string final_text = item.index == 1 ? " nobody came" : " the sea was grey.";

@@ -6,7 +6,7 @@
 #include <string_view>
 #include <vector>
 
-#include "inkstream/model_runtime/generator.h"
+#include "inkstream/model_runtime/engine.h"
 
 namespace inkstream {
 
@@ -27,14 +27,15 @@ class CompletionBackend {
                                     const CancellationToken* cancel) = 0;
 };
 
-// The in-process runtime.
+// The in-process runtime: the model's engine, shared by every document.
 class LocalBackend final : public CompletionBackend {
  public:
-  explicit LocalBackend(std::shared_ptr<const Gpt2Model> model) : generator_(std::move(model)) {}
-  std::string model_name() const override { return generator_.model().name(); }
-  int context_tokens() const override { return static_cast<int>(generator_.model().config().n_positions); }
+  explicit LocalBackend(std::shared_ptr<const Gpt2Model> model, EngineOptions options = {})
+      : engine_(std::move(model), options) {}
+  std::string model_name() const override { return engine_.model().name(); }
+  int context_tokens() const override { return static_cast<int>(engine_.model().config().n_positions); }
   std::vector<std::size_t> token_starts(std::string_view text) const override {
-    const Tokenizer& tok = generator_.model().tokenizer();
+    const Tokenizer& tok = engine_.model().tokenizer();
     std::vector<std::size_t> starts;
     std::size_t at = 0;
     for (const TokenId id : tok.encode(text)) {
@@ -46,12 +47,13 @@ class LocalBackend final : public CompletionBackend {
   GenerationResult generate(const std::string& prompt, const GenerationRequest& params, const StreamCallback& on_token,
                             const CancellationToken* cancel) override {
     GenerationRequest r = params;
-    r.prompt = generator_.model().tokenizer().encode(prompt);
-    return generator_.generate(r, on_token, cancel);
+    r.prompt = engine_.model().tokenizer().encode(prompt);
+    return engine_.generate(r, on_token, cancel);
   }
+  EngineStats stats() const { return engine_.stats(); }
 
  private:
-  Generator generator_;
+  Engine engine_;
 };
 
 }  // namespace inkstream

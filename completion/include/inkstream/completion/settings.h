@@ -25,12 +25,13 @@ struct CompletionSettings {
   std::uint64_t seed = 42;
   std::vector<std::string> stop;
   StopAt stop_at = StopAt::Sentence;
-  int stream_interval_ms = 100;  // streamed updates at most this often (after the first word)
+  int stream_interval_ms = 100;  // streamed updates at most this often (after the first token)
   int stream_every_tokens = 0;   // or after this many new tokens (0 = off)
   int context_chars = 2000;      // text before the cursor considered (then token-fitted)
   std::string device = "auto";
   std::string dtype = "auto";
   int threads = 0;
+  int kv_cache_mb = 512;  // per loaded model: cached prompts' keys/values and running requests
 
   // Applies the keys present in `patch` on top of this. Each invalid key is
   // reported in `errors` ("n: must be between 1 and 16") and leaves its
