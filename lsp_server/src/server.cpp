@@ -336,7 +336,7 @@ class Server {
   ModelWorker& worker_for(const std::string& model_name) {
     const std::string dir = resolve_model(model_name);
     const std::string key = dir + '\x1f' + settings_.device + '\x1f' + settings_.dtype + '\x1f' + std::to_string(settings_.threads) +
-                            '\x1f' + std::to_string(settings_.kv_cache_mb);
+                            '\x1f' + std::to_string(settings_.kv_cache_mb) + (settings_.prefix_cache ? "" : "\x1fno-reuse");
     auto it = workers_.find(key);
     if (it != workers_.end() && it->second->load_failed()) {  // try again: the model may have been fixed
       workers_.erase(it);
@@ -349,6 +349,7 @@ class Server {
       events.on_done = [this](CompletionJob& job, const CompletionOutcome& outcome) { finish_job(job, outcome); };
       EngineOptions engine_options;
       engine_options.kv_cache_bytes = static_cast<std::size_t>(settings_.kv_cache_mb) << 20;
+      engine_options.prefix_cache = settings_.prefix_cache;
       it = workers_
                .emplace(key, std::make_unique<ModelWorker>(dir, ModelLoadOptions{settings_.device, settings_.dtype, true},
                                                            settings_.threads, engine_options, kMaxConcurrentJobs, engine_,
@@ -462,14 +463,16 @@ class Server {
                  job.reply.id().dump(), outcome.cancelled ? "cancelled" : outcome.error.empty() ? "answered" : "failed", ms,
                  outcome.source, outcome.streamed_updates, outcome.items.size(), outcome.timings.cache_n,
                  outcome.timings.cache_n + outcome.timings.prompt_n);
-    Json status = {{"busy", job.worker && job.worker->busy() > 1},  // other jobs than this one
+    Json status = {{"requestId", job.reply.id()},
+                   {"busy", job.worker && job.worker->busy() > 1},  // other jobs than this one
                    {"model", job.query.model},
                    {"message", outcome.cancelled ? "cancelled" : outcome.error.empty() ? "ready" : outcome.error},
                    {"tokensPerSecond", outcome.timings.predicted_per_second},
                    {"latencyMs", ms},
                    {"source", outcome.source},
                    {"promptTokens", outcome.timings.prompt_n + outcome.timings.cache_n},
-                   {"cachedTokens", outcome.timings.cache_n}};
+                   {"cachedTokens", outcome.timings.cache_n},
+                   {"generatedTokens", outcome.timings.predicted_n}};
     if (job.worker)
       if (const auto st = job.worker->stats()) status["engine"] = engine_json(*st);
     notify("inkstream/status", status);

@@ -34,7 +34,8 @@ Engine::Engine(std::shared_ptr<const Gpt2Model> model, EngineOptions options)
     : model_(std::move(model)), options_(options) {
   if (options_.prefill_chunk < 1) throw InvalidRequest("prefill_chunk must be at least 1");
   if (options_.max_rows < 1) throw InvalidRequest("max_rows must be at least 1");
-  pool_ = std::make_unique<KvPool>(model_->config(), model_->dtype(), model_->device(), options_.kv_cache_bytes);
+  pool_ = std::make_unique<KvPool>(model_->config(), model_->dtype(), model_->device(), options_.kv_cache_bytes,
+                                   options_.prefix_cache);
   thread_ = std::thread([this] { run(); });
 }
 

@@ -5,8 +5,8 @@
 
 namespace inkstream {
 
-KvPool::KvPool(const ModelConfig& config, c10::ScalarType dtype, c10::Device device, std::size_t budget_bytes)
-    : config_(config), dtype_(dtype), device_(device), budget_(budget_bytes) {}
+KvPool::KvPool(const ModelConfig& config, c10::ScalarType dtype, c10::Device device, std::size_t budget_bytes, bool reuse)
+    : config_(config), dtype_(dtype), device_(device), budget_(budget_bytes), reuse_(reuse) {}
 
 std::size_t KvPool::bytes_for(std::int64_t rows, std::int64_t positions) const {
   return static_cast<std::size_t>(2 * config_.n_layer * rows * config_.n_head * positions * config_.head_dim()) *
@@ -42,7 +42,7 @@ std::optional<KvPool::Lease> KvPool::lease(std::span<const TokenId> prompt, std:
   std::int64_t best_len = 0;
   const std::int64_t limit = static_cast<std::int64_t>(prompt.size()) - 1;
   for (const auto& e : entries_) {
-    if (e->leased) continue;
+    if (e->leased || !reuse_) continue;
     const auto n = std::min<std::int64_t>(limit, static_cast<std::int64_t>(e->tokens.size()));
     std::int64_t common = 0;
     while (common < n && e->tokens[static_cast<std::size_t>(common)] == prompt[static_cast<std::size_t>(common)]) ++common;

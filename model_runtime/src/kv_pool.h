@@ -31,7 +31,9 @@ struct PrefixEntry {
 
 class KvPool {
  public:
-  KvPool(const ModelConfig& config, c10::ScalarType dtype, c10::Device device, std::size_t budget_bytes);
+  // With `reuse` false every lease starts from an empty entry (a baseline
+  // for measurements); entries are still kept and evicted the same way.
+  KvPool(const ModelConfig& config, c10::ScalarType dtype, c10::Device device, std::size_t budget_bytes, bool reuse = true);
 
   struct Lease {
     std::shared_ptr<PrefixEntry> entry;
@@ -63,6 +65,7 @@ class KvPool {
   c10::ScalarType dtype_;
   c10::Device device_;
   std::size_t budget_, used_ = 0;
+  bool reuse_;
   std::uint64_t clock_ = 0;
   std::list<std::shared_ptr<PrefixEntry>> entries_;
 };

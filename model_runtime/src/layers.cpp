@@ -5,6 +5,7 @@
 
 #include <cmath>
 
+#include "kernels/attention.h"
 #include "kernels/linear.h"
 
 namespace inkstream::layers {
@@ -103,12 +104,38 @@ torch::Tensor attention_decode(const torch::Tensor& x, const Gpt2Layer& w, const
   double scale = 1.0 / std::sqrt(static_cast<double>(D));
   if (config.scale_attn_by_inverse_layer_idx) scale /= static_cast<double>(layer + 1);
 
-  std::vector<torch::Tensor> outputs;
+  // The new keys/values go into each row's tail first.
   std::int64_t first = 0;
   for (const DecodeGroup& g : groups) {
+    const std::int64_t t = g.tail->length();
+    g.tail->k[layer].narrow(2, t, 1).copy_(k.narrow(0, first, g.rows));
+    g.tail->v[layer].narrow(2, t, 1).copy_(v.narrow(0, first, g.rows));
+    first += g.rows;
+  }
+  if (uses_kernels(x)) {
+    // The fused fp32 kernel: one pass per (row, head), no per-group tensor ops.
+    const torch::Tensor qc = q.reshape({R, C}).contiguous();  // (R, H*D)
+    torch::Tensor y = torch::empty({R, 1, C}, x.options());
+    std::vector<kernels::AttentionGroup> work;
+    first = 0;
+    for (const DecodeGroup& g : groups) {
+      const torch::Tensor& kp = g.prefix->k[layer];
+      const torch::Tensor& kt = g.tail->k[layer];
+      TORCH_CHECK(kp.is_contiguous() && kt.is_contiguous() && g.prefix->v[layer].is_contiguous() && g.tail->v[layer].is_contiguous(),
+                  "KV caches must be contiguous");
+      work.push_back({qc.data_ptr<float>() + first * C, y.data_ptr<float>() + first * C, g.rows, kp.data_ptr<float>(),
+                      g.prefix->v[layer].data_ptr<float>(), kp.size(2), g.prefix_len, kt.data_ptr<float>(),
+                      g.tail->v[layer].data_ptr<float>(), kt.size(2), g.tail->length() + 1});
+      first += g.rows;
+    }
+    kernels::attention_decode_f32(work, H, D, static_cast<float>(scale));
+    return conv1d(y, w.c_proj_w, w.c_proj_b);  // (R, 1, C)
+  }
+
+  std::vector<torch::Tensor> outputs;
+  first = 0;
+  for (const DecodeGroup& g : groups) {
     const std::int64_t n = g.rows, P = g.prefix_len, t = g.tail->length();
-    g.tail->k[layer].narrow(2, t, 1).copy_(k.narrow(0, first, n));
-    g.tail->v[layer].narrow(2, t, 1).copy_(v.narrow(0, first, n));
     const torch::Tensor kt = g.tail->k[layer].narrow(2, 0, t + 1);  // (n, H, t+1, D)
     const torch::Tensor vt = g.tail->v[layer].narrow(2, 0, t + 1);  // (n, H, t+1, D)
     const torch::Tensor qg = q.narrow(0, first, n);                  // (n, H, 1, D)

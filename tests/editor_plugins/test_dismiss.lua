@@ -8,10 +8,16 @@
 --     nvim --headless -u NONE -c "luafile tests/editor_plugins/test_dismiss.lua"
 local H = dofile(debug.getinfo(1, 'S').source:sub(2):match('(.*/)') .. 'helpers.lua')
 
-local function streaming(buf)
+-- A suggestion still streaming, with at least `words` words shown (so that
+-- accepting one word leaves some of it on screen).
+local function streaming(buf, words)
   return H.wait_until(function()
     local x = H.ghost(buf)
-    return x and x.indicator:find('⋯') and #x.text >= 3 and x
+    if not (x and x.indicator:find('⋯') and #x.text >= 3) then
+      return false
+    end
+    local _, count = x.text:gsub('%S+', '')
+    return count >= (words or 1) and x
   end, 30000, 1)
 end
 
@@ -50,7 +56,7 @@ H.run('nvim_plugin_dismiss', function()
 
   -- 2. Accept a word of a streaming suggestion, then <C-]>.
   H.type(' The')
-  g = streaming(buf)
+  g = streaming(buf, 2)
   if H.check(g ~= nil, 'a new suggestion is streaming after typing') then
     H.keys('<M-Right>', 20)
     H.keys('<C-]>', 20)

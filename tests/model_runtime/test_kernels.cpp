@@ -9,6 +9,7 @@
 #include <random>
 #include <vector>
 
+#include "kernels/attention.h"
 #include "kernels/linear.h"
 #include "kernels/linear_isa.h"
 
@@ -100,6 +101,37 @@ TEST(Kernels, ARowIsTheSameWhateverElseIsInTheBatch) {
   std::vector<float> y(M * N);
   linear_nn_f32(other.data(), w.data(), b.data(), y.data(), M, K, N);
   for (std::int64_t n = 0; n < N; ++n) ASSERT_EQ(y[n], all[n]);
+}
+
+}  // namespace
+}  // namespace inkstream::kernels
+
+namespace inkstream::kernels {
+namespace {
+
+TEST(Kernels, DecodeAttentionOfEveryIsaMatchesTheReference) {
+  std::mt19937 rng(9);
+  for (const std::int64_t D : {12, 16, 64, 33}) {
+    const std::int64_t H = 3, rows = 2, ldp = 40, ldt = 9, P = 37, L = 5;
+    const auto q = random_vector(rows * H * D, rng), kp = random_vector(H * ldp * D, rng), vp = random_vector(H * ldp * D, rng);
+    const auto kt = random_vector(rows * H * ldt * D, rng), vt = random_vector(rows * H * ldt * D, rng);
+    std::vector<float> ref(rows * H * D), y(rows * H * D);
+    const float scale = 0.125f;
+    AttentionGroup g{q.data(), ref.data(), rows, kp.data(), vp.data(), ldp, P, kt.data(), vt.data(), ldt, L};
+    attention_decode_f32_reference({g}, H, D, scale);
+    g.y = y.data();
+    attention_decode_f32({g}, H, D, scale);
+    EXPECT_LT(max_error(y, ref, 1), 1e-5) << "dispatch, D " << D;
+    for (const LinearIsa& isa : available_isas()) {
+      std::vector<float> scores(P + L), out(D);
+      for (std::int64_t r = 0; r < rows; ++r)
+        for (std::int64_t h = 0; h < H; ++h) {
+          isa.attend(q.data() + (r * H + h) * D, D, kp.data() + h * ldp * D, vp.data() + h * ldp * D, D, P,
+                     kt.data() + (r * H + h) * ldt * D, vt.data() + (r * H + h) * ldt * D, D, L, scale, scores.data(), out.data());
+          for (std::int64_t d = 0; d < D; ++d) EXPECT_NEAR(out[d], ref[(r * H + h) * D + d], 1e-5) << isa.name << " D " << D;
+        }
+    }
+  }
 }
 
 }  // namespace

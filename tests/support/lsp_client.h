@@ -40,6 +40,7 @@ class LspProcess {
   // Exit code, or -1 on timeout (the child is then killed).
   int wait_exit(std::chrono::milliseconds timeout = 10s);
   std::string stderr_text();
+  int pid() const { return pid_; }
 
  private:
   void read_loop();

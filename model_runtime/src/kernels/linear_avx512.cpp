@@ -6,6 +6,7 @@
 #include <immintrin.h>
 
 #include "linear_isa.h"
+#include "attention_tiles.h"
 #include "linear_tiles.h"
 
 namespace inkstream::kernels {
@@ -41,8 +42,13 @@ void nt(const float* x, const float* w, const float* b, float* y, std::int64_t M
   nt_columns<Avx512, 4, 4>(x, w, b, y, M, K, N, n0, n1);
 }
 
+void attend_row(const float* q, std::int64_t D, const float* kp, const float* vp, std::int64_t ldp, std::int64_t P, const float* kt,
+                const float* vt, std::int64_t ldt, std::int64_t L, float scale, float* scores, float* y) {
+  attend<Avx512>(q, D, kp, vp, ldp, P, kt, vt, ldt, L, scale, scores, y);
+}
+
 }  // namespace
 
-LinearIsa linear_isa_avx512() { return {"avx512", nn, nt, 32, 4}; }
+LinearIsa linear_isa_avx512() { return {"avx512", nn, nt, 32, 4, attend_row}; }
 
 }  // namespace inkstream::kernels

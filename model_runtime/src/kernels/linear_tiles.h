@@ -10,31 +10,37 @@
 namespace inkstream::kernels {
 namespace {
 
-// One MR x (NV*T::W) block of y = x · w + b. `w` points at the block's first
-// column; consecutive k are `ldw` floats apart (N for the matrix itself, the
-// block width for a packed strip). `cols` < the block width at the right edge.
+// One MR x (NV*T::W) block of y = x · w + b over the k in [0, K) of this
+// call. `w` points at the block's first column; consecutive k are `ldw`
+// floats apart (N for the matrix itself, the block width for a packed
+// strip); `x` rows are `ldx` apart. `cols` < the block width at the right
+// edge. When k is split into several calls, the first starts from zero, the
+// others continue from the partial sums stored in y, and the last adds b:
+// the same operations per element as one call over all k.
 template <class T, int MR, int NV, bool Full>
-void nn_tile(const float* x, std::int64_t K, const float* w, std::int64_t ldw, const float* b, float* y, std::int64_t N, int cols) {
+void nn_tile(const float* x, std::int64_t ldx, std::int64_t K, const float* w, std::int64_t ldw, const float* b, float* y,
+             std::int64_t N, int cols, bool first, bool last) {
   using V = typename T::V;
   constexpr int W = T::W;
-  V acc[MR][NV];
-  for (int r = 0; r < MR; ++r)
-    for (int j = 0; j < NV; ++j) acc[r][j] = T::zero();
   int lanes[NV];
   for (int j = 0; j < NV; ++j) lanes[j] = std::clamp(cols - j * W, 0, W);
+  V acc[MR][NV];
+  for (int r = 0; r < MR; ++r)
+    for (int j = 0; j < NV; ++j)
+      acc[r][j] = first ? T::zero() : (Full ? T::load(y + r * N + j * W) : T::load_partial(y + r * N + j * W, lanes[j]));
   for (std::int64_t k = 0; k < K; ++k) {
     const float* wk = w + k * ldw;
     V wv[NV];
     for (int j = 0; j < NV; ++j) wv[j] = Full ? T::load(wk + j * W) : T::load_partial(wk + j * W, lanes[j]);
     for (int r = 0; r < MR; ++r) {
-      const V xb = T::broadcast(x[r * K + k]);
+      const V xb = T::broadcast(x[r * ldx + k]);
       for (int j = 0; j < NV; ++j) acc[r][j] = T::fma(xb, wv[j], acc[r][j]);
     }
   }
   for (int j = 0; j < NV; ++j) {
-    const V bias = b ? (Full ? T::load(b + j * W) : T::load_partial(b + j * W, lanes[j])) : T::zero();
+    const V bias = last && b ? (Full ? T::load(b + j * W) : T::load_partial(b + j * W, lanes[j])) : T::zero();
     for (int r = 0; r < MR; ++r) {
-      const V out = T::add(acc[r][j], bias);
+      const V out = last ? T::add(acc[r][j], bias) : acc[r][j];
       if (Full) T::store(y + r * N + j * W, out);
       else if (lanes[j] > 0) T::store_partial(y + r * N + j * W, out, lanes[j]);
     }
@@ -42,44 +48,63 @@ void nn_tile(const float* x, std::int64_t K, const float* w, std::int64_t ldw, c
 }
 
 template <class T, int MR, int NV>
-void nn_rows(const float* x, std::int64_t K, const float* w, std::int64_t ldw, const float* b, float* y, std::int64_t N, int cols) {
-  if (cols == NV * T::W) nn_tile<T, MR, NV, true>(x, K, w, ldw, b, y, N, cols);
-  else nn_tile<T, MR, NV, false>(x, K, w, ldw, b, y, N, cols);
+void nn_rows(const float* x, std::int64_t ldx, std::int64_t K, const float* w, std::int64_t ldw, const float* b, float* y,
+             std::int64_t N, int cols, bool first, bool last) {
+  if (cols == NV * T::W) nn_tile<T, MR, NV, true>(x, ldx, K, w, ldw, b, y, N, cols, first, last);
+  else nn_tile<T, MR, NV, false>(x, ldx, K, w, ldw, b, y, N, cols, first, last);
 }
 
-// Columns [n_begin, n_end) of y for all M rows, MR rows at a time. With more
-// than one row block, each strip of w is first packed contiguously (read
-// from memory once, then streamed from cache for every row block); the
-// arithmetic is the same either way.
+// All M rows of one column block, MR rows at a time; the last rows use the
+// same tile code with fewer rows (same per-element operations).
+template <class T, int MR, int NV>
+void nn_block(const float* x, std::int64_t ldx, std::int64_t M, std::int64_t K, const float* w, std::int64_t ldw, const float* b,
+              float* y, std::int64_t N, int cols, bool first, bool last) {
+  std::int64_t m = 0;
+  for (; m + MR <= M; m += MR) nn_rows<T, MR, NV>(x + m * ldx, ldx, K, w, ldw, b, y + m * N, N, cols, first, last);
+  const float* xr = x + m * ldx;
+  float* yr = y + m * N;
+  switch (M - m) {
+    case 0: break;
+#define INKSTREAM_NN_TAIL(R) \
+  case R: if constexpr (R < MR) nn_rows<T, R, NV>(xr, ldx, K, w, ldw, b, yr, N, cols, first, last); break;
+    INKSTREAM_NN_TAIL(1) INKSTREAM_NN_TAIL(2) INKSTREAM_NN_TAIL(3) INKSTREAM_NN_TAIL(4)
+    INKSTREAM_NN_TAIL(5) INKSTREAM_NN_TAIL(6) INKSTREAM_NN_TAIL(7)
+#undef INKSTREAM_NN_TAIL
+    default: break;
+  }
+}
+
+// Columns [n_begin, n_end) of y for all M rows.
+// - Up to MR rows (decoding a few sequences): each block of columns reads w
+//   straight from memory once.
+// - More rows: k is cut into blocks of KC rows; each block of w's rows is
+//   first copied row by row (sequential reads at full memory speed) into
+//   column strips, then every row block of x runs over the strips from
+//   cache.
 template <class T, int MR, int NV>
 void nn_columns(const float* x, const float* w, const float* b, float* y, std::int64_t M, std::int64_t K, std::int64_t N,
                 std::int64_t n_begin, std::int64_t n_end) {
   constexpr int BW = NV * T::W;
-  std::vector<float> packed;
-  if (M > MR) packed.resize(static_cast<std::size_t>(K) * BW);
-  for (std::int64_t n0 = n_begin; n0 < n_end; n0 += BW) {
-    const int cols = static_cast<int>(std::min<std::int64_t>(BW, n_end - n0));
-    const float* strip = w + n0;
-    std::int64_t ldw = N;
-    if (M > MR) {
-      for (std::int64_t k = 0; k < K; ++k) std::copy_n(w + k * N + n0, cols, packed.data() + k * BW);
-      strip = packed.data();
-      ldw = BW;
+  if (M <= MR) {
+    for (std::int64_t n0 = n_begin; n0 < n_end; n0 += BW)
+      nn_block<T, MR, NV>(x, K, M, K, w + n0, N, b ? b + n0 : nullptr, y + n0, N,
+                          static_cast<int>(std::min<std::int64_t>(BW, n_end - n0)), true, true);
+    return;
+  }
+  constexpr std::int64_t KC = 128;
+  const std::int64_t ncols = n_end - n_begin, strips = (ncols + BW - 1) / BW;
+  std::vector<float> packed(static_cast<std::size_t>(KC * strips * BW));
+  for (std::int64_t k0 = 0; k0 < K; k0 += KC) {
+    const std::int64_t kc = std::min(KC, K - k0);
+    for (std::int64_t kk = 0; kk < kc; ++kk) {
+      const float* row = w + (k0 + kk) * N + n_begin;
+      for (std::int64_t s = 0; s < strips; ++s)
+        std::copy_n(row + s * BW, std::min<std::int64_t>(BW, ncols - s * BW), packed.data() + (s * KC + kk) * BW);
     }
-    const float* bias = b ? b + n0 : nullptr;
-    std::int64_t m = 0;
-    for (; m + MR <= M; m += MR) nn_rows<T, MR, NV>(x + m * K, K, strip, ldw, bias, y + m * N + n0, N, cols);
-    // The last rows: the same tile code with fewer rows (same per-element operations).
-    const float* xr = x + m * K;
-    float* yr = y + m * N + n0;
-    switch (M - m) {
-      case 0: break;
-#define INKSTREAM_NN_TAIL(R) \
-  case R: if constexpr (R < MR) nn_rows<T, R, NV>(xr, K, strip, ldw, bias, yr, N, cols); break;
-      INKSTREAM_NN_TAIL(1) INKSTREAM_NN_TAIL(2) INKSTREAM_NN_TAIL(3) INKSTREAM_NN_TAIL(4)
-      INKSTREAM_NN_TAIL(5) INKSTREAM_NN_TAIL(6) INKSTREAM_NN_TAIL(7)
-#undef INKSTREAM_NN_TAIL
-      default: break;
+    for (std::int64_t s = 0; s < strips; ++s) {
+      const std::int64_t n0 = n_begin + s * BW;
+      nn_block<T, MR, NV>(x + k0, K, M, kc, packed.data() + s * KC * BW, BW, b ? b + n0 : nullptr, y + n0, N,
+                          static_cast<int>(std::min<std::int64_t>(BW, n_end - n0)), k0 == 0, k0 + kc == K);
     }
   }
 }

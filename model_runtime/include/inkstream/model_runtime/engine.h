@@ -36,6 +36,7 @@ struct EngineOptions {
   std::size_t kv_cache_bytes = std::size_t{512} << 20;  // prefix cache + running requests' rows
   int prefill_chunk = 256;                              // prompt tokens of one request per step
   int max_rows = 64;                                    // alternatives decoded per step, all requests together
+  bool prefix_cache = true;                             // reuse cached prompts' keys/values (off: for comparison)
   GeneratorLimits limits;
 };
 
