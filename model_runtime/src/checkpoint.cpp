@@ -1,6 +1,9 @@
 #include "inkstream/model_runtime/checkpoint.h"
 #include <torch/types.h>
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <spdlog/spdlog.h>
 #include <torch/serialize.h>
 
@@ -47,8 +50,17 @@ torch::Tensor tensor_from_mapping(const TensorEntry& e, torch::ScalarType dtype,
   auto* ptr = const_cast<std::byte*>(e.data);
   const auto options = torch::TensorOptions().dtype(dtype);
   if (e.nbytes == 0) return torch::empty(e.shape, options);
-  if (copy || reinterpret_cast<std::uintptr_t>(ptr) % torch::elementSize(dtype) != 0)
-    return torch::from_blob(ptr, e.shape, options).clone();
+  if (copy || reinterpret_cast<std::uintptr_t>(ptr) % torch::elementSize(dtype) != 0) {
+    torch::Tensor owned = torch::from_blob(ptr, e.shape, options).clone();
+    // The mapped pages just read would stay resident until the whole file is
+    // unmapped, doubling the peak memory of a load: drop them now (the
+    // mapping is private and unmodified, so a later read re-reads the file).
+    const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
+    const auto begin = reinterpret_cast<std::uintptr_t>(ptr) / page * page;
+    const auto end = (reinterpret_cast<std::uintptr_t>(ptr) + e.nbytes + page - 1) / page * page;
+    ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+    return owned;
+  }
   return torch::from_blob(ptr, e.shape, [mapping](void*) {}, options);
 }
 

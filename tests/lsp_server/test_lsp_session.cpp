@@ -139,9 +139,20 @@ TEST(LspSession, CancelRequestAnswersRequestCancelledWithinAStep) {
   std::printf("cancellation answered in %.1f ms\n", ms);
 }
 
+// Waits until request `id` streams its first update: it is then running.
+void wait_until_streaming(LspProcess& s, int id) {
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto m = s.next(1s);
+    if (m && m->value("method", "") == "inkstream/partialCompletion" && (*m)["params"]["requestId"] == id) return;
+    ASSERT_FALSE(m && m->contains("id") && (*m)["id"] == id) << "answered before it streamed: " << m->dump();
+  }
+  FAIL() << "request " << id << " never streamed";
+}
+
 TEST(LspSession, TypingCancelsOlderCompletionsNewestWins) {
   auto s = start(fixture("deep-scaled"));
-  s->initialize({{"n", 4}, {"max_tokens", 60}, {"stop_at", "none"}});
+  s->initialize({{"streaming", true}, {"n", 4}, {"max_tokens", 60}, {"stop_at", "none"}});
   open(*s, "Warm up. ", "file:///warm.md");
   s->request("textDocument/inlineCompletion", completion_params(0, 9, "file:///warm.md"), 60s);  // loads the model
   open(*s, "Rain. ");
@@ -154,35 +165,96 @@ TEST(LspSession, TypingCancelsOlderCompletionsNewestWins) {
   EXPECT_EQ(r1["error"]["code"], -32801);
   const Json r2 = s->wait_response(second, 60s);
   EXPECT_TRUE(r2.contains("result")) << r2.dump();
-  // A third request before the second finishes would supersede it:
-  const int third = s->request_async("textDocument/inlineCompletion", completion_params(0, 7));
-  const int fourth = s->request_async("textDocument/inlineCompletion", completion_params(0, 7));
+  // A newer request while one is generating supersedes it.
+  s->notify("textDocument/didChange", {{"textDocument", {{"uri", kUri}, {"version", 3}}},
+                                       {"contentChanges", {{{"range", {{"start", {{"line", 0}, {"character", 7}}}, {"end", {{"line", 0}, {"character", 7}}}}}, {"text", "e"}}}}});
+  const int third = s->request_async("textDocument/inlineCompletion", completion_params(0, 8));
+  wait_until_streaming(*s, third);
+  const int fourth = s->request_async("textDocument/inlineCompletion", completion_params(0, 8));
   const Json r3 = s->wait_response(third, 60s);
   const Json r4 = s->wait_response(fourth, 60s);
+  ASSERT_TRUE(r3.contains("error")) << r3.dump();
+  EXPECT_EQ(r3["error"]["code"], -32802);
   EXPECT_TRUE(r4.contains("result")) << r4.dump();
-  if (r3.contains("error")) {
-    EXPECT_EQ(r3["error"]["code"], -32802);
-  }
 }
 
 TEST(LspSession, ShutdownDuringAGenerationAnswersEverythingAndExitsZero) {
   auto s = start(fixture("deep-scaled"));
-  s->initialize({{"n", 4}, {"max_tokens", 80}, {"stop_at", "none"}});
+  s->initialize({{"streaming", true}, {"n", 4}, {"max_tokens", 80}, {"stop_at", "none"}});
   open(*s, "Warm. ", "file:///warm.md");
   s->request("textDocument/inlineCompletion", completion_params(0, 6, "file:///warm.md"), 60s);
   open(*s, "Storm clouds gathered. ");
   const int running = s->request_async("textDocument/inlineCompletion", completion_params(0, 23));
-  std::this_thread::sleep_for(30ms);
+  wait_until_streaming(*s, running);
   const int shutdown = s->request_async("shutdown", nullptr);
   const Json r = s->wait_response(running, 10s);
   const Json sd = s->wait_response(shutdown, 10s);
   EXPECT_TRUE(sd.contains("result")) << sd.dump();
-  // Either it finished first or it was cancelled by the shutdown; answered either way.
-  if (r.contains("error")) {
-    EXPECT_EQ(r["error"]["code"], -32802) << r.dump();
-  }
+  // It was generating: the shutdown cancelled it.
+  ASSERT_TRUE(r.contains("error")) << r.dump();
+  EXPECT_EQ(r["error"]["code"], -32802) << r.dump();
   s->notify("exit", nullptr);
   EXPECT_EQ(s->wait_exit(), 0);
+}
+
+// LSP 3.17 line ends: "\n", "\r\n" and a lone "\r", in edits and ranges.
+TEST(LspSession, ALoneCarriageReturnIsALineEnd) {
+  auto s = start();
+  s->initialize({{"n", 1}, {"max_tokens", 4}});
+  open(*s, "one\rtwo\r\nthree\nfour");
+  auto insert = [&](int version, int line, int ch, const char* text) {
+    const Json at = {{"line", line}, {"character", ch}};
+    s->notify("textDocument/didChange", {{"textDocument", {{"uri", kUri}, {"version", version}}},
+                                         {"contentChanges", {{{"range", {{"start", at}, {"end", at}}}, {"text", text}}}}});
+  };
+  insert(2, 1, 3, "!");  // end of "two" (before its "\r\n")
+  insert(3, 0, 99, "?");  // past the end of "one": before its lone "\r"
+  insert(4, 3, 0, "[");  // start of "four"
+  const Json doc = s->request("workspace/executeCommand", {{"command", "inkstream.documentText"}, {"arguments", {kUri}}});
+  EXPECT_EQ(doc["result"]["text"], "one?\rtwo!\r\nthree\n[four");
+  const Json r = s->request("textDocument/inlineCompletion", completion_params(1, 4), 60s);
+  ASSERT_TRUE(r.contains("result")) << r.dump();
+  for (const auto& item : r["result"]["items"]) EXPECT_EQ(item["range"]["start"], (Json{{"line", 1}, {"character", 4}}));
+}
+
+// Choosing the context of a huge document neither delays the answer to a
+// cancellation nor other documents: they stream while it generates.
+TEST(LspSession, AHugeContextDelaysNeitherCancellationNorOtherDocuments) {
+  auto s = start(fixture("deep-scaled"));
+  s->initialize({{"streaming", true}, {"n", 4}, {"max_tokens", 80}, {"stop_at", "none"}, {"context_chars", 100000}});
+  std::string huge;
+  const char* sentences[] = {"Yes. ", "No! ", "Go on. ", "He ran. ", "Why? ", "It rained. "};
+  for (int i = 0; huge.size() < 300000; ++i) huge += sentences[i % 6];
+  open(*s, huge, "file:///huge.md");
+  open(*s, "A small note. ", "file:///small.md");
+  s->request("textDocument/inlineCompletion", completion_params(0, 14, "file:///small.md"), 60s);  // loads the model
+  const auto position = static_cast<int>(huge.size());
+  // Cancelled at once: answered within 100 ms.
+  const int cancelled = s->request_async("textDocument/inlineCompletion", completion_params(0, position, "file:///huge.md"));
+  const auto t0 = std::chrono::steady_clock::now();
+  s->notify("$/cancelRequest", {{"id", cancelled}});
+  const Json rc = s->wait_response(cancelled, 10s);
+  const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  ASSERT_TRUE(rc.contains("error")) << rc.dump();
+  EXPECT_EQ(rc["error"]["code"], -32800);
+  EXPECT_LT(ms, 100.0);
+  // The small document's suggestion streams while the huge one is generating.
+  const int big = s->request_async("textDocument/inlineCompletion", completion_params(0, position + 1, "file:///huge.md"));
+  wait_until_streaming(*s, big);
+  s->notify("textDocument/didChange", {{"textDocument", {{"uri", "file:///small.md"}, {"version", 2}}},
+                                       {"contentChanges", {{{"text", "Another small note. "}}}}});
+  const int small = s->request_async("textDocument/inlineCompletion", completion_params(0, 20, "file:///small.md"));
+  bool small_streamed_first = false, big_answered = false;
+  for (auto m = s->next(30s); m; m = s->next(30s)) {
+    if (m->value("method", "") == "inkstream/partialCompletion" && (*m)["params"]["requestId"] == small && !big_answered)
+      small_streamed_first = true;
+    if (m->contains("id") && (*m)["id"] == big) big_answered = true;
+    if (m->contains("id") && (*m)["id"] == small) {
+      EXPECT_TRUE(m->contains("result")) << m->dump();
+      break;
+    }
+  }
+  EXPECT_TRUE(small_streamed_first) << "the small document waited for the huge one";
 }
 
 TEST(LspSession, TypingThroughASuggestionAnswersInstantly) {
