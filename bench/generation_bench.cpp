@@ -34,6 +34,7 @@ int main(int argc, char** argv) {
   app.add_flag("--copy-weights", copy_weights, "load weights into process memory instead of mapping the file");
   CLI11_PARSE(app, argc, argv);
 
+  keep_freed_memory_for_inference();
   const auto t0 = Clock::now();
   auto model = Gpt2Model::load(model_dir, {device, dtype, copy_weights});
   const double load_ms = ms(t0, Clock::now());

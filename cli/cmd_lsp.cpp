@@ -9,6 +9,7 @@
 #include "commands.h"
 #include "default_model.h"
 #include "inkstream/lsp_server/server.h"
+#include "inkstream/model_runtime/device.h"
 
 namespace inkstream::cli {
 namespace {
@@ -18,6 +19,7 @@ struct LspCliOptions {
   std::string log_file;
   std::string log_level = "info";
   bool stdio = true;  // accepted for editors that always pass --stdio
+  int threads = 0;    // until the `threads` setting says otherwise
 };
 
 int run(LspCliOptions o) {
@@ -30,6 +32,11 @@ int run(LspCliOptions o) {
   spdlog::set_default_logger(logger);
   spdlog::info("inkstream {} language server starting (model: {})", INKSTREAM_VERSION,
                o.server.model.empty() ? "from initializationOptions" : o.server.model);
+  // Process-wide settings, once, here in the executable: the allocator
+  // policy, and the thread pools (again when the `threads` setting changes).
+  keep_freed_memory_for_inference();
+  configure_threads(o.threads);
+  o.server.set_threads = [](int threads) { configure_threads(threads); };
   const int code = run_language_server(STDIN_FILENO, STDOUT_FILENO, o.server);
   spdlog::info("inkstream language server exiting with code {}", code);
   return code;
@@ -42,6 +49,7 @@ void add_lsp_command(CLI::App& root, int& exit_code) {
   CLI::App* cmd = root.add_subcommand("lsp", "Run the language server on stdin/stdout (for editors)");
   cmd->add_option("--model", o->server.model, "Default model folder (initializationOptions.model overrides; default: the bundled model or $INKSTREAM_MODEL)");
   cmd->add_option("--models-dir", o->server.models_dir, "Folder where model names are looked up");
+  cmd->add_option("--threads", o->threads, "CPU threads (0 = physical cores; the `threads` setting overrides)")->capture_default_str();
   cmd->add_option("--log-file", o->log_file, "Write logs here instead of stderr");
   cmd->add_option("--log-level", o->log_level, "trace, debug, info, warn, error, off")->capture_default_str();
   cmd->add_option("--max-frame-bytes", o->server.max_frame_bytes, "Refuse larger messages")->capture_default_str();

@@ -9,6 +9,7 @@
 #include <memory>
 
 #include "commands.h"
+#include "inkstream/model_runtime/device.h"
 #include "inkstream/training/trainer.h"
 
 namespace inkstream::cli {
@@ -73,6 +74,9 @@ void add_train_command(CLI::App& root, int& exit_code) {
     opts.config.n_embd = a->n_embd;
     opts.config.n_positions = a->n_positions;
     std::filesystem::create_directories(opts.out);
+    // Process-wide settings, once, here in the executable.
+    configure_threads(opts.threads, opts.dtype == "fp32" ? c10::kFloat : c10::kBFloat16, Workload::Training);
+    training::keep_training_memory_in_heap();
     std::signal(SIGINT, request_stop);
     std::signal(SIGTERM, request_stop);
     const bool tty = isatty(STDERR_FILENO);

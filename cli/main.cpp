@@ -1,3 +1,4 @@
+#include <csignal>
 // inkstream: one executable, thin subcommands over the libraries.
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
@@ -8,6 +9,9 @@
 #include "inkstream/model_runtime/errors.h"
 
 int main(int argc, char** argv) {
+  // A reader that goes away (an editor closing the server's pipes, `| head`)
+  // ends in an orderly error, not a SIGPIPE kill.
+  std::signal(SIGPIPE, SIG_IGN);
   // stdout belongs to command output (and to the protocol in `lsp` mode):
   // every log line goes to stderr.
   spdlog::set_default_logger(spdlog::stderr_color_mt("inkstream"));

@@ -2,16 +2,14 @@
 
 #include <spdlog/spdlog.h>
 
-#include "inkstream/model_runtime/device.h"
 #include "inkstream/model_runtime/errors.h"
 
 namespace inkstream::lsp {
 
-ModelWorker::ModelWorker(std::string model_dir, ModelLoadOptions load, int threads, EngineOptions engine_options,
-                         int max_concurrent, CompletionEngine& engine, WorkerEvents events)
+ModelWorker::ModelWorker(std::string model_dir, ModelLoadOptions load, EngineOptions engine_options, int max_concurrent,
+                         CompletionEngine& engine, WorkerEvents events)
     : model_dir_(std::move(model_dir)),
       load_(std::move(load)),
-      threads_(threads),
       engine_options_(engine_options),
       max_concurrent_(std::max(1, max_concurrent)),
       engine_(engine),
@@ -92,7 +90,6 @@ void ModelWorker::load() {
   if (events_.on_load) events_.on_load(model_dir_, true, "loading " + model_dir_);
   try {
     auto model = Gpt2Model::load(model_dir_, load_);
-    configure_threads(threads_, model->dtype());
     backend_ = std::make_unique<LocalBackend>(std::move(model), engine_options_);
     spdlog::info("lsp: model {} loaded", model_dir_);
   } catch (const std::exception& e) {

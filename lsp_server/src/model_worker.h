@@ -54,7 +54,7 @@ class ModelWorker {
  public:
   // At most `max_concurrent` jobs run at once (each is a request inside the
   // engine's batch); the rest wait in the queue.
-  ModelWorker(std::string model_dir, ModelLoadOptions load, int threads, EngineOptions engine_options, int max_concurrent,
+  ModelWorker(std::string model_dir, ModelLoadOptions load, EngineOptions engine_options, int max_concurrent,
               CompletionEngine& engine, WorkerEvents events);
   ~ModelWorker();  // cancels everything and joins
 
@@ -80,7 +80,6 @@ class ModelWorker {
   void run_jobs();
   std::string model_dir_;
   ModelLoadOptions load_;
-  int threads_;
   EngineOptions engine_options_;
   int max_concurrent_;
   CompletionEngine& engine_;

@@ -5,7 +5,6 @@
 
 #include <spdlog/spdlog.h>
 
-#include <csignal>
 #include <filesystem>
 #include <map>
 
@@ -99,7 +98,7 @@ Json engine_json(const EngineStats& st) {
 class Server {
  public:
   Server(int in_fd, int out_fd, const LspOptions& options)
-      : reader_(in_fd, options.max_frame_bytes), out_(std::make_shared<FrameWriter>(out_fd)) {
+      : reader_(in_fd, options.max_frame_bytes), out_(std::make_shared<FrameWriter>(out_fd)), set_threads_(options.set_threads) {
     settings_.model = options.model;
     settings_.models_dir = options.models_dir;
   }
@@ -309,6 +308,10 @@ class Server {
     } else {
       errors.push_back("settings must be a JSON object");
     }
+    if (set_threads_ && threads_applied_ != settings_.threads) {
+      set_threads_(settings_.threads);
+      threads_applied_ = settings_.threads;
+    }
     if (!errors.empty()) {
       std::string message = "inkstream: invalid settings (previous values kept): ";
       for (std::size_t i = 0; i < errors.size(); ++i) message += (i ? "; " : "") + errors[i];
@@ -335,14 +338,16 @@ class Server {
 
   ModelWorker& worker_for(const std::string& model_name) {
     const std::string dir = resolve_model(model_name);
-    const std::string key = dir + '\x1f' + settings_.device + '\x1f' + settings_.dtype + '\x1f' + std::to_string(settings_.threads) +
-                            '\x1f' + std::to_string(settings_.kv_cache_mb) + (settings_.prefix_cache ? "" : "\x1fno-reuse");
+    const std::string key = dir + '\x1f' + settings_.device + '\x1f' + settings_.dtype + '\x1f' + std::to_string(settings_.kv_cache_mb) +
+                            (settings_.prefix_cache ? "" : "\x1fno-reuse");
     auto it = workers_.find(key);
     if (it != workers_.end() && it->second->load_failed()) {  // try again: the model may have been fixed
       workers_.erase(it);
       it = workers_.end();
     }
+    last_used_[key] = ++use_clock_;
     if (it == workers_.end()) {
+      evict_models(settings_.max_loaded_models - 1);
       WorkerEvents events;
       events.on_load = [this](const std::string& model, bool loading, const std::string& message) { on_model_load(model, loading, message); };
       events.on_partial = [this](const CompletionJob& job, const std::vector<PartialItem>& items) { send_partial(job, items); };
@@ -352,11 +357,27 @@ class Server {
       engine_options.prefix_cache = settings_.prefix_cache;
       it = workers_
                .emplace(key, std::make_unique<ModelWorker>(dir, ModelLoadOptions{settings_.device, settings_.dtype, true},
-                                                           settings_.threads, engine_options, kMaxConcurrentJobs, engine_,
-                                                           std::move(events)))
+                                                           engine_options, kMaxConcurrentJobs, engine_, std::move(events)))
                .first;
     }
     return *it->second;
+  }
+
+  // Unloads least recently used models until at most `keep` remain. A model
+  // still loading or serving a request stays (it is evicted later), so this
+  // never waits for a load or cancels a writer's request.
+  void evict_models(int keep) {
+    while (static_cast<int>(workers_.size()) > keep) {
+      auto victim = workers_.end();
+      for (auto it = workers_.begin(); it != workers_.end(); ++it)
+        if (it->second->loaded() && it->second->busy() == 0 &&
+            (victim == workers_.end() || last_used_[it->first] < last_used_[victim->first]))
+          victim = it;
+      if (victim == workers_.end()) return;
+      spdlog::info("lsp: unloading model {} (max_loaded_models {})", victim->second->model_dir(), settings_.max_loaded_models);
+      last_used_.erase(victim->first);
+      workers_.erase(victim);
+    }
   }
 
   // Called on the worker thread.
@@ -510,6 +531,8 @@ class Server {
 
   FrameReader reader_;
   std::shared_ptr<FrameWriter> out_;
+  std::function<void(int)> set_threads_;
+  std::optional<int> threads_applied_;
   DocumentStore documents_;
   CompletionSettings settings_;
   CompletionEngine engine_;
@@ -519,6 +542,8 @@ class Server {
   std::atomic<int> outgoing_id_{0};
   std::map<std::string, std::weak_ptr<CompletionJob>> jobs_;  // request id -> job, for $/cancelRequest
   std::map<std::string, std::unique_ptr<ModelWorker>> workers_;
+  std::map<std::string, std::uint64_t> last_used_;  // worker key -> use_clock_ when last routed to
+  std::uint64_t use_clock_ = 0;
   std::atomic<int> requests_{0}, instant_answers_{0}, accepted_{0}, cancelled_{0};
 };
 
@@ -526,8 +551,8 @@ class Server {
 }  // namespace lsp
 
 int run_language_server(int in_fd, int out_fd, const LspOptions& options) {
-  // A client that goes away must end in an orderly exit, not a SIGPIPE kill.
-  std::signal(SIGPIPE, SIG_IGN);
+  // (SIGPIPE is ignored by the executable: a client that goes away must end
+  // in an orderly exit, not a kill.)
   lsp::Server server(in_fd, out_fd, options);
   return server.run();
 }

@@ -4,6 +4,7 @@
 #include <torch/types.h>
 
 #include <dlfcn.h>
+#include <malloc.h>
 
 #include <fstream>
 #include <set>
@@ -98,6 +99,11 @@ int physical_core_count() {
   const int logical = static_cast<int>(std::thread::hardware_concurrency());
   if (cores.empty()) return std::max(1, logical);
   return std::max(1, std::min(static_cast<int>(cores.size()), logical > 0 ? logical : 1 << 20));
+}
+
+void keep_freed_memory_for_inference() {
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);  // the largest glibc allows; disables its dynamic threshold
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
 }
 
 int configure_threads(int threads, torch::ScalarType dtype, Workload workload) {

@@ -1,8 +1,6 @@
 #include "inkstream/model_runtime/gpt2.h"
 #include <torch/types.h>
 
-#include <malloc.h>
-
 #include "inkstream/model_runtime/checkpoint.h"
 #include "inkstream/model_runtime/device.h"
 #include "inkstream/model_runtime/errors.h"
@@ -43,21 +41,7 @@ void KvCache::keep_rows(const std::vector<std::int64_t>& rows) {
   batch_ = static_cast<std::int64_t>(rows.size());
 }
 
-namespace {
-
-// glibc's malloc hands large blocks back to the kernel (mmap threshold, heap
-// trimming) and faults them in again on the next forward pass: a 256-token
-// prefill took 430 ms instead of 155 ms here. Activations are allocated and
-// freed every step, so keep such memory in the process.
-void keep_freed_memory_for_reuse() {
-  mallopt(M_MMAP_THRESHOLD, 32 << 20);  // the largest glibc allows; disables its dynamic threshold
-  mallopt(M_TRIM_THRESHOLD, 1 << 30);
-}
-
-}  // namespace
-
 std::shared_ptr<Gpt2Model> Gpt2Model::load(const std::filesystem::path& dir, const ModelLoadOptions& options) {
-  keep_freed_memory_for_reuse();
   const torch::Device device = parse_device(options.device);
   const torch::ScalarType dtype = parse_dtype(options.dtype, device);
   Checkpoint ck = load_checkpoint(dir, {dtype, device, options.copy_weights});

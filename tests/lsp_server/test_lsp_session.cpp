@@ -302,6 +302,31 @@ TEST(LspSession, InvalidSettingsAreReportedAndPreviousValuesKept) {
   EXPECT_TRUE(reported);
 }
 
+// Changing device/dtype/cache settings loads another copy of the model; at
+// most max_loaded_models stay loaded, and threads changes load nothing.
+TEST(LspSession, LoadedModelsAreAnLruOfMaxLoadedModels) {
+  auto s = start();
+  s->initialize({{"n", 1}, {"max_tokens", 2}, {"max_loaded_models", 2}});
+  open(*s, "Churn. ");
+  const std::vector<Json> changes = {{{"dtype", "bf16"}}, {{"dtype", "fp32"}}, {{"kv_cache_mb", 64}}, {{"threads", 1}},
+                                     {{"kv_cache_mb", 32}}, {{"dtype", "bf16"}}, {{"threads", 2}}, {{"prefix_cache", false}}};
+  std::size_t most = 0;
+  for (std::size_t i = 0; i < changes.size(); ++i) {
+    s->notify("workspace/didChangeConfiguration", {{"settings", changes[i]}});
+    s->notify("textDocument/didChange", {{"textDocument", {{"uri", kUri}, {"version", static_cast<int>(i) + 2}}},
+                                         {"contentChanges", {{{"text", "Churn " + std::to_string(i) + ". "}}}}});
+    const Json r = s->request("textDocument/inlineCompletion", completion_params(0, 9), 60s);
+    ASSERT_TRUE(r.contains("result")) << r.dump();
+    const Json st = s->request("workspace/executeCommand", {{"command", "inkstream.status"}});
+    most = std::max(most, st["result"]["models"].size());
+    EXPECT_LE(st["result"]["models"].size(), 2u) << "after " << changes[i].dump();
+  }
+  EXPECT_EQ(most, 2u);
+  // A threads change reused the loaded model: still the most recent one answers.
+  const Json st = s->request("workspace/executeCommand", {{"command", "inkstream.status"}});
+  EXPECT_EQ(st["result"]["settings"]["threads"], 2);
+}
+
 TEST(LspSession, ModelLoadProgressAndFailureAreReported) {
   auto s = start("/nonexistent-model");
   s->initialize({}, {{"window", {{"workDoneProgress", true}}}});

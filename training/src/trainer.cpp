@@ -113,10 +113,14 @@ torch::Tensor training_batch(const TokenStream& train, const TrainOptions& o, st
 // 0.9 s on the 2-core VM against 0.02 s for reused memory (the training
 // step ran ~3x slower). Training allocates the same shapes every step, so
 // keep everything in the heap and never give it back.
+}  // namespace
+
 void keep_training_memory_in_heap() {
   mallopt(M_MMAP_MAX, 0);
   mallopt(M_TRIM_THRESHOLD, std::numeric_limits<int>::max());
 }
+
+namespace {
 
 std::int64_t peak_rss_bytes() {
   rusage u{};
@@ -286,8 +290,6 @@ TrainResult run_training(const TrainOptions& o, const std::atomic<bool>* stop,
   const torch::ScalarType dtype = compute_dtype(o.dtype);
   const torch::Device device = parse_device(o.device);
   if (dtype == torch::kFloat16 && !device.is_cuda()) throw std::invalid_argument("fp16 training needs a CUDA device; use bf16 on the CPU");
-  configure_threads(o.threads, dtype, Workload::Training);
-  keep_training_memory_in_heap();
 
   const TokenStream train = TokenStream::open(o.data, "train");
   const TokenStream val = TokenStream::open(o.data, "val");

@@ -2,6 +2,7 @@
 // `inkstream lsp`: a Language Server Protocol 3.18 server over a pair of file
 // descriptors (stdin/stdout), offering streamed inline completions.
 #include <cstddef>
+#include <functional>
 #include <string>
 
 namespace inkstream {
@@ -10,6 +11,11 @@ struct LspOptions {
   std::string model;       // default model folder (initializationOptions.model overrides)
   std::string models_dir;  // where model names are looked up
   std::size_t max_frame_bytes = 64 << 20;  // larger frames are refused and skipped
+  // Applies the `threads` setting (0 = physical cores) to the process's
+  // thread pools. Thread pools are process-wide, so the executable owns
+  // them: the server only calls this when the setting changes (and once at
+  // initialize). Empty: the setting is accepted and has no effect.
+  std::function<void(int threads)> set_threads;
 };
 
 // Serves until `exit` or end of input. Returns the process exit code: 0 when

@@ -114,6 +114,12 @@ struct TrainResult {
 // The whole run: data, schedule, evaluation, checkpoints, progress, export.
 // `stop` (e.g. set by SIGINT) ends the run at the next step boundary with a
 // checkpoint. `progress` receives one human-readable line per step.
+// Process-wide memory policy for training (glibc keeps every block in the
+// heap: fresh mmap()ed buffers for the (B, T, V) logits made steps ~3x
+// slower). Called once by the executable before run_training, as is
+// configure_threads(threads, dtype, Workload::Training).
+void keep_training_memory_in_heap();
+
 TrainResult run_training(const TrainOptions& options, const std::atomic<bool>* stop,
                          const std::function<void(const std::string&)>& progress);
 
