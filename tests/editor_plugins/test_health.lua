@@ -1,6 +1,7 @@
 -- :checkhealth inkstream passes (binary found, server starts, model loads)
 -- and reports a missing binary as an ERROR; :InkstreamStatus shows the
--- server, the model, the last latency and tokens/s; :InkstreamToggle turns
+-- server, the model, the last latency and tokens/s, the prefix cache hit
+-- rate; :InkstreamToggle turns
 -- suggestions off and on; :messages stays free of errors.
 --
 --   INKSTREAM_BINARY=... INKSTREAM_MODEL=<fixtures>/tiny \
@@ -56,6 +57,8 @@ H.run('nvim_plugin_health', function()
   H.check(status:find('latency %d') ~= nil, 'status shows the last latency')
   H.check(status:find('tokens/s') ~= nil, 'status shows tokens/s')
   H.check(status:find('streaming true') ~= nil, 'status says the server streams')
+  H.check(status:find('prefix cache: %d+%% of prompt tokens reused %(%d+ of %d+%), KV [%d.]+ / [%d.]+ MB') ~= nil,
+    'status shows the prefix cache hit rate and KV memory')
 
   -- Toggle off: no suggestion while typing; on again: suggestions return.
   H.check(vim.fn.execute('InkstreamToggle'):find('off') ~= nil, ':InkstreamToggle turns suggestions off')

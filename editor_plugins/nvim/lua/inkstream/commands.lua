@@ -78,6 +78,27 @@ function M.status_lines()
           tostring(info.streaming)
         )
       )
+      -- The engines of the loaded models: prefix cache hit rate and KV memory.
+      if type(info.models) == 'table' then
+        for _, m in ipairs(info.models) do
+          local e = type(m) == 'table' and m.engine or nil
+          if type(e) == 'table' then
+            table.insert(
+              lines,
+              string.format(
+                '  prefix cache: %s of prompt tokens reused (%d of %d), KV %s / %s MB, %d running (%s)',
+                type(e.cacheHitRate) == 'number' and string.format('%.0f%%', 100 * e.cacheHitRate) or '-',
+                count(e.cachedPromptTokens),
+                count(e.promptTokens),
+                fmt_number(e.kvCacheUsedMb),
+                fmt_number(e.kvCacheMb),
+                count(e.running),
+                tostring(m.model)
+              )
+            )
+          end
+        end
+      end
     end
   end
   table.insert(
