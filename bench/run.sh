@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the benchmarks and prints the figures as markdown (paste into bench/RESULTS.md).
+# Runs the benchmarks and prints the figures (markdown tables, JSON lines) for bench/RESULTS.md.
 # Usage: bench/run.sh [BUILD_DIR]   (default: build; run `make build` or `make test` first)
 # Needs /usr/bin/python3 with numpy (checkpoint generator) and torch (the
 # PyTorch baseline): apt-get install python3-numpy python3-torch.
@@ -52,3 +52,20 @@ for d in ours:
 echo
 echo "## Language server: editor-perceived latency (bf16 GPT-2-small shape, n=3, max_tokens=24, ~540-token document)"
 "$BUILD/bench/lsp_bench" --binary "$BUILD/cli/inkstream" --model "$MODELS/gpt2-small-bf16" --text $F/literature --runs 5
+
+echo
+echo "## fp32 linear kernels against libtorch/OpenBLAS ($THREADS threads, $(grep -o 'avx512f\|avx2' /proc/cpuinfo | sort -u | tr '\n' ' '))"
+"$BUILD/bench/kernels_bench" --threads "$THREADS"
+
+echo
+echo "## Context selection on a long document of short sentences"
+"$BUILD/bench/context_bench" --tokenizer tests/fixtures/tokenizer/gpt2
+
+echo
+echo "## Engine through the language server: keystrokes (reuse on/off), concurrency, peak RSS"
+for d in fp32 auto; do
+  folder=$MODELS/gpt2-small-f32
+  [[ $d == auto ]] && folder=$MODELS/gpt2-small-bf16
+  "$BUILD/bench/keystroke_bench" --binary "$BUILD/cli/inkstream" --model "$folder" --dtype "$d" \
+    --text $F/literature $F/fortunes $F/people $F/wisdom --pauses 6
+done

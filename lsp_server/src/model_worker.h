@@ -17,6 +17,7 @@
 
 #include "documents.h"
 #include "inkstream/completion/engine.h"
+#include "inkstream/completion/local_backend.h"
 #include "inkstream/model_runtime/gpt2.h"
 #include "reply.h"
 

@@ -157,6 +157,7 @@ class ScriptedBackend final : public CompletionBackend {
   std::string model_name() const override { return "scripted"; }
   int context_tokens() const override { return 1024; }
   std::vector<std::size_t> token_starts(std::string_view t) const override { return four_byte_tokens(t); }
+  EngineStats stats() const override { return {}; }
   GenerationResult generate(const std::string& prompt, const GenerationRequest& p, const StreamCallback& on_token,
                             const CancellationToken* cancel) override {
     ++calls;

@@ -1,12 +1,13 @@
 #pragma once
-// Where completions come from: the local libtorch runtime, or (later) a
-// remote cluster. The engine only sees this interface.
+// Where completions come from: the local libtorch runtime (local_backend.h),
+// or (later) a remote cluster. The completion engine only sees this
+// interface, which is torch-free: a remote client does not link libtorch.
 #include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
-#include "inkstream/model_runtime/engine.h"
+#include "inkstream/model_runtime/generation.h"
 
 namespace inkstream {
 
@@ -25,35 +26,8 @@ class CompletionBackend {
   // result's `error`.
   virtual GenerationResult generate(const std::string& prompt, const GenerationRequest& params, const StreamCallback& on_token,
                                     const CancellationToken* cancel) = 0;
-};
-
-// The in-process runtime: the model's engine, shared by every document.
-class LocalBackend final : public CompletionBackend {
- public:
-  explicit LocalBackend(std::shared_ptr<const Gpt2Model> model, EngineOptions options = {})
-      : engine_(std::move(model), options) {}
-  std::string model_name() const override { return engine_.model().name(); }
-  int context_tokens() const override { return static_cast<int>(engine_.model().config().n_positions); }
-  std::vector<std::size_t> token_starts(std::string_view text) const override {
-    const Tokenizer& tok = engine_.model().tokenizer();
-    std::vector<std::size_t> starts;
-    std::size_t at = 0;
-    for (const TokenId id : tok.encode(text)) {
-      starts.push_back(at);
-      at += tok.token_bytes(id).size();
-    }
-    return starts;
-  }
-  GenerationResult generate(const std::string& prompt, const GenerationRequest& params, const StreamCallback& on_token,
-                            const CancellationToken* cancel) override {
-    GenerationRequest r = params;
-    r.prompt = engine_.model().tokenizer().encode(prompt);
-    return engine_.generate(r, on_token, cancel);
-  }
-  EngineStats stats() const { return engine_.stats(); }
-
- private:
-  Engine engine_;
+  // The engine's figures (running, cache hit rate, KV memory...).
+  virtual EngineStats stats() const = 0;
 };
 
 }  // namespace inkstream

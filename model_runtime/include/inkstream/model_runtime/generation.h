@@ -85,4 +85,18 @@ struct GeneratorLimits {
   std::size_t max_stop_length = 256;
 };
 
+// What an engine reports about itself (local here; a remote one reports the
+// same figures from its metrics).
+struct EngineStats {
+  int running = 0;           // requests admitted and not finished
+  int waiting = 0;           // requests queued for admission
+  int rows = 0;              // alternatives decoding
+  std::size_t kv_used_bytes = 0, kv_budget_bytes = 0;
+  std::size_t cached_entries = 0;
+  std::uint64_t requests = 0;             // admitted so far
+  std::uint64_t prompt_tokens = 0;        // prompt tokens of admitted requests
+  std::uint64_t cached_prompt_tokens = 0; // of which reused from the cache
+  std::uint64_t steps = 0;
+};
+
 }  // namespace inkstream

@@ -1,0 +1,44 @@
+#pragma once
+// The in-process backend: a model's engine on libtorch. Header-only, so that
+// the completion library itself stays torch-free; whoever builds a
+// LocalBackend links model_runtime.
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "inkstream/completion/backend.h"
+#include "inkstream/model_runtime/engine.h"
+
+namespace inkstream {
+
+// The in-process runtime: the model's engine, shared by every document.
+class LocalBackend final : public CompletionBackend {
+ public:
+  explicit LocalBackend(std::shared_ptr<const Gpt2Model> model, EngineOptions options = {})
+      : engine_(std::move(model), options) {}
+  std::string model_name() const override { return engine_.model().name(); }
+  int context_tokens() const override { return static_cast<int>(engine_.model().config().n_positions); }
+  std::vector<std::size_t> token_starts(std::string_view text) const override {
+    const Tokenizer& tok = engine_.model().tokenizer();
+    std::vector<std::size_t> starts;
+    std::size_t at = 0;
+    for (const TokenId id : tok.encode(text)) {
+      starts.push_back(at);
+      at += tok.token_bytes(id).size();
+    }
+    return starts;
+  }
+  GenerationResult generate(const std::string& prompt, const GenerationRequest& params, const StreamCallback& on_token,
+                            const CancellationToken* cancel) override {
+    GenerationRequest r = params;
+    r.prompt = engine_.model().tokenizer().encode(prompt);
+    return engine_.generate(r, on_token, cancel);
+  }
+  EngineStats stats() const override { return engine_.stats(); }
+
+ private:
+  Engine engine_;
+};
+
+}  // namespace inkstream
