@@ -51,7 +51,7 @@ void CompletionSettings::apply(const Json& patch, std::vector<std::string>& erro
   static const std::vector<std::string> known = {
       "model", "models_dir", "routing", "n", "max_tokens", "temperature", "top_k", "top_p", "min_p", "repeat_penalty",
       "repeat_last_n", "seed", "stop", "stop_at", "stream_interval_ms", "stream_every_tokens", "context_chars", "device",
-      "dtype", "threads", "kv_cache_mb", "prefix_cache", "max_loaded_models", "streaming"};
+      "dtype", "threads", "kv_cache_mb", "prefix_cache", "max_loaded_models", "prefill_chunk", "streaming"};
   for (const auto& [key, value] : patch.items())
     if (std::find(known.begin(), known.end(), key) == known.end()) errors.push_back(key + ": unknown setting");
   auto any = [](const auto&) { return true; };
@@ -88,6 +88,7 @@ void CompletionSettings::apply(const Json& patch, std::vector<std::string>& erro
        "must be auto, fp32, bf16 or fp16", errors);
   take(patch, "kv_cache_mb", kv_cache_mb, [](int v) { return v >= 1 && v <= 1048576; }, "must be an integer from 1 to 1048576", errors);
   take(patch, "max_loaded_models", max_loaded_models, [](int v) { return v >= 1 && v <= 64; }, "must be an integer from 1 to 64", errors);
+  take(patch, "prefill_chunk", prefill_chunk, [](int v) { return v >= 1 && v <= 8192; }, "must be an integer from 1 to 8192", errors);
   take(patch, "prefix_cache", prefix_cache, any, "must be true or false", errors);
   take(patch, "threads", threads, [](int v) { return v >= 0 && v <= 1024; }, "must be an integer >= 0 (0 = physical cores)", errors);
   if (patch.contains("routing")) {
@@ -129,7 +130,8 @@ Json CompletionSettings::to_json() const {
           {"threads", threads},
           {"kv_cache_mb", kv_cache_mb},
           {"prefix_cache", prefix_cache},
-          {"max_loaded_models", max_loaded_models}};
+          {"max_loaded_models", max_loaded_models},
+          {"prefill_chunk", prefill_chunk}};
 }
 
 std::string CompletionSettings::model_for(const std::string& language_id, const std::string& uri) const {
@@ -143,7 +145,9 @@ std::string CompletionSettings::model_for(const std::string& language_id, const 
 
 std::string CompletionSettings::generation_key() const {
   Json j = to_json();
-  for (const char* k : {"routing", "stream_interval_ms", "stream_every_tokens", "device", "threads", "kv_cache_mb", "prefix_cache", "max_loaded_models", "models_dir", "model"}) j.erase(k);
+  for (const char* k : {"routing", "stream_interval_ms", "stream_every_tokens", "device", "threads", "kv_cache_mb", "prefix_cache", "max_loaded_models", "prefill_chunk", "models_dir",
+                        "model"})
+    j.erase(k);
   return j.dump();
 }
 

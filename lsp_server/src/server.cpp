@@ -339,7 +339,7 @@ class Server {
   ModelWorker& worker_for(const std::string& model_name) {
     const std::string dir = resolve_model(model_name);
     const std::string key = dir + '\x1f' + settings_.device + '\x1f' + settings_.dtype + '\x1f' + std::to_string(settings_.kv_cache_mb) +
-                            (settings_.prefix_cache ? "" : "\x1fno-reuse");
+                            '\x1f' + std::to_string(settings_.prefill_chunk) + (settings_.prefix_cache ? "" : "\x1fno-reuse");
     auto it = workers_.find(key);
     if (it != workers_.end() && it->second->load_failed()) {  // try again: the model may have been fixed
       workers_.erase(it);
@@ -355,6 +355,7 @@ class Server {
       EngineOptions engine_options;
       engine_options.kv_cache_bytes = static_cast<std::size_t>(settings_.kv_cache_mb) << 20;
       engine_options.prefix_cache = settings_.prefix_cache;
+      engine_options.prefill_chunk = settings_.prefill_chunk;
       it = workers_
                .emplace(key, std::make_unique<ModelWorker>(dir, ModelLoadOptions{settings_.device, settings_.dtype, true},
                                                            engine_options, kMaxConcurrentJobs, engine_, std::move(events)))

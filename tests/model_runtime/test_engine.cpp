@@ -8,6 +8,8 @@
 
 #include <cmath>
 #include <random>
+#include <condition_variable>
+#include <mutex>
 #include <thread>
 
 #include "kv_pool.h"
@@ -350,6 +352,44 @@ TEST(Engine, OutputDoesNotDependOnWhatElseIsInTheBatch) {
     ++compared;
   }
   EXPECT_GE(compared, 10);
+}
+
+// A long new prompt is read a chunk per step: the streams already running
+// go on meanwhile instead of waiting for the whole prompt.
+TEST(Engine, ALongPromptDoesNotFreezeRunningStreams) {
+  const auto model = deep();
+  EngineOptions options;
+  options.prefill_chunk = 4;
+  Engine engine(model, options);
+  std::mutex m;
+  std::condition_variable cv;
+  int a_tokens = 0, a_tokens_at_b_submit = -1, a_tokens_at_b_first = -1;
+  bool b_started = false;
+  auto a = request(*model, "Running", 1, 60);
+  std::string long_prompt;
+  for (int i = 0; i < 16; ++i) long_prompt += " and the lighthouse";
+  const auto b = request(*model, long_prompt, 1, 2);
+  ASSERT_GE(b.prompt.size(), 40u);  // at least 10 chunks of 4
+  std::thread ta([&] {
+    engine.generate(a, [&](const StreamEvent&) {
+      std::lock_guard lock(m);
+      ++a_tokens;
+      cv.notify_all();
+    });
+  });
+  {
+    std::unique_lock lock(m);
+    cv.wait(lock, [&] { return a_tokens >= 3; });
+    a_tokens_at_b_submit = a_tokens;
+  }
+  engine.generate(b, [&](const StreamEvent&) {
+    std::lock_guard lock(m);
+    if (!b_started) a_tokens_at_b_first = a_tokens;
+    b_started = true;
+  });
+  ta.join();
+  // A decoded a token in each step that read a chunk of B's prompt.
+  EXPECT_GE(a_tokens_at_b_first - a_tokens_at_b_submit, 8) << "A stalled while B's prompt was read";
 }
 
 TEST(Engine, ABudgetTooSmallFailsClearlyAndEvictionKeepsWithinIt) {
