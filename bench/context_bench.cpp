@@ -26,15 +26,7 @@ int main(int argc, char** argv) {
   app.add_option("--runs", runs);
   CLI11_PARSE(app, argc, argv);
   const Tokenizer tok = Tokenizer::from_folder(dir);
-  const TokenStarts starts = [&](std::string_view text) {
-    std::vector<std::size_t> out;
-    std::size_t at = 0;
-    for (const TokenId id : tok.encode(text)) {
-      out.push_back(at);
-      at += tok.token_bytes(id).size();
-    }
-    return out;
-  };
+  const TokenStarts starts = [&](std::string_view text) { return token_start_offsets(tok, text); };
   std::string doc;
   const char* words[] = {"Yes.", "No!", "Go on.", "He ran.", "Why?", "It rained.", "She smiled.", "Later."};
   for (int i = 0; i < sentences; ++i) doc += std::string(words[i % 8]) + (i % 40 == 39 ? "\n\n" : " ");

@@ -25,6 +25,18 @@ std::string first_line(const std::exception& e) {
   return what;
 }
 
+// Moves the sequences for which `pred` holds from `from` to `to`, in order.
+template <class Container, class Pred>
+void move_if(Container& from, std::vector<std::unique_ptr<Sequence>>& to, Pred pred) {
+  for (auto it = from.begin(); it != from.end();)
+    if (pred(**it)) {
+      to.push_back(std::move(*it));
+      it = from.erase(it);
+    } else {
+      ++it;
+    }
+}
+
 // Logits as fp32 on the CPU, contiguous: what the samplers read.
 torch::Tensor host_logits(const torch::Tensor& logits) { return logits.to(torch::kFloat32).to(torch::kCPU).contiguous(); }
 
@@ -175,20 +187,8 @@ void Engine::step() {
     else if (s.prefilled() && s.past_deadline(now)) s.finish_all(FinishReason::Length);
     return s.done();
   };
-  for (auto it = waiting_.begin(); it != waiting_.end();)
-    if (ended(**it)) {
-      done.push_back(std::move(*it));
-      it = waiting_.erase(it);
-    } else {
-      ++it;
-    }
-  for (auto it = running_.begin(); it != running_.end();)
-    if (ended(**it)) {
-      done.push_back(std::move(*it));
-      it = running_.erase(it);
-    } else {
-      ++it;
-    }
+  move_if(waiting_, done, ended);
+  move_if(running_, done, ended);
   retire(done);  // frees their entries before admission looks for reusable ones
 
   // 2. Admission, in arrival order, while rows and memory allow.
@@ -311,13 +311,7 @@ void Engine::step() {
   }
 
   // 5. Finished requests leave.
-  for (auto it = running_.begin(); it != running_.end();)
-    if ((*it)->done()) {
-      done.push_back(std::move(*it));
-      it = running_.erase(it);
-    } else {
-      ++it;
-    }
+  move_if(running_, done, [](const Sequence& s) { return s.done(); });
   retire(done);
 }
 

@@ -459,4 +459,14 @@ std::string IncrementalDecoder::flush() {
   return out;
 }
 
+std::vector<std::size_t> token_start_offsets(const Tokenizer& tokenizer, std::string_view text) {
+  std::vector<std::size_t> starts;
+  std::size_t at = 0;
+  for (const TokenId id : tokenizer.encode(text)) {
+    starts.push_back(at);
+    at += tokenizer.token_bytes(id).size();
+  }
+  return starts;
+}
+
 }  // namespace inkstream

@@ -20,14 +20,7 @@ class LocalBackend final : public CompletionBackend {
   std::string model_name() const override { return engine_.model().name(); }
   int context_tokens() const override { return static_cast<int>(engine_.model().config().n_positions); }
   std::vector<std::size_t> token_starts(std::string_view text) const override {
-    const Tokenizer& tok = engine_.model().tokenizer();
-    std::vector<std::size_t> starts;
-    std::size_t at = 0;
-    for (const TokenId id : tok.encode(text)) {
-      starts.push_back(at);
-      at += tok.token_bytes(id).size();
-    }
-    return starts;
+    return token_start_offsets(engine_.model().tokenizer(), text);
   }
   GenerationResult generate(const std::string& prompt, const GenerationRequest& params, const StreamCallback& on_token,
                             const CancellationToken* cancel) override {

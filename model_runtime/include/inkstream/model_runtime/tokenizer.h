@@ -65,6 +65,10 @@ class Tokenizer {
   std::unique_ptr<Impl> impl_;
 };
 
+// Byte offset in `text` where each of its tokens starts (`text` valid UTF-8:
+// token bytes then add up to the text).
+std::vector<std::size_t> token_start_offsets(const Tokenizer& tokenizer, std::string_view text);
+
 // Turns a stream of token ids into text that is always whole UTF-8
 // characters: a token that ends inside a multi-byte character is held back
 // until the following tokens complete it. Concatenating every push() and the
