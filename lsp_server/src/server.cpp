@@ -11,7 +11,7 @@
 #include "documents.h"
 #include "inkstream/completion/engine.h"
 #include "inkstream/model_runtime/device.h"
-#include "model_worker.h"
+#include "inkstream/completion/service.h"
 #include "protocol.h"
 #include "reply.h"
 #include "transport.h"
@@ -79,8 +79,47 @@ int nesting_depth(std::string_view text) {
 }
 
 // Completions of different documents running at once in one model's
-// engine batch; more wait in the worker's queue.
+// engine batch; more wait in the model's queue.
 constexpr int kMaxConcurrentJobs = 16;
+
+int error_code(CancelReason reason) {
+  switch (reason) {
+    case CancelReason::Cancelled: return error::kRequestCancelled;
+    case CancelReason::DocumentChanged: return error::kContentModified;
+    case CancelReason::Superseded:
+    case CancelReason::ShuttingDown: return error::kServerCancelled;
+  }
+  return error::kRequestCancelled;
+}
+
+const char* error_message(CancelReason reason) {
+  switch (reason) {
+    case CancelReason::Cancelled: return "request cancelled";
+    case CancelReason::DocumentChanged: return "the document changed";
+    case CancelReason::Superseded: return "superseded by a newer completion request for this document";
+    case CancelReason::ShuttingDown: return "server is shutting down";
+  }
+  return "request cancelled";
+}
+
+class Server;
+
+// A completion request as the protocol sees it: the service's job plus the
+// reply (sent exactly once) and the normalised position of its items.
+class LspJob final : public CompletionJob {
+ public:
+  LspJob(Reply r, Server& server) : reply(std::move(r)), server_(server) {}
+  void partial(const std::vector<PartialItem>& items) override;
+  void done(const CompletionOutcome& outcome, const std::optional<EngineStats>& engine, bool busy) override;
+
+  Reply reply;
+  std::int64_t version = 0;
+  Position position;
+  bool stream = false;
+
+ private:
+  Server& server_;
+};
 
 // The engine's figures as the protocol shows them.
 Json engine_json(const EngineStats& st) {
@@ -98,12 +137,24 @@ Json engine_json(const EngineStats& st) {
 class Server {
  public:
   Server(int in_fd, int out_fd, const LspOptions& options)
-      : reader_(in_fd, options.max_frame_bytes), out_(std::make_shared<FrameWriter>(out_fd)), set_threads_(options.set_threads) {
+      : reader_(in_fd, options.max_frame_bytes),
+        out_(std::make_shared<FrameWriter>(out_fd)),
+        set_threads_(options.set_threads),
+        service_(std::make_unique<CompletionService>(
+            options.backends,
+            CompletionService::Events{[this](const std::string& model, bool loading, const std::string& message) {
+              on_model_load(model, loading, message);
+            }},
+            kMaxConcurrentJobs)) {
     settings_.model = options.model;
     settings_.models_dir = options.models_dir;
   }
 
-  ~Server() { workers_.clear(); }  // join inference before the members its callbacks use
+  ~Server() { service_.reset(); }  // join inference before the members its callbacks use
+
+  // Called by LspJob (runner threads, or the protocol thread for instant answers).
+  void send_partial(const LspJob& job, const std::vector<PartialItem>& items);
+  void finish_job(LspJob& job, const CompletionOutcome& outcome, const std::optional<EngineStats>& engine, bool busy);
 
   int run() {
     while (!exit_requested_) {
@@ -116,7 +167,7 @@ class Server {
       }
       handle_message(frame->body);
     }
-    workers_.clear();  // cancels and joins inference
+    service_.reset();  // cancels and joins inference
     return shutdown_requested_ ? 0 : 1;  // exit (or end of input) after shutdown is a clean exit
   }
 
@@ -256,12 +307,12 @@ class Server {
 
   void on_initialized() {
     // Start loading the default model now, so the first completion is fast.
-    if (!settings_.model.empty()) worker_for(settings_.model);
+    if (!settings_.model.empty()) service_->preload(spec_for(settings_.model));
   }
 
   void on_shutdown(Reply& reply) {
     shutdown_requested_ = true;
-    for (auto& [key, worker] : workers_) worker->cancel_if([](const CompletionJob&) { return true; }, error::kServerCancelled);
+    service_->cancel_if([](const CompletionJob&) { return true; }, CancelReason::ShuttingDown);
     reply.result(nullptr);
   }
 
@@ -287,15 +338,14 @@ class Server {
       return;
     }
     // The writer kept typing: older completions for this document are stale.
-    for (auto& [key, worker] : workers_)
-      worker->cancel_if([&](const CompletionJob& j) { return j.uri == uri; }, error::kContentModified);
+    service_->cancel_if([&](const CompletionJob& j) { return j.document == uri; }, CancelReason::DocumentChanged);
   }
 
   void on_did_close(const Json& params) {
     const std::string uri = parse_uri(params);
-    for (auto& [key, worker] : workers_) worker->cancel_if([&](const CompletionJob& j) { return j.uri == uri; }, error::kRequestCancelled);
+    service_->cancel_if([&](const CompletionJob& j) { return j.document == uri; }, CancelReason::Cancelled);
     documents_.close(uri);
-    engine_.forget(uri);
+    service_->forget(uri);
   }
 
   // ---- configuration -----------------------------------------------------
@@ -336,58 +386,19 @@ class Server {
     return name;
   }
 
-  ModelWorker& worker_for(const std::string& model_name) {
-    const std::string dir = resolve_model(model_name);
-    const std::string key = dir + '\x1f' + settings_.device + '\x1f' + settings_.dtype + '\x1f' + std::to_string(settings_.kv_cache_mb) +
-                            '\x1f' + std::to_string(settings_.prefill_chunk) + (settings_.prefix_cache ? "" : "\x1fno-reuse");
-    auto it = workers_.find(key);
-    if (it != workers_.end() && it->second->load_failed()) {  // try again: the model may have been fixed
-      workers_.erase(it);
-      it = workers_.end();
-    }
-    last_used_[key] = ++use_clock_;
-    if (it == workers_.end()) {
-      evict_models(settings_.max_loaded_models - 1);
-      WorkerEvents events;
-      events.on_load = [this](const std::string& model, bool loading, const std::string& message) { on_model_load(model, loading, message); };
-      events.on_partial = [this](const CompletionJob& job, const std::vector<PartialItem>& items) { send_partial(job, items); };
-      events.on_done = [this](CompletionJob& job, const CompletionOutcome& outcome) { finish_job(job, outcome); };
-      EngineOptions engine_options;
-      engine_options.kv_cache_bytes = static_cast<std::size_t>(settings_.kv_cache_mb) << 20;
-      engine_options.prefix_cache = settings_.prefix_cache;
-      engine_options.prefill_chunk = settings_.prefill_chunk;
-      it = workers_
-               .emplace(key, std::make_unique<ModelWorker>(dir, ModelLoadOptions{settings_.device, settings_.dtype, true},
-                                                           engine_options, kMaxConcurrentJobs, engine_, std::move(events)))
-               .first;
-    }
-    return *it->second;
+  // The model a request goes to, with the settings that need their own copy.
+  ModelSpec spec_for(const std::string& model_name) {
+    service_->set_max_loaded_models(settings_.max_loaded_models);
+    return ModelSpec::from(settings_, resolve_model(model_name));
   }
 
-  // Unloads least recently used models until at most `keep` remain. A model
-  // still loading or serving a request stays (it is evicted later), so this
-  // never waits for a load or cancels a writer's request.
-  void evict_models(int keep) {
-    while (static_cast<int>(workers_.size()) > keep) {
-      auto victim = workers_.end();
-      for (auto it = workers_.begin(); it != workers_.end(); ++it)
-        if (it->second->loaded() && it->second->busy() == 0 &&
-            (victim == workers_.end() || last_used_[it->first] < last_used_[victim->first]))
-          victim = it;
-      if (victim == workers_.end()) return;
-      spdlog::info("lsp: unloading model {} (max_loaded_models {})", victim->second->model_dir(), settings_.max_loaded_models);
-      last_used_.erase(victim->first);
-      workers_.erase(victim);
-    }
-  }
-
-  // Called on the worker thread.
+  // Called on the model's loader thread.
   void on_model_load(const std::string& model, bool loading, const std::string& error_message) {
     if (work_done_progress_) {
       const std::string token = "inkstream/load/" + model;
       if (loading) {
         request_client("window/workDoneProgress/create", {{"token", token}});
-        notify("$/progress", {{"token", token}, {"value", {{"kind", "begin"}, {"title", "inkstream: loading model"}, {"message", model}}}});
+        notify("$/progress", {{"token", token}, {"value", {{"kind", "begin"}, {"title", "inkstream: loading model"}, {"message", "loading " + model}}}});
       } else {
         notify("$/progress", {{"token", token}, {"value", {{"kind", "end"}, {"message", error_message.empty() ? "ready" : error_message}}}});
       }
@@ -409,10 +420,10 @@ class Server {
     if (model.empty()) return reply.error(error::kRequestFailed, "no model configured: set \"model\" in initializationOptions or start `inkstream lsp --model DIR`");
 
     // Newest wins: whatever still runs for this document is superseded, on
-    // every worker, whether or not this request needs inference.
-    for (auto& [key, worker] : workers_) worker->cancel_if([&](const CompletionJob& j) { return j.uri == uri; }, error::kServerCancelled);
-    auto job = std::make_shared<CompletionJob>(std::move(reply));
-    job->uri = uri;
+    // every model, whether or not this request needs inference.
+    service_->cancel_if([&](const CompletionJob& j) { return j.document == uri; }, CancelReason::Superseded);
+    auto job = std::make_shared<LspJob>(std::move(reply), *this);
+    job->document = uri;
     job->version = doc->version;
     job->position = position_of(doc->text, *offset, encoding_);  // normalised (clamped) position
     job->stream = streaming_;
@@ -420,15 +431,14 @@ class Server {
     const std::string request_id = job->reply.id().dump();
     ++requests_;
     // Typing through a suggestion, or an identical request: no inference.
-    if (auto instant = engine_.answer_instantly(job->query)) {
+    if (auto instant = service_->answer_instantly(job->query)) {
       instant_answers_++;
-      finish_job(*job, *instant);
+      finish_job(*job, *instant, std::nullopt, false);
       return;
     }
-    ModelWorker& worker = worker_for(model);
     jobs_[request_id] = job;
     if (jobs_.size() > 1024) prune_jobs();
-    worker.submit(job);
+    service_->submit(job, spec_for(model));
   }
 
   void on_cancel(const Json& params) {
@@ -437,7 +447,7 @@ class Server {
     const auto it = jobs_.find(id);
     if (it == jobs_.end()) return;
     if (auto job = it->second.lock())
-      for (auto& [key, worker] : workers_) worker->cancel_if([&](const CompletionJob& j) { return &j == job.get(); }, error::kRequestCancelled);
+      service_->cancel_if([&](const CompletionJob& j) { return &j == job.get(); }, CancelReason::Cancelled);
     jobs_.erase(it);
   }
 
@@ -446,59 +456,6 @@ class Server {
   }
 
   Json position_json(const Position& p) const { return {{"line", p.line}, {"character", p.character}}; }
-
-  // Worker thread (or protocol thread for instant answers).
-  void send_partial(const CompletionJob& job, const std::vector<PartialItem>& items) {
-    if (!job.stream) return;
-    Json list = Json::array();
-    for (const auto& item : items) list.push_back({{"index", item.index}, {"text", item.text}, {"done", item.done}});
-    notify("inkstream/partialCompletion", {{"requestId", job.reply.id()},
-                                          {"textDocument", {{"uri", job.uri}}},
-                                          {"position", position_json(job.position)},
-                                          {"items", list}});
-  }
-
-  void finish_job(CompletionJob& job, const CompletionOutcome& outcome) {
-    Reply& reply = job.reply;
-    if (outcome.cancelled) {
-      ++cancelled_;
-      const int code = job.cancel_reason();
-      reply.error(code, code == error::kContentModified ? "the document changed" : code == error::kServerCancelled
-                                                                                      ? "superseded or shutting down"
-                                                                                      : "request cancelled");
-    } else if (!outcome.error.empty()) {
-      reply.error(error::kRequestFailed, outcome.error);
-    } else {
-      Json items = Json::array();
-      for (std::size_t i = 0; i < outcome.items.size(); ++i)
-        items.push_back({{"insertText", outcome.items[i]},
-                         {"range", {{"start", position_json(job.position)}, {"end", position_json(job.position)}}},
-                         {"command",
-                          {{"title", "inkstream: accept"},
-                           {"command", "inkstream.accept"},
-                           {"arguments", {{{"requestId", job.reply.id()}, {"index", i}, {"source", outcome.source}}}}}}});
-      // (items keep the alternatives' order; empty and duplicate ones are left out)
-      reply.result({{"items", items}});
-    }
-    const double ms = std::chrono::duration<double, std::milli>(Clock::now() - job.received).count();
-    spdlog::info("lsp: completion {} {} in {:.0f} ms ({}, {} streamed updates, {} items, {} of {} prompt tokens reused)",
-                 job.reply.id().dump(), outcome.cancelled ? "cancelled" : outcome.error.empty() ? "answered" : "failed", ms,
-                 outcome.source, outcome.streamed_updates, outcome.items.size(), outcome.timings.cache_n,
-                 outcome.timings.cache_n + outcome.timings.prompt_n);
-    Json status = {{"requestId", job.reply.id()},
-                   {"busy", job.worker && job.worker->busy() > 1},  // other jobs than this one
-                   {"model", job.query.model},
-                   {"message", outcome.cancelled ? "cancelled" : outcome.error.empty() ? "ready" : outcome.error},
-                   {"tokensPerSecond", outcome.timings.predicted_per_second},
-                   {"latencyMs", ms},
-                   {"source", outcome.source},
-                   {"promptTokens", outcome.timings.prompt_n + outcome.timings.cache_n},
-                   {"cachedTokens", outcome.timings.cache_n},
-                   {"generatedTokens", outcome.timings.predicted_n}};
-    if (job.worker)
-      if (const auto st = job.worker->stats()) status["engine"] = engine_json(*st);
-    notify("inkstream/status", status);
-  }
 
   // ---- commands ------------------------------------------------------------
   void on_execute_command(Reply& reply, const Json& params) {
@@ -514,10 +471,10 @@ class Server {
     if (command == "inkstream.status") {
       Json models = Json::array();
       int busy = 0;
-      for (const auto& [key, worker] : workers_) {
-        Json m = {{"model", worker->model_dir()}, {"loaded", worker->loaded() && !worker->load_failed()}, {"busy", worker->busy()}};
-        if (const auto st = worker->stats()) m["engine"] = engine_json(*st);
-        busy += worker->busy();
+      for (const ModelStatus& st : service_->status()) {
+        Json m = {{"model", st.model}, {"loaded", st.loaded}, {"busy", st.busy}};
+        if (st.engine) m["engine"] = engine_json(*st.engine);
+        busy += st.busy;
         models.push_back(std::move(m));
       }
       return reply.result({{"requests", requests_.load()}, {"instantAnswers", instant_answers_.load()}, {"accepted", accepted_.load()},
@@ -536,17 +493,69 @@ class Server {
   std::optional<int> threads_applied_;
   DocumentStore documents_;
   CompletionSettings settings_;
-  CompletionEngine engine_;
   PositionEncoding encoding_ = PositionEncoding::Utf16;
   bool initialized_ = false, shutdown_requested_ = false, exit_requested_ = false;
   bool streaming_ = false, work_done_progress_ = false;
   std::atomic<int> outgoing_id_{0};
-  std::map<std::string, std::weak_ptr<CompletionJob>> jobs_;  // request id -> job, for $/cancelRequest
-  std::map<std::string, std::unique_ptr<ModelWorker>> workers_;
-  std::map<std::string, std::uint64_t> last_used_;  // worker key -> use_clock_ when last routed to
-  std::uint64_t use_clock_ = 0;
+  std::map<std::string, std::weak_ptr<LspJob>> jobs_;  // request id -> job, for $/cancelRequest
+  std::unique_ptr<CompletionService> service_;  // last member: destroyed (joined) first
   std::atomic<int> requests_{0}, instant_answers_{0}, accepted_{0}, cancelled_{0};
 };
+
+void Server::send_partial(const LspJob& job, const std::vector<PartialItem>& items) {
+  if (!job.stream) return;
+  Json list = Json::array();
+  for (const auto& item : items) list.push_back({{"index", item.index}, {"text", item.text}, {"done", item.done}});
+  notify("inkstream/partialCompletion", {{"requestId", job.reply.id()},
+                                        {"textDocument", {{"uri", job.document}}},
+                                        {"position", position_json(job.position)},
+                                        {"items", list}});
+}
+
+void Server::finish_job(LspJob& job, const CompletionOutcome& outcome, const std::optional<EngineStats>& engine, bool busy) {
+  Reply& reply = job.reply;
+  if (outcome.cancelled) {
+    ++cancelled_;
+    reply.error(error_code(job.cancel_reason()), error_message(job.cancel_reason()));
+  } else if (!outcome.error.empty()) {
+    reply.error(error::kRequestFailed, outcome.error);
+  } else {
+    Json items = Json::array();
+    for (std::size_t i = 0; i < outcome.items.size(); ++i)
+      items.push_back({{"insertText", outcome.items[i]},
+                       {"range", {{"start", position_json(job.position)}, {"end", position_json(job.position)}}},
+                       {"command",
+                        {{"title", "inkstream: accept"},
+                         {"command", "inkstream.accept"},
+                         {"arguments", {{{"requestId", job.reply.id()}, {"index", i}, {"source", outcome.source}}}}}}});
+    // (items keep the alternatives' order; empty and duplicate ones are left out)
+    reply.result({{"items", items}});
+  }
+  const double ms = std::chrono::duration<double, std::milli>(Clock::now() - job.received).count();
+  spdlog::info("lsp: completion {} {} in {:.0f} ms ({}, {} streamed updates, {} items, {} of {} prompt tokens reused)",
+               job.reply.id().dump(), outcome.cancelled ? "cancelled" : outcome.error.empty() ? "answered" : "failed", ms,
+               outcome.source, outcome.streamed_updates, outcome.items.size(), outcome.timings.cache_n,
+               outcome.timings.cache_n + outcome.timings.prompt_n);
+  Json status = {{"requestId", job.reply.id()},
+                 {"busy", busy},
+                 {"model", job.query.model},
+                 {"message", outcome.cancelled ? "cancelled" : outcome.error.empty() ? "ready" : outcome.error},
+                 {"tokensPerSecond", outcome.timings.predicted_per_second},
+                 {"latencyMs", ms},
+                 {"source", outcome.source},
+                 {"promptTokens", outcome.timings.prompt_n + outcome.timings.cache_n},
+                 {"cachedTokens", outcome.timings.cache_n},
+                 {"generatedTokens", outcome.timings.predicted_n}};
+  if (engine) status["engine"] = engine_json(*engine);
+  notify("inkstream/status", status);
+}
+
+
+void LspJob::partial(const std::vector<PartialItem>& items) { server_.send_partial(*this, items); }
+
+void LspJob::done(const CompletionOutcome& outcome, const std::optional<EngineStats>& engine, bool busy) {
+  server_.finish_job(*this, outcome, engine, busy);
+}
 
 }  // namespace
 }  // namespace lsp

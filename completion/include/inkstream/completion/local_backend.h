@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "inkstream/completion/backend.h"
+#include "inkstream/completion/service.h"
 #include "inkstream/model_runtime/engine.h"
 
 namespace inkstream {
@@ -32,6 +33,20 @@ class LocalBackend final : public CompletionBackend {
 
  private:
   Engine engine_;
+};
+
+// Loads models for the service as local engines (weights copied into memory:
+// faster decoding for a long-running server).
+class LocalBackendFactory final : public BackendFactory {
+ public:
+  std::unique_ptr<CompletionBackend> load(const ModelSpec& spec) override {
+    auto model = Gpt2Model::load(spec.dir, {spec.device, spec.dtype, /*copy_weights=*/true});
+    EngineOptions options;
+    options.kv_cache_bytes = static_cast<std::size_t>(spec.kv_cache_mb) << 20;
+    options.prefill_chunk = spec.prefill_chunk;
+    options.prefix_cache = spec.prefix_cache;
+    return std::make_unique<LocalBackend>(std::move(model), options);
+  }
 };
 
 }  // namespace inkstream

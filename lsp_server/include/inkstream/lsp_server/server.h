@@ -3,11 +3,17 @@
 // descriptors (stdin/stdout), offering streamed inline completions.
 #include <cstddef>
 #include <functional>
+#include <memory>
 #include <string>
 
 namespace inkstream {
 
+class BackendFactory;
+
 struct LspOptions {
+  // Where models come from (the executable passes the local engine's
+  // factory; a remote cluster's plugs in the same way).
+  std::shared_ptr<BackendFactory> backends;
   std::string model;       // default model folder (initializationOptions.model overrides)
   std::string models_dir;  // where model names are looked up
   std::size_t max_frame_bytes = 64 << 20;  // larger frames are refused and skipped
