@@ -15,6 +15,7 @@
 //
 // Prints one JSON line per figure group.
 //   keystroke_bench --binary build/cli/inkstream --model DIR --text FILE... [--dtype auto]
+// (BENCH_LOG=debug prints the servers' logs at the end.)
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cstdlib>
