@@ -42,19 +42,6 @@ double median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
-std::pair<int, int> end_position(const std::string& text) {
-  int line = 0, col = 0;
-  for (char c : text) {
-    if (c == '\n') {
-      ++line;
-      col = 0;
-    } else if ((static_cast<unsigned char>(c) & 0xC0) != 0x80) {
-      ++col;  // (the corpus is ASCII-ish; utf-16 = code points below U+10000)
-    }
-  }
-  return {line, col};
-}
-
 std::string slurp(const std::vector<std::string>& files) {
   std::string all;
   for (const auto& f : files) {

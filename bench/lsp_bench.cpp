@@ -39,20 +39,8 @@ int main(int argc, char** argv) {
   LspProcess s({binary, "lsp", "--model", model, "--log-level", "warn"});
   s.initialize({{"streaming", true}, {"n", n}, {"max_tokens", max_tokens}, {"stop_at", "none"}, {"dtype", dtype},
                 {"context_chars", chars + 10}, {"stream_interval_ms", 50}});
-  auto line_col = [](const std::string& text) {
-    int line = 0, col = 0;
-    for (char c : text) {
-      if (c == '\n') {
-        ++line;
-        col = 0;
-      } else if ((static_cast<unsigned char>(c) & 0xC0) != 0x80) {
-        ++col;
-      }
-    }
-    return std::pair{line, col};
-  };
   auto completion = [&](const std::string& uri, const std::string& text, double* first_ms, int* updates, Json* result) {
-    const auto [line, col] = line_col(text);
+    const auto [line, col] = end_position(text);
     const auto t0 = Clock::now();
     const int id = s.request_async("textDocument/inlineCompletion",
                                    {{"textDocument", {{"uri", uri}}}, {"position", {{"line", line}, {"character", col}}}, {"context", {{"triggerKind", 2}}}});
@@ -93,7 +81,7 @@ int main(int argc, char** argv) {
     const auto& items = result["result"]["items"];
     if (!items.empty() && items[0]["insertText"].get<std::string>().size() > 2) {
       const std::string typed = items[0]["insertText"].get<std::string>().substr(0, 2);
-      const auto [line, col] = line_col(text);
+      const auto [line, col] = end_position(text);
       s.notify("textDocument/didChange", {{"textDocument", {{"uri", twin}, {"version", 2}}},
                                           {"contentChanges", {{{"range", {{"start", {{"line", line}, {"character", col}}}, {"end", {{"line", line}, {"character", col}}}}}, {"text", typed}}}}});
       typing_ms.push_back(completion(twin, text + typed, &first, &updates, &result));

@@ -182,11 +182,7 @@ void Engine::step() {
 
   // 1. Cancelled and late requests end now, waiting or running (a deadline
   // still lets the prompt give its first token, as it always did).
-  auto ended = [&](Sequence& s) {
-    if (s.cancelled()) s.finish_all(FinishReason::Cancelled);
-    else if (s.prefilled() && s.past_deadline(now)) s.finish_all(FinishReason::Length);
-    return s.done();
-  };
+  auto ended = [&](Sequence& s) { return s.end_if_cancelled_or_late(now); };
   move_if(waiting_, done, ended);
   move_if(running_, done, ended);
   retire(done);  // frees their entries before admission looks for reusable ones
@@ -280,9 +276,7 @@ void Engine::step() {
     if (!s.prefilled() || s.done() || !s.tail) continue;
     // Checked again just before computing: a cancellation that came during
     // this step's prompt work costs no further token.
-    if (s.cancelled()) s.finish_all(FinishReason::Cancelled);
-    else if (s.past_deadline(decode_time)) s.finish_all(FinishReason::Length);
-    if (s.done()) continue;
+    if (s.end_if_cancelled_or_late(decode_time)) continue;
     batch.push_back(&s);
     groups.push_back({&s.entry->cache, static_cast<std::int64_t>(s.prompt().size()), s.tail.get(),
                       static_cast<std::int64_t>(s.active().size())});

@@ -26,13 +26,6 @@ std::size_t KvCache::bytes() const {
   return total;
 }
 
-void KvCache::expand_rows(std::int64_t n) {
-  TORCH_CHECK(batch_ == 1, "expand_rows needs a single-row cache");
-  for (auto* list : {&k, &v})
-    for (auto& t : *list) t = t.expand({n, -1, -1, -1}).contiguous();  // (n, H, cap, D)
-  batch_ = n;
-}
-
 void KvCache::keep_rows(const std::vector<std::int64_t>& rows) {
   if (static_cast<std::int64_t>(rows.size()) == batch_) return;
   const torch::Tensor index = torch::tensor(rows, torch::TensorOptions().dtype(torch::kLong)).to(k.front().device());

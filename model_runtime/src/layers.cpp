@@ -14,6 +14,17 @@ bool uses_kernels(const torch::Tensor& x) {
   return x.device().is_cpu() && x.scalar_type() == torch::kFloat32 && c10::InferenceMode::is_enabled();
 }
 
+namespace {
+
+// 1/sqrt(D), and also 1/(layer + 1) where the config asks for it.
+double attention_scale(const ModelConfig& config, std::int64_t layer) {
+  double scale = 1.0 / std::sqrt(static_cast<double>(config.head_dim()));
+  if (config.scale_attn_by_inverse_layer_idx) scale /= static_cast<double>(layer + 1);
+  return scale;
+}
+
+}  // namespace
+
 torch::Tensor layer_norm(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b, double eps) {
   // x is (B, T, C)
   return torch::layer_norm(x, {x.size(-1)}, w, b, eps);
@@ -72,8 +83,7 @@ torch::Tensor attention(const torch::Tensor& x, const Gpt2Layer& w, const ModelC
     }
   }
   const std::int64_t L = past + T;
-  double scale = 1.0 / std::sqrt(static_cast<double>(D));
-  if (config.scale_attn_by_inverse_layer_idx) scale /= static_cast<double>(layer + 1);
+  const double scale = attention_scale(config, layer);
 
   // Scores in the model's dtype (as Hugging Face computes them); the softmax
   // accumulates in fp32 inside the kernel. (Converting the whole score tensor
@@ -101,8 +111,7 @@ torch::Tensor attention_decode(const torch::Tensor& x, const Gpt2Layer& w, const
   const torch::Tensor q = parts[0].view({R, H, 1, D});     // (R, H, 1, D): T = 1, so no transpose needed
   const torch::Tensor k = parts[1].view({R, H, 1, D});
   const torch::Tensor v = parts[2].view({R, H, 1, D});
-  double scale = 1.0 / std::sqrt(static_cast<double>(D));
-  if (config.scale_attn_by_inverse_layer_idx) scale /= static_cast<double>(layer + 1);
+  const double scale = attention_scale(config, layer);
 
   // The new keys/values go into each row's tail first.
   std::int64_t first = 0;

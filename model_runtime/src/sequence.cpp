@@ -56,7 +56,13 @@ void Sequence::mark_prefilled(Clock::time_point t) {
   prefilled_at_ = t;
   result_.timings.prompt_n = static_cast<int>(prompt_.size() - static_cast<std::size_t>(reused));
   result_.timings.cache_n = static_cast<int>(reused);
-  result_.timings.prompt_ms = ms_between(admitted_, t);
+  result_.timings.prompt_ms = ms_between(admitted_at_, t);
+}
+
+bool Sequence::end_if_cancelled_or_late(Clock::time_point now) {
+  if (cancel_ && cancel_->cancelled()) finish_all(FinishReason::Cancelled);
+  else if (prefilled() && request_.deadline && now >= *request_.deadline) finish_all(FinishReason::Length);
+  return done();
 }
 
 void Sequence::emit(const StreamEvent& e) {

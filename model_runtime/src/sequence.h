@@ -15,7 +15,7 @@ class Sequence {
  public:
   using Clock = std::chrono::steady_clock;
 
-  // `prompt` is already fitted to the context (see fit_prompt).
+  // `prompt` is already fitted to the context (Engine::submit).
   Sequence(GenerationRequest request, std::vector<TokenId> prompt, int prompt_tokens_dropped, int max_tokens,
            const Tokenizer& tokenizer, TokenId eos, std::size_t max_stop_length, StreamCallback on_token,
            const CancellationToken* cancel, Engine::DoneCallback on_done);
@@ -48,11 +48,12 @@ class Sequence {
   void finish_all(FinishReason reason, const std::string& error = "");
 
   bool done() const { return active_.empty() && started_; }
-  bool cancelled() const { return cancel_ && cancel_->cancelled(); }
-  bool past_deadline(Clock::time_point now) const { return request_.deadline && now >= *request_.deadline; }
+  // Ends it when it was cancelled (Cancelled) or, once its prompt has given
+  // the first token, when its deadline has passed (Length). Returns done().
+  bool end_if_cancelled_or_late(Clock::time_point now);
 
   // Timing marks, set by the engine.
-  void mark_admitted(Clock::time_point t) { admitted_ = t; }
+  void mark_admitted(Clock::time_point t) { admitted_at_ = t; }
   void mark_prefilled(Clock::time_point t);
 
   // Delivers the result to the caller (once).
@@ -85,7 +86,7 @@ class Sequence {
   std::vector<TokenId> next_ids_;
   bool started_ = false, delivered_ = false;
   GenerationResult result_;
-  Clock::time_point submitted_ = Clock::now(), admitted_ = submitted_, prefilled_at_ = submitted_;
+  Clock::time_point admitted_at_ = Clock::now(), prefilled_at_ = admitted_at_;
 };
 
 }  // namespace inkstream

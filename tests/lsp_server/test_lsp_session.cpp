@@ -200,7 +200,7 @@ TEST(LspSession, ShutdownDuringAGenerationAnswersEverythingAndExitsZero) {
 // LSP 3.17 line ends: "\n", "\r\n" and a lone "\r", in edits and ranges.
 TEST(LspSession, ALoneCarriageReturnIsALineEnd) {
   auto s = start();
-  s->initialize({{"n", 1}, {"max_tokens", 4}});
+  s->initialize({{"n", 1}, {"max_tokens", 4}, {"stop_at", "none"}, {"temperature", 0}});
   open(*s, "one\rtwo\r\nthree\nfour");
   auto insert = [&](int version, int line, int ch, const char* text) {
     const Json at = {{"line", line}, {"character", ch}};
@@ -214,6 +214,7 @@ TEST(LspSession, ALoneCarriageReturnIsALineEnd) {
   EXPECT_EQ(doc["result"]["text"], "one?\rtwo!\r\nthree\n[four");
   const Json r = s->request("textDocument/inlineCompletion", completion_params(1, 4), 60s);
   ASSERT_TRUE(r.contains("result")) << r.dump();
+  ASSERT_FALSE(r["result"]["items"].empty()) << r.dump();
   for (const auto& item : r["result"]["items"]) EXPECT_EQ(item["range"]["start"], (Json{{"line", 1}, {"character", 4}}));
 }
 
@@ -322,7 +323,13 @@ TEST(LspSession, LoadedModelsAreAnLruOfMaxLoadedModels) {
     EXPECT_LE(st["result"]["models"].size(), 2u) << "after " << changes[i].dump();
   }
   EXPECT_EQ(most, 2u);
-  // A threads change reused the loaded model: still the most recent one answers.
+  // One load per distinct model setting: the start-up default and 6 changes;
+  // the two threads changes loaded nothing.
+  const std::string log = s->stderr_text();
+  std::size_t loads = 0;
+  for (std::size_t at = log.find("service: model "); at != std::string::npos; at = log.find("service: model ", at + 1))
+    loads += log.compare(log.find(' ', at + 15), 8, " loaded\n") == 0;
+  EXPECT_EQ(loads, 7u) << log;
   const Json st = s->request("workspace/executeCommand", {{"command", "inkstream.status"}});
   EXPECT_EQ(st["result"]["settings"]["threads"], 2);
 }

@@ -116,12 +116,11 @@ TEST(Gpt2, ContextLimitIsAnErrorNotACrash) {
   EXPECT_NO_THROW(model->forward(torch::zeros({1, 64}, torch::kLong)));
 }
 
-TEST(Gpt2, KvCacheRowsExpandAndCompact) {
+TEST(Gpt2, KvCacheRowsCompact) {
   const auto model = Gpt2Model::load(test::fixture_dir() / "tiny", {"cpu", "fp32"});
   c10::InferenceMode guard;
-  KvCache cache(model->config(), 1, 16, torch::kFloat32, torch::kCPU);
-  model->forward_last(ids_tensor({464, 2068, 7586}), &cache);
-  cache.expand_rows(3);
+  KvCache cache(model->config(), 3, 16, torch::kFloat32, torch::kCPU);
+  model->forward_last(torch::tensor({464, 2068, 7586}, torch::kLong).view({1, 3}).expand({3, 3}).contiguous(), &cache);
   EXPECT_EQ(cache.batch(), 3);
   EXPECT_TRUE(torch::equal(cache.k[0][0].narrow(1, 0, 3), cache.k[0][2].narrow(1, 0, 3)));
   // Different next tokens per row; then drop row 1: rows 0 and 2 must keep their own state.

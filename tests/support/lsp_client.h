@@ -10,12 +10,29 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace inkstream::test {
 
 using Json = nlohmann::json;
 using namespace std::chrono_literals;
+
+// The utf-16 LSP position {line, character} of the end of `text` (lines end
+// at "\n", "\r\n" or a lone "\r"): where an editor's cursor is after typing it.
+inline std::pair<int, int> end_position(const std::string& text) {
+  int line = 0, col = 0;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c == '\n' || (c == '\r' && (i + 1 == text.size() || text[i + 1] != '\n'))) {
+      ++line;
+      col = 0;
+    } else if (c != '\r' && (c & 0xC0) != 0x80) {
+      col += c >= 0xF0 ? 2 : 1;  // astral characters are two utf-16 units
+    }
+  }
+  return {line, col};
+}
 
 class LspProcess {
  public:

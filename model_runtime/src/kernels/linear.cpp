@@ -3,15 +3,13 @@
 // computed by one thread, so the split never changes a result).
 #include "linear.h"
 
-#include <cmath>
-
-#include "attention.h"
-
 #include <ATen/Parallel.h>
 
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 
+#include "attention.h"
 #include "linear_isa.h"
 
 namespace inkstream::kernels {
@@ -108,24 +106,29 @@ void attention_decode_f32_reference(const std::vector<AttentionGroup>& groups, s
       }
 }
 
-void linear_nn_f32_reference(const float* x, const float* w, const float* b, float* y, std::int64_t M, std::int64_t K,
-                             std::int64_t N) {
+namespace {
+
+// y = x · w + b in double, w[k][n] at w + k * k_stride + n * n_stride.
+void linear_reference(const float* x, const float* w, const float* b, float* y, std::int64_t M, std::int64_t K, std::int64_t N,
+                      std::int64_t k_stride, std::int64_t n_stride) {
   for (std::int64_t m = 0; m < M; ++m)
     for (std::int64_t n = 0; n < N; ++n) {
       double s = b ? b[n] : 0.0;
-      for (std::int64_t k = 0; k < K; ++k) s += static_cast<double>(x[m * K + k]) * w[k * N + n];
+      for (std::int64_t k = 0; k < K; ++k) s += static_cast<double>(x[m * K + k]) * w[k * k_stride + n * n_stride];
       y[m * N + n] = static_cast<float>(s);
     }
 }
 
+}  // namespace
+
+void linear_nn_f32_reference(const float* x, const float* w, const float* b, float* y, std::int64_t M, std::int64_t K,
+                             std::int64_t N) {
+  linear_reference(x, w, b, y, M, K, N, N, 1);  // w is (K, N)
+}
+
 void linear_nt_f32_reference(const float* x, const float* w, const float* b, float* y, std::int64_t M, std::int64_t K,
                              std::int64_t N) {
-  for (std::int64_t m = 0; m < M; ++m)
-    for (std::int64_t n = 0; n < N; ++n) {
-      double s = b ? b[n] : 0.0;
-      for (std::int64_t k = 0; k < K; ++k) s += static_cast<double>(x[m * K + k]) * w[n * K + k];
-      y[m * N + n] = static_cast<float>(s);
-    }
+  linear_reference(x, w, b, y, M, K, N, 1, K);  // w is (N, K)
 }
 
 }  // namespace inkstream::kernels

@@ -40,9 +40,6 @@ class KvCache {
   void set_length(std::int64_t n) { length_ = n; }
   std::size_t bytes() const;
 
-  // Repeats row 0 into `n` rows (a shared prompt prefill feeding N
-  // alternatives). Requires batch() == 1.
-  void expand_rows(std::int64_t n);
   // Keeps only the given rows, in order (finished alternatives stop costing).
   void keep_rows(const std::vector<std::int64_t>& rows);
 
