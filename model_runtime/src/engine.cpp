@@ -241,7 +241,11 @@ void Engine::step() {
     s.entry.reset();
   };
 
-  // 3. The next chunk of every prompt still being read.
+  // 3. Prompt chunks, in arrival order, while this step's prompt budget
+  // lasts. A chunk's bounds depend only on its own request (its first
+  // uncached token, then every prefill_chunk tokens); the budget decides
+  // only when it runs.
+  std::int64_t prompt_budget = options_.prefill_chunk;
   for (auto& sp : running_) {
     Sequence& s = *sp;
     if (s.prefilled() || s.done()) continue;
@@ -250,6 +254,8 @@ void Engine::step() {
       const std::int64_t from = cache.length();
       const std::int64_t count =
           std::min<std::int64_t>(options_.prefill_chunk, static_cast<std::int64_t>(s.prompt().size()) - from);
+      if (count > prompt_budget && prompt_budget < options_.prefill_chunk) break;  // the next step reads it
+      prompt_budget -= count;
       const auto first = s.prompt().begin() + from;
       const torch::Tensor ids =
           torch::tensor(std::vector<std::int64_t>(first, first + count), long_opts).view({1, -1}).to(dev);  // (1, T)

@@ -14,7 +14,22 @@ bool uses_kernels(const torch::Tensor& x) {
   return x.device().is_cpu() && x.scalar_type() == torch::kFloat32 && c10::InferenceMode::is_enabled();
 }
 
+bool uses_attention_kernel(const torch::Tensor& x) {
+  return x.device().is_cpu() && (x.scalar_type() == torch::kFloat32 || x.scalar_type() == torch::kBFloat16) &&
+         c10::InferenceMode::is_enabled();
+}
+
 namespace {
+
+// Caches hold the model's dtype, as its activations do.
+kernels::KvType kv_type(const torch::Tensor& t) {
+  return t.scalar_type() == torch::kBFloat16 ? kernels::KvType::BF16 : kernels::KvType::F32;
+}
+
+// Prefill chunks up to this many tokens attend through the kernel (a
+// writer's last words over the cached document: the keys are read once for
+// all queries); longer ones through libtorch's batched matrix products.
+constexpr std::int64_t kKernelPrefillTokens = 32;
 
 // 1/sqrt(D), and also 1/(layer + 1) where the config asks for it.
 double attention_scale(const ModelConfig& config, std::int64_t layer) {
@@ -84,6 +99,20 @@ torch::Tensor attention(const torch::Tensor& x, const Gpt2Layer& w, const ModelC
   }
   const std::int64_t L = past + T;
   const double scale = attention_scale(config, layer);
+  if (cache && T <= kKernelPrefillTokens && uses_attention_kernel(x)) {
+    // Row t of batch b is the query at position past + t of its sequence.
+    const torch::Tensor qc = parts[0].to(torch::kFloat32).contiguous();  // (B, T, C) = (B, T, H, D)
+    torch::Tensor y = torch::empty({B, T, C}, x.options().dtype(torch::kFloat32));
+    TORCH_CHECK(cache->k[layer].is_contiguous() && cache->v[layer].is_contiguous(), "KV caches must be contiguous");
+    std::vector<kernels::AttentionGroup> work;
+    for (std::int64_t b = 0; b < B; ++b) {
+      const torch::Tensor kb = cache->k[layer].select(0, b), vb = cache->v[layer].select(0, b);  // (H, capacity, D)
+      work.push_back({qc.data_ptr<float>() + b * T * C, y.data_ptr<float>() + b * T * C, T, kb.data_ptr(), vb.data_ptr(),
+                      kb.size(1), L, nullptr, nullptr, 0, 0, /*causal=*/true});
+    }
+    kernels::attention_decode(work, H, D, static_cast<float>(scale), kv_type(x));
+    return conv1d(y.to(x.scalar_type()), w.c_proj_w, w.c_proj_b);  // (B, T, C)
+  }
 
   // Scores in the model's dtype (as Hugging Face computes them); the softmax
   // accumulates in fp32 inside the kernel. (Converting the whole score tensor
@@ -121,10 +150,10 @@ torch::Tensor attention_decode(const torch::Tensor& x, const Gpt2Layer& w, const
     g.tail->v[layer].narrow(2, t, 1).copy_(v.narrow(0, first, g.rows));
     first += g.rows;
   }
-  if (uses_kernels(x)) {
-    // The fused fp32 kernel: one pass per (row, head), no per-group tensor ops.
-    const torch::Tensor qc = q.reshape({R, C}).contiguous();  // (R, H*D)
-    torch::Tensor y = torch::empty({R, 1, C}, x.options());
+  if (uses_attention_kernel(x)) {
+    // The fused kernel: one pass per (group, head), no per-group tensor ops.
+    const torch::Tensor qc = q.reshape({R, C}).to(torch::kFloat32).contiguous();  // (R, H*D)
+    torch::Tensor y = torch::empty({R, 1, C}, x.options().dtype(torch::kFloat32));
     std::vector<kernels::AttentionGroup> work;
     first = 0;
     for (const DecodeGroup& g : groups) {
@@ -132,13 +161,13 @@ torch::Tensor attention_decode(const torch::Tensor& x, const Gpt2Layer& w, const
       const torch::Tensor& kt = g.tail->k[layer];
       TORCH_CHECK(kp.is_contiguous() && kt.is_contiguous() && g.prefix->v[layer].is_contiguous() && g.tail->v[layer].is_contiguous(),
                   "KV caches must be contiguous");
-      work.push_back({qc.data_ptr<float>() + first * C, y.data_ptr<float>() + first * C, g.rows, kp.data_ptr<float>(),
-                      g.prefix->v[layer].data_ptr<float>(), kp.size(2), g.prefix_len, kt.data_ptr<float>(),
-                      g.tail->v[layer].data_ptr<float>(), kt.size(2), g.tail->length() + 1});
+      work.push_back({qc.data_ptr<float>() + first * C, y.data_ptr<float>() + first * C, g.rows, kp.data_ptr(),
+                      g.prefix->v[layer].data_ptr(), kp.size(2), g.prefix_len, kt.data_ptr(), g.tail->v[layer].data_ptr(),
+                      kt.size(2), g.tail->length() + 1});
       first += g.rows;
     }
-    kernels::attention_decode_f32(work, H, D, static_cast<float>(scale));
-    return conv1d(y, w.c_proj_w, w.c_proj_b);  // (R, 1, C)
+    kernels::attention_decode(work, H, D, static_cast<float>(scale), kv_type(x));
+    return conv1d(y.to(x.scalar_type()), w.c_proj_w, w.c_proj_b);  // (R, 1, C)
   }
 
   std::vector<torch::Tensor> outputs;

@@ -17,6 +17,10 @@ at::Tensor layer_norm(const at::Tensor& x, const at::Tensor& w, const at::Tensor
 // CUDA paths use libtorch's matmuls.
 bool uses_kernels(const at::Tensor& x);
 
+// True when attention over a KV cache goes through the fused kernel
+// (kernels/attention.h): CPU, fp32 or bf16, under c10::InferenceMode.
+bool uses_attention_kernel(const at::Tensor& x);
+
 // Hugging Face Conv1D: x is (B, T, IN), w is (IN, OUT), b is (OUT) -> (B, T, OUT) = x·w + b.
 at::Tensor conv1d(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b);
 

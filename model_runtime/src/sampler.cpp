@@ -54,16 +54,36 @@ std::vector<std::pair<TokenId, double>> Sampler::distribution(std::span<float> l
   apply_repeat_penalty(logits, context, p);
   if (p.temperature == 0 || p.top_k == 1) return {{argmax(logits), 1.0}};
   // Candidates sorted by decreasing logit (ties: lower id first).
-  std::vector<std::pair<float, TokenId>> cand;
-  cand.reserve(logits.size());
-  for (std::size_t i = 0; i < logits.size(); ++i)
-    if (!std::isnan(logits[i]) && logits[i] != -std::numeric_limits<float>::infinity())
-      cand.emplace_back(logits[i], static_cast<TokenId>(i));
-  if (cand.empty()) return {{argmax(logits), 1.0}};
   auto by_logit = [](const auto& a, const auto& b) { return a.first != b.first ? a.first > b.first : a.second < b.second; };
-  const std::size_t k = p.top_k > 0 ? std::min<std::size_t>(cand.size(), p.top_k) : cand.size();
-  std::partial_sort(cand.begin(), cand.begin() + static_cast<std::ptrdiff_t>(k), cand.end(), by_logit);
-  cand.resize(k);
+  auto usable = [](float l) { return !std::isnan(l) && l != -std::numeric_limits<float>::infinity(); };
+  std::vector<std::pair<float, TokenId>> cand;
+  if (p.top_k > 0 && static_cast<std::size_t>(p.top_k) < logits.size()) {
+    // One pass with a heap of the k best so far (its front is the worst of
+    // them): most logits cost one comparison, and no copy of the vocabulary
+    // (this ran once per row of every decoding step).
+    const auto k = static_cast<std::size_t>(p.top_k);
+    cand.reserve(k);
+    for (std::size_t i = 0; i < logits.size(); ++i) {
+      if (!usable(logits[i])) continue;
+      const std::pair<float, TokenId> c{logits[i], static_cast<TokenId>(i)};
+      if (cand.size() < k) {
+        cand.push_back(c);
+        std::push_heap(cand.begin(), cand.end(), by_logit);
+      } else if (by_logit(c, cand.front())) {
+        std::pop_heap(cand.begin(), cand.end(), by_logit);
+        cand.back() = c;
+        std::push_heap(cand.begin(), cand.end(), by_logit);
+      }
+    }
+    std::sort_heap(cand.begin(), cand.end(), by_logit);
+  } else {
+    cand.reserve(logits.size());
+    for (std::size_t i = 0; i < logits.size(); ++i)
+      if (usable(logits[i])) cand.emplace_back(logits[i], static_cast<TokenId>(i));
+    std::sort(cand.begin(), cand.end(), by_logit);
+  }
+  if (cand.empty()) return {{argmax(logits), 1.0}};
+  const std::size_t k = cand.size();
   // Softmax of logits / temperature, in double.
   std::vector<std::pair<TokenId, double>> probs;
   probs.reserve(k);

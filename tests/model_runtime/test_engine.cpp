@@ -392,6 +392,50 @@ TEST(Engine, ALongPromptDoesNotFreezeRunningStreams) {
   EXPECT_GE(a_tokens_at_b_first - a_tokens_at_b_submit, 8) << "A stalled while B's prompt was read";
 }
 
+// Several new prompts at once share one chunk of prompt reading per step: a
+// running stream gets a token per chunk of all of them, not per step of the
+// slowest (with a per-request chunk it got ~10 here).
+TEST(Engine, ManyNewPromptsShareOneChunkOfReadingPerStep) {
+  const auto model = deep();
+  EngineOptions options;
+  options.prefill_chunk = 4;
+  Engine engine(model, options);
+  std::mutex m;
+  std::condition_variable cv;
+  int a_tokens = 0;
+  auto a = request(*model, "Running", 1, 120);
+  std::string long_prompt;
+  for (int i = 0; i < 16; ++i) long_prompt += " and the lighthouse";
+  std::thread ta([&] {
+    engine.generate(a, [&](const StreamEvent&) {
+      std::lock_guard lock(m);
+      ++a_tokens;
+      cv.notify_all();
+    });
+  });
+  int at_submit = 0;
+  {
+    std::unique_lock lock(m);
+    cv.wait(lock, [&] { return a_tokens >= 3; });
+    at_submit = a_tokens;
+  }
+  std::vector<std::thread> others;
+  std::vector<int> at_first(3, -1);
+  for (int i = 0; i < 3; ++i)
+    others.emplace_back([&, i] {
+      auto b = request(*model, long_prompt + std::string(static_cast<std::size_t>(i + 1), '!'), 1, 1);
+      ASSERT_GE(b.prompt.size(), 40u);  // at least 10 chunks of 4
+      engine.generate(b, [&](const StreamEvent&) {
+        std::lock_guard lock(m);
+        if (at_first[static_cast<std::size_t>(i)] < 0) at_first[static_cast<std::size_t>(i)] = a_tokens;
+      });
+    });
+  for (auto& t : others) t.join();
+  ta.join();
+  const int last = *std::max_element(at_first.begin(), at_first.end());
+  EXPECT_GE(last - at_submit, 27) << "A waited for several prompts' chunks in one step";
+}
+
 TEST(Engine, ABudgetTooSmallFailsClearlyAndEvictionKeepsWithinIt) {
   const auto model = deep();
   EngineOptions tiny_budget;

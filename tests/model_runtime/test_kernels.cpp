@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <random>
 #include <vector>
 
@@ -74,7 +75,7 @@ TEST(Kernels, EveryIsaMatchesTheReferenceOnOddShapes) {
 }
 
 TEST(Kernels, ARowIsTheSameWhateverElseIsInTheBatch) {
-  const std::int64_t K = 200, N = 301, M = 24;
+  const std::int64_t K = 200, N = 301, M = 80;  // both sides of the packed-strips switch (64 rows)
   std::mt19937 rng(3);
   const auto x = random_vector(M * K, rng), w = random_vector(K * N, rng), b = random_vector(N, rng);
   std::vector<float> all(M * N), all_t(M * N);
@@ -83,7 +84,7 @@ TEST(Kernels, ARowIsTheSameWhateverElseIsInTheBatch) {
   const int threads = at::get_num_threads();
   for (const int t : {1, 2}) {
     at::set_num_threads(t);
-    for (std::int64_t rows = 1; rows <= M; rows += 5)
+    for (std::int64_t rows = 1; rows <= M; rows += 13)
       for (std::int64_t first = 0; first + rows <= M; first += 7) {
         std::vector<float> y(rows * N), yt(rows * N);
         linear_nn_f32(x.data() + first * K, w.data(), b.data(), y.data(), rows, K, N);
@@ -109,29 +110,123 @@ TEST(Kernels, ARowIsTheSameWhateverElseIsInTheBatch) {
 namespace inkstream::kernels {
 namespace {
 
-TEST(Kernels, DecodeAttentionOfEveryIsaMatchesTheReference) {
-  std::mt19937 rng(9);
-  for (const std::int64_t D : {12, 16, 64, 33}) {
-    const std::int64_t H = 3, rows = 2, ldp = 40, ldt = 9, P = 37, L = 5;
-    const auto q = random_vector(rows * H * D, rng), kp = random_vector(H * ldp * D, rng), vp = random_vector(H * ldp * D, rng);
-    const auto kt = random_vector(rows * H * ldt * D, rng), vt = random_vector(rows * H * ldt * D, rng);
-    std::vector<float> ref(rows * H * D), y(rows * H * D);
-    const float scale = 0.125f;
-    AttentionGroup g{q.data(), ref.data(), rows, kp.data(), vp.data(), ldp, P, kt.data(), vt.data(), ldt, L};
-    attention_decode_f32_reference({g}, H, D, scale);
-    g.y = y.data();
-    attention_decode_f32({g}, H, D, scale);
-    EXPECT_LT(max_error(y, ref, 1), 1e-5) << "dispatch, D " << D;
-    for (const LinearIsa& isa : available_isas()) {
-      std::vector<float> scores(P + L), out(D);
-      for (std::int64_t r = 0; r < rows; ++r)
-        for (std::int64_t h = 0; h < H; ++h) {
-          isa.attend(q.data() + (r * H + h) * D, D, kp.data() + h * ldp * D, vp.data() + h * ldp * D, D, P,
-                     kt.data() + (r * H + h) * ldt * D, vt.data() + (r * H + h) * ldt * D, D, L, scale, scores.data(), out.data());
-          for (std::int64_t d = 0; d < D; ++d) EXPECT_NEAR(out[d], ref[(r * H + h) * D + d], 1e-5) << isa.name << " D " << D;
-        }
+// Keys/values of one group in both element types (bf16 = the fp32 values
+// rounded, so the reference sees exactly what the kernel reads).
+struct KvData {
+  std::vector<float> kp, vp, kt, vt;
+  std::vector<std::uint16_t> kp16, vp16, kt16, vt16;
+};
+
+std::vector<std::uint16_t> to_bf16(std::vector<float>& v) {
+  std::vector<std::uint16_t> out(v.size());
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    std::uint32_t bits;
+    std::memcpy(&bits, &v[i], 4);
+    bits += 0x7fff + ((bits >> 16) & 1);  // round to nearest even
+    out[i] = static_cast<std::uint16_t>(bits >> 16);
+    bits = static_cast<std::uint32_t>(out[i]) << 16;
+    std::memcpy(&v[i], &bits, 4);
+  }
+  return out;
+}
+
+// Runs one instruction set's kernel over the groups as attention_decode's
+// dispatcher does (one call per (group, head)).
+void run_isa(const LinearIsa& isa, const std::vector<AttentionGroup>& groups, std::int64_t H, std::int64_t D, float scale,
+             KvType kv) {
+  for (const AttentionGroup& g : groups) {
+    std::vector<float> scores(static_cast<std::size_t>(g.rows * (g.P + g.L)));
+    for (std::int64_t h = 0; h < H; ++h) {
+      if (kv == KvType::F32) {
+        const auto base = [&](const void* p, std::int64_t ld) { return p ? static_cast<const float*>(p) + h * ld * D : nullptr; };
+        isa.attend_f32(g.q + h * D, g.y + h * D, H * D, g.rows, base(g.kp, g.ldp), base(g.vp, g.ldp), g.P, g.causal,
+                       base(g.kt, g.ldt), base(g.vt, g.ldt), H * g.ldt * D, g.L, D, scale, scores.data());
+      } else {
+        const auto base = [&](const void* p, std::int64_t ld) { return p ? static_cast<const std::uint16_t*>(p) + h * ld * D : nullptr; };
+        isa.attend_bf16(g.q + h * D, g.y + h * D, H * D, g.rows, base(g.kp, g.ldp), base(g.vp, g.ldp), g.P, g.causal,
+                        base(g.kt, g.ldt), base(g.vt, g.ldt), H * g.ldt * D, g.L, D, scale, scores.data());
+      }
     }
   }
+}
+
+// Random ragged groups (prefix and tail lengths, rows, causal prefill chunks)
+// for every instruction set and both KV element types, against the double
+// reference; and each row's result is the same alone as beside the others.
+TEST(Kernels, AttentionOfEveryIsaMatchesTheReferenceOnRaggedGroups) {
+  std::mt19937 rng(9);
+  for (const KvType kv : {KvType::F32, KvType::BF16})
+    for (const std::int64_t D : {12, 16, 64, 33}) {
+      const std::int64_t H = 3;
+      struct Spec {
+        std::int64_t rows, ldp, P, ldt, L;
+        bool causal;
+      };
+      const Spec specs[] = {{2, 40, 37, 9, 5, false}, {3, 64, 1, 4, 1, false}, {1, 20, 20, 3, 3, false},
+                            {5, 50, 44, 0, 0, true},  {1, 8, 1, 0, 0, true}};
+      std::vector<KvData> data;
+      std::vector<std::vector<float>> queries;
+      std::vector<AttentionGroup> groups;
+      std::int64_t total_rows = 0;
+      for (const Spec& s : specs) total_rows += s.rows;
+      std::vector<float> ref(total_rows * H * D), y(total_rows * H * D), alone(total_rows * H * D);
+      data.reserve(std::size(specs));
+      queries.reserve(std::size(specs));
+      std::int64_t row = 0;
+      for (const Spec& s : specs) {
+        KvData& d = data.emplace_back();
+        d.kp = random_vector(H * s.ldp * D, rng), d.vp = random_vector(H * s.ldp * D, rng);
+        d.kt = random_vector(s.rows * H * std::max<std::int64_t>(1, s.ldt) * D, rng);
+        d.vt = random_vector(s.rows * H * std::max<std::int64_t>(1, s.ldt) * D, rng);
+        d.kp16 = to_bf16(d.kp), d.vp16 = to_bf16(d.vp), d.kt16 = to_bf16(d.kt), d.vt16 = to_bf16(d.vt);
+        queries.push_back(random_vector(s.rows * H * D, rng));
+        const bool f32 = kv == KvType::F32;
+        groups.push_back({queries.back().data(), ref.data() + row * H * D, s.rows,
+                          f32 ? static_cast<const void*>(d.kp.data()) : d.kp16.data(),
+                          f32 ? static_cast<const void*>(d.vp.data()) : d.vp16.data(), s.ldp, s.P,
+                          s.L ? (f32 ? static_cast<const void*>(d.kt.data()) : d.kt16.data()) : nullptr,
+                          s.L ? (f32 ? static_cast<const void*>(d.vt.data()) : d.vt16.data()) : nullptr, s.ldt, s.L, s.causal});
+        row += s.rows;
+      }
+      attention_decode_reference(groups, H, D, 0.125f, kv);
+      auto with_output = [&](std::vector<float>& out) {
+        auto g = groups;
+        std::int64_t r = 0;
+        for (std::size_t i = 0; i < g.size(); ++i) {
+          g[i].y = out.data() + r * H * D;
+          r += g[i].rows;
+        }
+        return g;
+      };
+      std::fill(y.begin(), y.end(), NAN);
+      attention_decode(with_output(y), H, D, 0.125f, kv);
+      EXPECT_LT(max_error(y, ref, 1), 1e-5) << "dispatch, D " << D;
+      for (const LinearIsa& isa : available_isas()) {
+        SCOPED_TRACE(std::string(isa.name) + (kv == KvType::F32 ? " f32" : " bf16") + " D " + std::to_string(D));
+        std::fill(y.begin(), y.end(), NAN);
+        run_isa(isa, with_output(y), H, D, 0.125f, kv);
+        EXPECT_LT(max_error(y, ref, 1), 1e-5);
+        // Each non-causal row alone (a group of one with its own tail row).
+        auto together = with_output(y);
+        auto single = with_output(alone);
+        for (std::size_t i = 0; i < together.size(); ++i) {
+          if (together[i].causal) continue;
+          const std::size_t elem = kv == KvType::F32 ? 4 : 2;
+          for (std::int64_t r = 0; r < together[i].rows; ++r) {
+            AttentionGroup one = single[i];
+            one.rows = 1;
+            one.q = together[i].q + r * H * D;
+            one.y = single[i].y + r * H * D;
+            if (one.kt) {
+              one.kt = static_cast<const char*>(together[i].kt) + r * H * one.ldt * D * elem;
+              one.vt = static_cast<const char*>(together[i].vt) + r * H * one.ldt * D * elem;
+            }
+            run_isa(isa, {one}, H, D, 0.125f, kv);
+            for (std::int64_t e = 0; e < H * D; ++e) ASSERT_EQ(one.y[e], together[i].y[r * H * D + e]) << "group " << i << " row " << r;
+          }
+        }
+      }
+    }
 }
 
 }  // namespace

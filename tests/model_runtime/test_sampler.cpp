@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <random>
 #include <set>
 
 #include "inkstream/model_runtime/errors.h"
@@ -38,6 +39,33 @@ TEST(Sampler, TopK) {
   EXPECT_EQ(support({5, 4, 3, 2, 1}, p), (std::set<TokenId>{0, 1}));
   p.top_k = 0;
   EXPECT_EQ(support({5, 4, 3}, p).size(), 3u);
+}
+
+// top-k picks candidates in one pass with a heap; it must keep exactly the k
+// best of a full sort (ties to the lower id, NaN and -inf never), in order.
+TEST(Sampler, TopKMatchesAFullSortWithTiesNaNAndInfinity) {
+  std::mt19937 rng(5);
+  std::uniform_int_distribution<int> level(-6, 6);
+  for (int round = 0; round < 40; ++round) {
+    std::vector<float> logits(500);
+    for (auto& l : logits) l = static_cast<float>(level(rng)) * 0.5f;  // many ties
+    logits[3] = NAN;
+    logits[7] = -INFINITY;
+    logits[11] = 100;  // one clear winner
+    std::vector<std::pair<float, TokenId>> all;
+    for (std::size_t i = 0; i < logits.size(); ++i)
+      if (!std::isnan(logits[i]) && logits[i] != -INFINITY) all.emplace_back(logits[i], static_cast<TokenId>(i));
+    std::sort(all.begin(), all.end(), [](auto& a, auto& b) { return a.first != b.first ? a.first > b.first : a.second < b.second; });
+    for (const int k : {1, 2, 5, 40, 497, 498, 600}) {
+      SamplingParams p = plain();
+      p.temperature = 0.7;
+      p.top_k = k;
+      std::vector<float> copy = logits;
+      const auto dist = Sampler::distribution(copy, {}, p);
+      ASSERT_EQ(dist.size(), std::min<std::size_t>(all.size(), k)) << "k " << k;
+      for (std::size_t i = 0; i < dist.size(); ++i) ASSERT_EQ(dist[i].first, all[i].second) << "k " << k << " place " << i;
+    }
+  }
 }
 
 TEST(Sampler, TopPKeepsSmallestPrefixReachingTheMass) {

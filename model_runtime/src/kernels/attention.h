@@ -1,30 +1,46 @@
 #pragma once
-// fp32 attention of decoding rows (one new token per row) over a shared
-// prompt prefix and each row's own generated tail: the kernel behind
-// layers::attention_decode on the CPU. Each (row, head) is computed by one
-// thread in a fixed order, so results do not depend on the other rows or on
-// the thread count. Instruction set chosen as in linear.h.
+// Attention of a few queries per sequence over the KV cache, the kernel
+// behind layers::attention_decode (decoding rows: one new token each, over a
+// shared prompt prefix and each row's own generated tail) and behind short
+// prefill chunks in layers::attention (a writer's last few words over the
+// cached document). Keys/values are fp32 or bf16 (the model's dtype);
+// queries, outputs and all arithmetic are fp32.
+//
+// Each (group, head) is one work item: its queries read every key and value
+// of the prefix once from memory together (a prefix read per row made a
+// 1,000-token step memory-bound), while each query's numbers come from the
+// same operations in the same order whatever the other queries, the other
+// groups or the thread count: results are batch-invariant. Instruction set
+// chosen as in linear.h.
 #include <cstdint>
 #include <vector>
 
 namespace inkstream::kernels {
 
-// The keys/values one group of rows attends to. Layouts are the KV cache's:
-// prefix k/v (1, H, ldp, D) with positions [0, P) valid; tail k/v
-// (rows, H, ldt, D) with positions [0, L) valid.
+enum class KvType { F32, BF16 };
+
+// One group of queries and the keys/values it attends to. Layouts are the KV
+// cache's: prefix k/v (1, H, ldp, D) with positions [0, P) valid; tail k/v
+// (rows, H, ldt, D) with positions [0, L) valid (L may be 0). With `causal`
+// (a prefill chunk: the rows are the last `rows` positions of the prefix)
+// row r sees prefix positions [0, P - rows + r + 1) and no tail; otherwise
+// every row sees the whole prefix and its own tail.
 struct AttentionGroup {
   const float* q;  // (rows, H, D) contiguous
   float* y;        // (rows, H, D) contiguous
   std::int64_t rows;
-  const float *kp, *vp;
+  const void *kp, *vp;  // float or bf16 bits (std::uint16_t), per KvType
   std::int64_t ldp, P;
-  const float *kt, *vt;
+  const void *kt, *vt;
   std::int64_t ldt, L;
+  bool causal = false;
 };
 
-void attention_decode_f32(const std::vector<AttentionGroup>& groups, std::int64_t H, std::int64_t D, float scale);
+// y = softmax(scale · q·kᵀ) · v for every row and head. x is (rows, H, D).
+void attention_decode(const std::vector<AttentionGroup>& groups, std::int64_t H, std::int64_t D, float scale, KvType kv);
 
 // Plain loops in double: the reference for tests.
-void attention_decode_f32_reference(const std::vector<AttentionGroup>& groups, std::int64_t H, std::int64_t D, float scale);
+void attention_decode_reference(const std::vector<AttentionGroup>& groups, std::int64_t H, std::int64_t D, float scale,
+                                KvType kv);
 
 }  // namespace inkstream::kernels

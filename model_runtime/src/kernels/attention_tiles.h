@@ -1,52 +1,96 @@
 #pragma once
-// The decoding attention of one (row, head), written once over a vector type
-// `T` and compiled per instruction set beside linear_tiles.h. Internal
-// linkage, as there.
+// The attention of one (group, head) (attention.h), written once over a
+// vector type `T` and a key/value element type `E` (float, or std::uint16_t
+// holding bf16 bits), compiled per instruction set beside linear_tiles.h.
+// Internal linkage, as there.
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 
 namespace inkstream::kernels {
 namespace {
 
-// dot(a, b) over D floats: each lane sums every W-th element in order, then
-// a fixed reduction.
+// W elements of keys/values as fp32 lanes (bf16 -> fp32 is exact: the bits
+// move to the upper half).
 template <class T>
-float dot(const float* a, const float* b, std::int64_t D) {
+typename T::V load_kv(const float* p) {
+  return T::load(p);
+}
+template <class T>
+typename T::V load_kv(const std::uint16_t* p) {
+  return T::load_bf16(p);
+}
+template <class T>
+typename T::V load_kv_partial(const float* p, int n) {
+  return T::load_partial(p, n);
+}
+template <class T>
+typename T::V load_kv_partial(const std::uint16_t* p, int n) {
+  std::uint16_t buf[T::W] = {};
+  std::memcpy(buf, p, static_cast<std::size_t>(n) * sizeof(std::uint16_t));
+  return T::load_bf16(buf);
+}
+
+// dot(q, k) over D elements: each lane sums every W-th element in order,
+// then a fixed reduction.
+template <class T, class E>
+float dot(const float* q, const E* k, std::int64_t D) {
   typename T::V acc = T::zero();
   std::int64_t d = 0;
-  for (; d + T::W <= D; d += T::W) acc = T::fma(T::load(a + d), T::load(b + d), acc);
-  if (d < D) acc = T::fma(T::load_partial(a + d, static_cast<int>(D - d)), T::load_partial(b + d, static_cast<int>(D - d)), acc);
+  for (; d + T::W <= D; d += T::W) acc = T::fma(T::load(q + d), load_kv<T>(k + d), acc);
+  if (d < D) {
+    const int n = static_cast<int>(D - d);
+    acc = T::fma(T::load_partial(q + d, n), load_kv_partial<T>(k + d, n), acc);
+  }
   return T::reduce(acc);
 }
 
-// y += w * v over D floats.
-template <class T>
-void axpy(float w, const float* v, float* y, std::int64_t D) {
+// y += w * v over D elements.
+template <class T, class E>
+void axpy(float w, const E* v, float* y, std::int64_t D) {
   const typename T::V wv = T::broadcast(w);
   std::int64_t d = 0;
-  for (; d + T::W <= D; d += T::W) T::store(y + d, T::fma(wv, T::load(v + d), T::load(y + d)));
+  for (; d + T::W <= D; d += T::W) T::store(y + d, T::fma(wv, load_kv<T>(v + d), T::load(y + d)));
   if (d < D) {
     const int n = static_cast<int>(D - d);
-    T::store_partial(y + d, T::fma(wv, T::load_partial(v + d, n), T::load_partial(y + d, n)), n);
+    T::store_partial(y + d, T::fma(wv, load_kv_partial<T>(v + d, n), T::load_partial(y + d, n)), n);
   }
 }
 
-// One query q (D) against keys/values in two runs: `P` rows of `kp`/`vp`
-// and `L` rows of `kt`/`vt` (each row D floats, consecutive rows `ld*`
-// floats apart). y (D) = softmax(scale · q·kᵀ) · v. `scores` has room for
-// P + L floats.
-template <class T>
-void attend(const float* q, std::int64_t D, const float* kp, const float* vp, std::int64_t ldp, std::int64_t P, const float* kt,
-            const float* vt, std::int64_t ldt, std::int64_t L, float scale, float* scores, float* y) {
-  float top = -INFINITY;
-  for (std::int64_t j = 0; j < P; ++j) top = std::fmax(top, scores[j] = dot<T>(q, kp + j * ldp, D) * scale);
-  for (std::int64_t j = 0; j < L; ++j) top = std::fmax(top, scores[P + j] = dot<T>(q, kt + j * ldt, D) * scale);
-  float sum = 0;
-  for (std::int64_t j = 0; j < P + L; ++j) sum += scores[j] = std::exp(scores[j] - top);
-  for (std::int64_t d = 0; d < D; ++d) y[d] = 0;
-  const float inv = 1.0f / sum;
-  for (std::int64_t j = 0; j < P; ++j) axpy<T>(scores[j] * inv, vp + j * ldp, y, D);
-  for (std::int64_t j = 0; j < L; ++j) axpy<T>(scores[P + j] * inv, vt + j * ldt, y, D);
+// The queries of one (group, head). q_r is at q + r * ldq (D floats), y_r
+// likewise; prefix key/value j at kp/vp + j * D; row r's tail key/value j at
+// kt/vt + r * ldt_row + j * D. Row r sees the first `seen(r)` prefix
+// positions and `L` tail positions. `scores` has room for rows * (P + L)
+// floats. Key j is read once for all rows (from memory), then from L1.
+template <class T, class E>
+void attend_rows(const float* q, float* y, std::int64_t ldq, std::int64_t rows, const E* kp, const E* vp, std::int64_t P,
+                 bool causal, const E* kt, const E* vt, std::int64_t ldt_row, std::int64_t L, std::int64_t D, float scale,
+                 float* scores) {
+  const std::int64_t width = P + L;
+  auto seen = [&](std::int64_t r) { return causal ? P - rows + r + 1 : P; };
+  auto tail = [&](std::int64_t r) { return causal ? 0 : L; };
+  for (std::int64_t j = 0; j < P; ++j)
+    for (std::int64_t r = 0; r < rows; ++r)
+      if (j < seen(r)) scores[r * width + j] = dot<T>(q + r * ldq, kp + j * D, D) * scale;
+  for (std::int64_t r = 0; r < rows; ++r) {
+    float* s = scores + r * width;
+    const std::int64_t n = seen(r), t = tail(r);
+    for (std::int64_t j = 0; j < t; ++j) s[n + j] = dot<T>(q + r * ldq, kt + r * ldt_row + j * D, D) * scale;
+    float top = -INFINITY;
+    for (std::int64_t j = 0; j < n + t; ++j) top = std::fmax(top, s[j]);
+    float sum = 0;
+    for (std::int64_t j = 0; j < n + t; ++j) sum += s[j] = std::exp(s[j] - top);
+    const float inv = 1.0f / sum;
+    for (std::int64_t j = 0; j < n + t; ++j) s[j] *= inv;
+    std::fill(y + r * ldq, y + r * ldq + D, 0.0f);
+  }
+  for (std::int64_t j = 0; j < P; ++j)
+    for (std::int64_t r = 0; r < rows; ++r)
+      if (j < seen(r)) axpy<T>(scores[r * width + j], vp + j * D, y + r * ldq, D);
+  for (std::int64_t r = 0; r < rows; ++r)
+    for (std::int64_t j = 0, n = seen(r); j < tail(r); ++j)
+      axpy<T>(scores[r * width + n + j], vt + r * ldt_row + j * D, y + r * ldq, D);
 }
 
 }  // namespace

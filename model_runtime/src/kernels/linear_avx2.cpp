@@ -21,6 +21,10 @@ struct Avx2 {
   static V load_partial(const float* p, int n) { return _mm256_maskload_ps(p, mask(n)); }
   static void store(float* p, V v) { _mm256_storeu_ps(p, v); }
   static void store_partial(float* p, V v, int n) { _mm256_maskstore_ps(p, mask(n), v); }
+  static V load_bf16(const std::uint16_t* p) {
+    const __m128i bits = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(bits), 16));
+  }
   static V broadcast(float f) { return _mm256_set1_ps(f); }
   static V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
   static V add(V a, V b) { return _mm256_add_ps(a, b); }
@@ -41,13 +45,9 @@ void nt(const float* x, const float* w, const float* b, float* y, std::int64_t M
   nt_columns<Avx2, 2, 4>(x, w, b, y, M, K, N, n0, n1);
 }
 
-void attend_row(const float* q, std::int64_t D, const float* kp, const float* vp, std::int64_t ldp, std::int64_t P, const float* kt,
-                const float* vt, std::int64_t ldt, std::int64_t L, float scale, float* scores, float* y) {
-  attend<Avx2>(q, D, kp, vp, ldp, P, kt, vt, ldt, L, scale, scores, y);
-}
 
 }  // namespace
 
-LinearIsa linear_isa_avx2() { return {"avx2", nn, nt, 16, 4, attend_row}; }
+LinearIsa linear_isa_avx2() { return {"avx2", nn, nt, 16, 4, attend_rows<Avx2, float>, attend_rows<Avx2, std::uint16_t>}; }
 
 }  // namespace inkstream::kernels

@@ -3,6 +3,7 @@
 // GCC 12 warns about the deliberately undefined upper half inside
 // _mm512_extractf64x4_pd (a known false positive).
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #include <immintrin.h>
 
 #include "linear_isa.h"
@@ -20,6 +21,10 @@ struct Avx512 {
   static V load_partial(const float* p, int n) { return _mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << n) - 1), p); }
   static void store(float* p, V v) { _mm512_storeu_ps(p, v); }
   static void store_partial(float* p, V v, int n) { _mm512_mask_storeu_ps(p, static_cast<__mmask16>((1u << n) - 1), v); }
+  static V load_bf16(const std::uint16_t* p) {
+    const __m256i bits = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(bits), 16));
+  }
   static V broadcast(float f) { return _mm512_set1_ps(f); }
   static V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
   static V add(V a, V b) { return _mm512_add_ps(a, b); }
@@ -42,13 +47,9 @@ void nt(const float* x, const float* w, const float* b, float* y, std::int64_t M
   nt_columns<Avx512, 4, 4>(x, w, b, y, M, K, N, n0, n1);
 }
 
-void attend_row(const float* q, std::int64_t D, const float* kp, const float* vp, std::int64_t ldp, std::int64_t P, const float* kt,
-                const float* vt, std::int64_t ldt, std::int64_t L, float scale, float* scores, float* y) {
-  attend<Avx512>(q, D, kp, vp, ldp, P, kt, vt, ldt, L, scale, scores, y);
-}
 
 }  // namespace
 
-LinearIsa linear_isa_avx512() { return {"avx512", nn, nt, 32, 4, attend_row}; }
+LinearIsa linear_isa_avx512() { return {"avx512", nn, nt, 32, 4, attend_rows<Avx512, float>, attend_rows<Avx512, std::uint16_t>}; }
 
 }  // namespace inkstream::kernels

@@ -1,7 +1,7 @@
 #pragma once
 // The per-instruction-set entry points behind linear.h: each computes output
 // columns [n_begin, n_end) for all rows (the caller splits columns over
-// threads). Defined in linear_<isa>.cpp.
+// threads), and the attention kernels. Defined in linear_<isa>.cpp.
 #include <cstdint>
 
 namespace inkstream::kernels {
@@ -9,17 +9,23 @@ namespace inkstream::kernels {
 using LinearColumns = void (*)(const float* x, const float* w, const float* b, float* y, std::int64_t M, std::int64_t K,
                                std::int64_t N, std::int64_t n_begin, std::int64_t n_end);
 
-// One query of decoding attention (attention_tiles.h).
-using AttendRow = void (*)(const float* q, std::int64_t D, const float* kp, const float* vp, std::int64_t ldp, std::int64_t P,
-                           const float* kt, const float* vt, std::int64_t ldt, std::int64_t L, float scale, float* scores,
-                           float* y);
+// The attention of one (group, head), keys/values of element type E (float,
+// or std::uint16_t holding bf16): attend_rows in attention_tiles.h.
+template <class E>
+using AttendRows = void (*)(const float* q, float* y, std::int64_t ldq, std::int64_t rows, const E* kp, const E* vp,
+                            std::int64_t P, bool causal, const E* kt, const E* vt, std::int64_t ldt_row, std::int64_t L,
+                            std::int64_t D, float scale, float* scores);
 
 struct LinearIsa {
   const char* name;
   LinearColumns nn, nt;
   int nn_block, nt_block;  // column granularity of a split
-  AttendRow attend;
+  AttendRows<float> attend_f32;
+  AttendRows<std::uint16_t> attend_bf16;
 };
+
+// The one in use (CPUID, or INKSTREAM_KERNELS; see linear.h), chosen once.
+const LinearIsa& chosen_isa();
 
 LinearIsa linear_isa_avx512();
 LinearIsa linear_isa_avx2();

@@ -1,5 +1,6 @@
 // linear.h in portable C++: any CPU (and the path the vector ones mirror).
 #include <cmath>
+#include <cstring>
 
 #include "linear_isa.h"
 #include "attention_tiles.h"
@@ -18,6 +19,12 @@ struct Scalar {
   static void store_partial(float* p, V v, int n) {
     if (n > 0) *p = v;
   }
+  static V load_bf16(const std::uint16_t* p) {
+    const std::uint32_t bits = static_cast<std::uint32_t>(*p) << 16;
+    float f;
+    std::memcpy(&f, &bits, sizeof f);
+    return f;
+  }
   static V broadcast(float f) { return f; }
   static V fma(V a, V b, V c) { return std::fma(a, b, c); }
   static V add(V a, V b) { return a + b; }
@@ -33,13 +40,9 @@ void nt(const float* x, const float* w, const float* b, float* y, std::int64_t M
   nt_columns<Scalar, 2, 4>(x, w, b, y, M, K, N, n0, n1);
 }
 
-void attend_row(const float* q, std::int64_t D, const float* kp, const float* vp, std::int64_t ldp, std::int64_t P, const float* kt,
-                const float* vt, std::int64_t ldt, std::int64_t L, float scale, float* scores, float* y) {
-  attend<Scalar>(q, D, kp, vp, ldp, P, kt, vt, ldt, L, scale, scores, y);
-}
 
 }  // namespace
 
-LinearIsa linear_isa_scalar() { return {"scalar", nn, nt, 8, 4, attend_row}; }
+LinearIsa linear_isa_scalar() { return {"scalar", nn, nt, 8, 4, attend_rows<Scalar, float>, attend_rows<Scalar, std::uint16_t>}; }
 
 }  // namespace inkstream::kernels

@@ -33,7 +33,7 @@ struct CompletionSettings {
   int threads = 0;
   int kv_cache_mb = 512;  // per loaded model: cached prompts' keys/values and running requests
   int max_loaded_models = 2;  // models (with their device, dtype and cache settings) kept loaded, least recently used first out
-  int prefill_chunk = 256;  // prompt tokens one request evaluates per engine step (smaller: smoother streams for others)
+  int prefill_chunk = 256;  // prompt tokens read per engine step, all requests together (smaller: smoother streams for others)
   bool prefix_cache = true;  // reuse the keys/values of earlier prompts (false: a baseline for measurements)
 
   // Applies the keys present in `patch` on top of this. Each invalid key is

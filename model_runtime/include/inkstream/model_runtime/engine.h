@@ -10,10 +10,12 @@
 //  2. admits waiting requests, in arrival order, while the row limit and the
 //     KV budget allow: each leases the cached entry sharing the longest
 //     token prefix with its prompt, so only the rest is evaluated;
-//  3. evaluates the next chunk (at most `prefill_chunk` tokens) of every
-//     prompt still being read, so that a long new document does not freeze
-//     the others' streams; a prompt read to its end gives the first token
-//     of each of its N alternatives;
+//  3. reads prompts: each is cut into chunks of `prefill_chunk` tokens
+//     (from its first uncached token); chunks run in arrival order while the
+//     step has read fewer than `prefill_chunk` prompt tokens in all (at
+//     least one chunk per step), so that new documents, however many, do not
+//     freeze the others' streams; a prompt read to its end gives the first
+//     token of each of its N alternatives;
 //  4. decodes one token for every active row of every request in one batch
 //     (rows of different lengths: Gpt2Model::forward_decode).
 // A request's output depends only on itself: each prompt is chunked the same
@@ -34,7 +36,7 @@ namespace inkstream {
 
 struct EngineOptions {
   std::size_t kv_cache_bytes = std::size_t{512} << 20;  // prefix cache + running requests' rows
-  int prefill_chunk = 256;                              // prompt tokens of one request per step
+  int prefill_chunk = 256;                              // prompt tokens read per step, all requests together
   int max_rows = 64;                                    // alternatives decoded per step, all requests together
   bool prefix_cache = true;                             // reuse cached prompts' keys/values (off: for comparison)
   GeneratorLimits limits;

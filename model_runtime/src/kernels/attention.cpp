@@ -1,0 +1,97 @@
+// Dispatch and threading for attention.h: work items are (group, head),
+// split over libtorch's intra-op threads; each item's numbers do not depend
+// on the split.
+#include "attention.h"
+
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "linear_isa.h"
+
+namespace inkstream::kernels {
+namespace {
+
+template <class E>
+void run(const std::vector<AttentionGroup>& groups, std::int64_t H, std::int64_t D, float scale, AttendRows<E> attend) {
+  std::vector<std::int64_t> first_item;
+  std::int64_t items = 0;
+  std::size_t scratch = 0;
+  for (const AttentionGroup& g : groups) {
+    first_item.push_back(items);
+    items += H;
+    scratch = std::max(scratch, static_cast<std::size_t>(g.rows * (g.P + g.L)));
+  }
+  at::parallel_for(0, items, 1, [&](std::int64_t begin, std::int64_t end) {
+    std::vector<float> scores(scratch);
+    std::size_t g = 0;
+    for (std::int64_t item = begin; item < end; ++item) {
+      while (g + 1 < groups.size() && item >= first_item[g + 1]) ++g;
+      const AttentionGroup& G = groups[g];
+      const std::int64_t h = item - first_item[g];
+      const auto* kp = static_cast<const E*>(G.kp) + h * G.ldp * D;
+      const auto* vp = static_cast<const E*>(G.vp) + h * G.ldp * D;
+      const auto* kt = G.kt ? static_cast<const E*>(G.kt) + h * G.ldt * D : nullptr;
+      const auto* vt = G.vt ? static_cast<const E*>(G.vt) + h * G.ldt * D : nullptr;
+      attend(G.q + h * D, G.y + h * D, H * D, G.rows, kp, vp, G.P, G.causal, kt, vt, H * G.ldt * D, G.L, D, scale,
+             scores.data());
+    }
+  });
+}
+
+float to_float(float f) { return f; }
+float to_float(std::uint16_t bits) {
+  const std::uint32_t wide = static_cast<std::uint32_t>(bits) << 16;
+  float f;
+  std::memcpy(&f, &wide, sizeof f);
+  return f;
+}
+
+template <class E>
+void reference(const std::vector<AttentionGroup>& groups, std::int64_t H, std::int64_t D, float scale) {
+  for (const AttentionGroup& G : groups)
+    for (std::int64_t r = 0; r < G.rows; ++r)
+      for (std::int64_t h = 0; h < H; ++h) {
+        const float* q = G.q + (r * H + h) * D;
+        const std::int64_t seen = G.causal ? G.P - G.rows + r + 1 : G.P, tail = G.causal ? 0 : G.L;
+        std::vector<const E*> keys, values;
+        for (std::int64_t j = 0; j < seen; ++j) {
+          keys.push_back(static_cast<const E*>(G.kp) + (h * G.ldp + j) * D);
+          values.push_back(static_cast<const E*>(G.vp) + (h * G.ldp + j) * D);
+        }
+        for (std::int64_t j = 0; j < tail; ++j) {
+          keys.push_back(static_cast<const E*>(G.kt) + ((r * H + h) * G.ldt + j) * D);
+          values.push_back(static_cast<const E*>(G.vt) + ((r * H + h) * G.ldt + j) * D);
+        }
+        std::vector<double> s(keys.size());
+        double top = -1e300, sum = 0;
+        for (std::size_t j = 0; j < keys.size(); ++j) {
+          double dot = 0;
+          for (std::int64_t d = 0; d < D; ++d) dot += static_cast<double>(q[d]) * to_float(keys[j][d]);
+          top = std::max(top, s[j] = dot * scale);
+        }
+        for (auto& v : s) sum += (v = std::exp(v - top));
+        for (std::int64_t d = 0; d < D; ++d) {
+          double y = 0;
+          for (std::size_t j = 0; j < keys.size(); ++j) y += s[j] / sum * to_float(values[j][d]);
+          G.y[(r * H + h) * D + d] = static_cast<float>(y);
+        }
+      }
+}
+
+}  // namespace
+
+void attention_decode(const std::vector<AttentionGroup>& groups, std::int64_t H, std::int64_t D, float scale, KvType kv) {
+  if (kv == KvType::F32) run<float>(groups, H, D, scale, chosen_isa().attend_f32);
+  else run<std::uint16_t>(groups, H, D, scale, chosen_isa().attend_bf16);
+}
+
+void attention_decode_reference(const std::vector<AttentionGroup>& groups, std::int64_t H, std::int64_t D, float scale,
+                                KvType kv) {
+  if (kv == KvType::F32) reference<float>(groups, H, D, scale);
+  else reference<std::uint16_t>(groups, H, D, scale);
+}
+
+}  // namespace inkstream::kernels
