@@ -11,10 +11,11 @@
 //   anchor of grid point g is the first paragraph start in [g, g + step/2),
 //   else the first sentence or line start there, else the first word start
 //   (so two anchors are always more than step/2 apart).
-//   The window starts at the earliest anchor that fits both limits.
+//   The window starts at the earliest anchor at least half a step inside
+//   both limits (room for the next words), else the earliest inside them.
 // - Typing forward moves the limits forward but leaves the anchor in place
-//   until it no longer fits; then the start jumps a whole grid step (or
-//   more), never one word at a time.
+//   until it no longer has that room; then the start jumps a whole grid step
+//   (or more), never one word at a time.
 // Cost: a constant number of tokenizations of at most the window (the token
 // limit is found on the last ~8 bytes per budget token, doubling if needed),
 // so it is linear in the window, not quadratic.
@@ -112,19 +113,30 @@ std::optional<std::string> build_context(std::string_view before, int context_ch
   std::size_t window_bytes = static_cast<std::size_t>(context_chars);
   if (token_budget > 0) window_bytes = std::min(window_bytes, static_cast<std::size_t>(token_budget) * 4);
   const std::size_t step = std::max<std::size_t>(16, window_bytes / 4);
-  for (std::size_t g = lower / step * step; g < before.size(); g += step) {
-    const std::size_t a = anchor_at(before, g, step);
-    if (a < lower || a >= before.size()) continue;
-    const std::string_view w = before.substr(a);
-    // The limit came from tokens of a longer text; the window's own first
-    // word may split differently, so check it exactly.
-    if (token_budget > 0) {
-      const bool fits = token_starts(w).size() <= static_cast<std::size_t>(token_budget);
-      if (cancelled(cancel)) return std::nullopt;
-      if (!fits) continue;
+  // The earliest anchor at or after `from` whose window fits; npos if none.
+  bool stop = false;
+  auto first_fitting = [&](std::size_t from) {
+    for (std::size_t g = from / step * step; g < before.size(); g += step) {
+      const std::size_t a = anchor_at(before, g, step);
+      if (a < from || a >= before.size()) continue;
+      // The limit came from tokens of a longer text; the window's own first
+      // word may split differently, so check it exactly.
+      if (token_budget > 0) {
+        const bool fits = token_starts(before.substr(a)).size() <= static_cast<std::size_t>(token_budget);
+        if ((stop = cancelled(cancel))) return std::string_view::npos;
+        if (!fits) continue;
+      }
+      return a;
     }
-    return std::string(w);
-  }
+    return std::string_view::npos;
+  };
+  // Room to type: the start sits at least half a grid step (an eighth of the
+  // window) inside the limits, so the window does not move again a few words
+  // later; only text without such an anchor takes one just inside.
+  std::size_t start = first_fitting(lower + step / 2);
+  if (start == std::string_view::npos && !stop) start = first_fitting(lower);
+  if (stop) return std::nullopt;
+  if (start != std::string_view::npos) return std::string(before.substr(start));
   // No anchor fits (a window shorter than a grid step): cut at the limit;
   // the generator drops any tokens still too many.
   return std::string(before.substr(char_start(before, lower)));
