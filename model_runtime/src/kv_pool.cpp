@@ -4,6 +4,12 @@
 #include <algorithm>
 
 namespace inkstream {
+namespace {
+
+// How many cached tokens past the common prefix a lease may overwrite.
+constexpr std::int64_t kOverwritableTokens = 16;
+
+}  // namespace
 
 KvPool::KvPool(const ModelConfig& config, c10::ScalarType dtype, c10::Device device, std::size_t budget_bytes, bool reuse)
     : config_(config), dtype_(dtype), device_(device), budget_(budget_bytes), reuse_(reuse) {}
@@ -55,24 +61,32 @@ std::optional<KvPool::Lease> KvPool::lease(std::span<const TokenId> prompt, std:
   Lease lease;
   if (best) {
     best->leased = true;  // not evicted while making room below
-    const std::size_t old_bytes = best->cache.bytes();
-    if (best->cache.capacity() < needed) {
-      // Grow: a larger entry, the reused positions copied over.
+    // In place when the prompt keeps all but the entry's last few tokens
+    // (the writer typed on, or retyped the last word). A prompt that
+    // diverges earlier (an edit further back, or another document sharing a
+    // first word) gets a copy of the common part: leasing in place would
+    // overwrite the rest, another document's cached window with it (8
+    // documents starting alike destroyed each other's this way).
+    const bool in_place = static_cast<std::int64_t>(best->tokens.size()) - best_len <= kOverwritableTokens;
+    if (!in_place || best->cache.capacity() < needed) {
       const std::int64_t capacity = capacity_for(prompt.size());
-      const std::size_t grown = bytes_for(1, capacity);
-      if (!make_room(grown + extra_bytes)) {
+      const std::size_t bytes = bytes_for(1, capacity);
+      if (!make_room(bytes + extra_bytes)) {
         best->leased = false;
         best.reset();
       } else {
-        auto bigger = std::make_shared<PrefixEntry>(config_, capacity, dtype_, device_);
-        for (std::size_t l = 0; l < bigger->cache.k.size(); ++l) {
-          bigger->cache.k[l].narrow(2, 0, best_len).copy_(best->cache.k[l].narrow(2, 0, best_len));
-          bigger->cache.v[l].narrow(2, 0, best_len).copy_(best->cache.v[l].narrow(2, 0, best_len));
+        auto copy = std::make_shared<PrefixEntry>(config_, capacity, dtype_, device_);
+        for (std::size_t l = 0; l < copy->cache.k.size(); ++l) {
+          copy->cache.k[l].narrow(2, 0, best_len).copy_(best->cache.k[l].narrow(2, 0, best_len));
+          copy->cache.v[l].narrow(2, 0, best_len).copy_(best->cache.v[l].narrow(2, 0, best_len));
         }
-        used_ += grown;
-        used_ -= old_bytes;
-        entries_.remove(best);
-        best = bigger;
+        used_ += bytes;
+        best->leased = false;
+        if (in_place) {  // grown: the new entry replaces the old one
+          used_ -= best->cache.bytes();
+          entries_.remove(best);
+        }
+        best = copy;
         entries_.push_back(best);
       }
     } else if (!make_room(extra_bytes)) {

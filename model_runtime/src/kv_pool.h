@@ -6,7 +6,8 @@
 // prefix is reusable.
 //
 // An entry is leased by one running request at a time (it appends its
-// prompt's new tokens in place); free entries are evicted least recently
+// prompt's new tokens in place, or to a copy of the common part when that
+// would overwrite more than a few of the entry's tokens); free entries are evicted least recently
 // used first when the byte budget needs room. The budget covers every
 // entry and the running requests' decoding rows. Scheduler thread only.
 #include <cstdint>

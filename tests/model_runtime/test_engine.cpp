@@ -243,6 +243,43 @@ void check_reuse(const char* model_name, const char* dtype, double tolerance) {
   EXPECT_LE(err2, tolerance);
 }
 
+// Two documents sharing only their first tokens keep both cached windows: a
+// lease copies the common part instead of overwriting the other's entry;
+// retyping the last word (a few tokens) still extends an entry in place.
+TEST(Engine, ADocumentSharingAFirstWordDoesNotOverwriteAnothersCache) {
+  c10::InferenceMode guard;
+  const auto model = deep();
+  KvPool pool(model->config(), model->dtype(), torch::kCPU, 64 << 20);
+  const Tokenizer& tok = model->tokenizer();
+  auto read = [&](const std::string& text) {
+    const auto prompt = tok.encode(text);
+    auto lease = pool.lease(prompt, 0);
+    EXPECT_TRUE(lease.has_value());
+    const std::vector<std::int64_t> rest(prompt.begin() + lease->reused, prompt.end());
+    model->forward_last(torch::tensor(rest).view({1, -1}), &lease->entry->cache);
+    lease->entry->tokens.assign(prompt.begin(), prompt.end());
+    pool.release(lease->entry, 0);
+    return std::pair{lease->reused, static_cast<std::int64_t>(prompt.size())};
+  };
+  const std::string a =
+      "Chapter one. The lighthouse keeper counted the ships that passed in the night, one by one, and wrote their names in a "
+      "book that nobody else would ever read";
+  const std::string b =
+      "Chapter one. A grey cat slept on the warm stones of the harbour wall all day long, and dreamed of fish and of the "
+      "fishermen who never shared them";
+  read(a);
+  read(b);
+  EXPECT_EQ(pool.entries(), 2u);
+  const auto [reused_a, size_a] = read(a + " and");
+  EXPECT_GE(reused_a, size_a - 2) << "a's window was overwritten by b";
+  const auto [reused_b, size_b] = read(b + " and");
+  EXPECT_GE(reused_b, size_b - 2) << "b's window was overwritten";
+  const std::size_t entries = pool.entries();
+  const auto [reused_c, size_c] = read(a + " an");  // the last word retyped: in place
+  EXPECT_GE(reused_c, size_c - 2);
+  EXPECT_EQ(pool.entries(), entries);
+}
+
 TEST(Engine, PrefixReuseGivesTheLogitsOfAFreshPrefillFp32) { check_reuse("deep-scaled", "fp32", 1e-5); }
 TEST(Engine, PrefixReuseGivesTheLogitsOfAFreshPrefillBf16) { check_reuse("tiny-bf16", "bf16", 2e-2); }
 
