@@ -1,5 +1,5 @@
-// fp32 linear layers: inkstream's batch-invariant kernels against libtorch's
-// addmm (OpenBLAS) in the same run, on GPT-2 small's four matrix shapes plus
+// Linear layers: inkstream's batch-invariant kernels against libtorch's
+// addmm in the same run (fp32: OpenBLAS; bf16: oneDNN), on GPT-2 small's four matrix shapes plus
 // the tied lm_head, for the row counts of decoding (1 to 24 rows) and a
 // prefill chunk. Prints one JSON line per (shape, rows).
 //
@@ -58,10 +58,27 @@ int main(int argc, char** argv) {
         if (c.nt) kernels::linear_nt_f32(x.data_ptr<float>(), w.data_ptr<float>(), nullptr, y.data_ptr<float>(), M, c.K, c.N);
         else kernels::linear_nn_f32(x.data_ptr<float>(), w.data_ptr<float>(), b.data_ptr<float>(), y.data_ptr<float>(), M, c.K, c.N);
       });
+      // bf16: libtorch (oneDNN) against ours.
+      const torch::Tensor x16 = x.to(torch::kBFloat16), b16 = b.to(torch::kBFloat16);
+      const torch::Tensor w16 = w.to(torch::kBFloat16);
+      torch::Tensor y16 = torch::empty({M, c.N}, torch::kBFloat16);
+      const double torch_bf16 = best_ms(reps, [&] { y16 = c.nt ? torch::matmul(x16, w16.t()) : torch::addmm(b16, x16, w16); });
+      auto bits = [](const torch::Tensor& t) { return reinterpret_cast<const std::uint16_t*>(t.data_ptr()); };
+      // Conv1D matrices in the k-pair layout a bf16 model keeps them in, the
+      // tied lm_head as it is (N, K).
+      std::vector<std::uint32_t> pairs(static_cast<std::size_t>((c.K + 1) / 2 * c.N));
+      if (!c.nt) kernels::pack_bf16_pairs(bits(w16), pairs.data(), c.K, c.N);
+      auto* y_bits = reinterpret_cast<std::uint16_t*>(y16.data_ptr());
+      const double ours_bf16 = best_ms(reps, [&] {
+        if (c.nt) kernels::linear_nt_bf16(bits(x16), bits(w16), nullptr, y_bits, M, c.K, c.N);
+        else kernels::linear_nn_bf16(bits(x16), pairs.data(), bits(b16), y_bits, M, c.K, c.N);
+      });
       const double gb = static_cast<double>(c.K * c.N * 4) / 1e9;
       std::cout << nlohmann::json{{"matrix", c.name}, {"rows", M}, {"isa", kernels::linear_f32_isa()},
                                   {"openblas_ms", blas}, {"inkstream_ms", ours}, {"speedup", blas / ours},
-                                  {"inkstream_gb_s", gb / (ours / 1e3)}}
+                                  {"inkstream_gb_s", gb / (ours / 1e3)}, {"bf16_isa", kernels::linear_bf16_isa()},
+                                  {"libtorch_bf16_ms", torch_bf16}, {"inkstream_bf16_ms", ours_bf16},
+                                  {"bf16_speedup", torch_bf16 / ours_bf16}}
                        .dump()
                 << std::endl;
     }

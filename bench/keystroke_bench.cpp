@@ -155,7 +155,7 @@ int main(int argc, char** argv) {
   std::string binary, model, dtype = "auto";
   std::vector<std::string> texts;
   std::vector<int> lengths = {200, 600, 1000};
-  int n = 3, max_tokens = 16, pauses = 8, words_per_pause = 4, kv_mb = 256;
+  int n = 3, max_tokens = 16, pauses = 8, words_per_pause = 4, kv_mb = 512;  // kv_cache_mb: the default
   bool skip_keystrokes = false, skip_concurrency = false;
   CLI::App app{"inkstream keystroke latency and concurrency benchmark"};
   app.add_option("--binary", binary)->required();

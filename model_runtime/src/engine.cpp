@@ -246,6 +246,7 @@ void Engine::step() {
   // uncached token, then every prefill_chunk tokens); the budget decides
   // only when it runs.
   std::int64_t prompt_budget = options_.prefill_chunk;
+  const auto prompt_time = Clock::now();
   for (auto& sp : running_) {
     Sequence& s = *sp;
     if (s.prefilled() || s.done()) continue;
@@ -309,6 +310,12 @@ void Engine::step() {
     std::lock_guard lock(mutex_);
     ++stats_.steps;
   }
+
+  if (spdlog::should_log(spdlog::level::trace))
+    spdlog::trace("engine: step {}: {} prompt tokens, {} rows decoded; prompts {:.1f} ms, decoding {:.1f} ms", stats_.steps,
+                  options_.prefill_chunk - prompt_budget, ids.size(),
+                  std::chrono::duration<double, std::milli>(decode_time - prompt_time).count(),
+                  std::chrono::duration<double, std::milli>(Clock::now() - decode_time).count());
 
   // 5. Finished requests leave.
   move_if(running_, done, [](const Sequence& s) { return s.done(); });

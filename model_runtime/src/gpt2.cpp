@@ -1,9 +1,11 @@
 #include "inkstream/model_runtime/gpt2.h"
 #include <torch/types.h>
+#include <sys/mman.h>
 
 #include "inkstream/model_runtime/checkpoint.h"
 #include "inkstream/model_runtime/device.h"
 #include "inkstream/model_runtime/errors.h"
+#include "kernels/linear.h"
 #include "layers.h"
 #include "recompute.h"
 
@@ -13,9 +15,30 @@ KvCache::KvCache(const ModelConfig& config, std::int64_t batch, std::int64_t cap
                  torch::Device device)
     : batch_(batch), capacity_(capacity) {
   const auto opts = torch::TensorOptions().dtype(dtype).device(device);
-  for (std::int64_t l = 0; l < config.n_layer; ++l) {
-    k.push_back(torch::empty({batch, config.n_head, capacity, config.head_dim()}, opts));  // (B, H, cap, D)
-    v.push_back(torch::empty({batch, config.n_head, capacity, config.head_dim()}, opts));  // (B, H, cap, D)
+  const std::vector<std::int64_t> shape = {batch, config.n_head, capacity, config.head_dim()};  // (B, H, cap, D)
+  if (!device.is_cpu()) {
+    for (std::int64_t l = 0; l < config.n_layer; ++l) {
+      k.push_back(torch::empty(shape, opts));
+      v.push_back(torch::empty(shape, opts));
+    }
+    return;
+  }
+  // On the CPU all layers live in one anonymous mapping: its pages become
+  // resident only as positions are written (room left for typing costs
+  // nothing), and a dropped cache gives its memory back to the system at
+  // once. (From the heap, under the allocator settings serving uses, evicted
+  // caches stayed resident and fragmented it: peak RSS grew past the
+  // kv_cache_mb budget.)
+  const std::size_t one = static_cast<std::size_t>(batch * config.n_head * capacity * config.head_dim()) * c10::elementSize(dtype);
+  const std::size_t stride = (one + 63) / 64 * 64;
+  const std::size_t total = std::max<std::size_t>(1, 2 * static_cast<std::size_t>(config.n_layer) * stride);
+  void* base = mmap(nullptr, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (base == MAP_FAILED) throw std::bad_alloc();
+  const std::shared_ptr<void> region(base, [total](void* p) { munmap(p, total); });
+  auto* bytes = static_cast<char*>(base);
+  for (std::int64_t l = 0; l < 2 * config.n_layer; ++l) {
+    torch::Tensor t = torch::from_blob(bytes + static_cast<std::size_t>(l) * stride, shape, [region](void*) {}, opts);
+    (l % 2 == 0 ? k : v).push_back(std::move(t));
   }
 }
 
@@ -38,7 +61,18 @@ std::shared_ptr<Gpt2Model> Gpt2Model::load(const std::filesystem::path& dir, con
   const torch::Device device = parse_device(options.device);
   const torch::ScalarType dtype = parse_dtype(options.dtype, device);
   Checkpoint ck = load_checkpoint(dir, {dtype, device, options.copy_weights});
-  return std::make_shared<Gpt2Model>(ck.config, ck.weights, ck.tokenizer, dir.filename().string());
+  auto model = std::make_shared<Gpt2Model>(ck.config, ck.weights, ck.tokenizer, dir.filename().string());
+  ck.weights.clear();  // the relaid tensors replace these, not sit beside them
+  model->lay_out_for_cpu_kernels();
+  return model;
+}
+
+void Gpt2Model::lay_out_for_cpu_kernels() {
+  if (!wte_.device().is_cpu() || !kernels::kernels_enabled()) return;
+  if (wte_.scalar_type() == torch::kBFloat16) {
+    for (Gpt2Layer& w : layers_)
+      for (torch::Tensor* m : {&w.c_attn_w, &w.c_proj_w, &w.c_fc_w, &w.mlp_proj_w}) *m = layers::pack_bf16_pairs(*m);
+  }
 }
 
 Gpt2Model::Gpt2Model(ModelConfig config, const std::map<std::string, torch::Tensor>& weights,
@@ -152,6 +186,8 @@ torch::Tensor Gpt2Model::forward_decode(const torch::Tensor& ids, const std::vec
 }
 
 std::map<std::string, torch::Tensor> Gpt2Model::named_weights() const {
+  // Packed matrices are given back in their Conv1D layout (copies).
+  auto plain = [](const torch::Tensor& w) { return layers::is_packed(w) ? layers::unpack_bf16_pairs(w) : w; };
   std::map<std::string, torch::Tensor> out = {
       {"wte.weight", wte_}, {"wpe.weight", wpe_}, {"ln_f.weight", ln_f_w_}, {"ln_f.bias", ln_f_b_}};
   if (!lm_head_.is_same(wte_)) out["lm_head.weight"] = lm_head_;
@@ -160,15 +196,15 @@ std::map<std::string, torch::Tensor> Gpt2Model::named_weights() const {
     const Gpt2Layer& w = layers_[i];
     out[p + "ln_1.weight"] = w.ln_1_w;
     out[p + "ln_1.bias"] = w.ln_1_b;
-    out[p + "attn.c_attn.weight"] = w.c_attn_w;
+    out[p + "attn.c_attn.weight"] = plain(w.c_attn_w);
     out[p + "attn.c_attn.bias"] = w.c_attn_b;
-    out[p + "attn.c_proj.weight"] = w.c_proj_w;
+    out[p + "attn.c_proj.weight"] = plain(w.c_proj_w);
     out[p + "attn.c_proj.bias"] = w.c_proj_b;
     out[p + "ln_2.weight"] = w.ln_2_w;
     out[p + "ln_2.bias"] = w.ln_2_b;
-    out[p + "mlp.c_fc.weight"] = w.c_fc_w;
+    out[p + "mlp.c_fc.weight"] = plain(w.c_fc_w);
     out[p + "mlp.c_fc.bias"] = w.c_fc_b;
-    out[p + "mlp.c_proj.weight"] = w.mlp_proj_w;
+    out[p + "mlp.c_proj.weight"] = plain(w.mlp_proj_w);
     out[p + "mlp.c_proj.bias"] = w.mlp_proj_b;
   }
   return out;

@@ -19,10 +19,12 @@ std::size_t KvPool::bytes_for(std::int64_t rows, std::int64_t positions) const {
          c10::elementSize(dtype_);
 }
 
-// Room for the prompt plus typing ahead, in steps of 128 positions, so that
-// a writer's next few words fit without moving the entry.
+// Room for the prompt plus typing ahead (64 positions, ~50 words), in steps
+// of 64, so that a writer's next words fit without moving the entry. (Steps
+// of 128 held a 203-token prompt in 384 positions: most of a small pool
+// went to room nobody typed into.)
 std::int64_t KvPool::capacity_for(std::size_t tokens) const {
-  const std::int64_t want = (static_cast<std::int64_t>(tokens) + 64 + 127) / 128 * 128;
+  const std::int64_t want = (static_cast<std::int64_t>(tokens) + 64 + 63) / 64 * 64;
   return std::min<std::int64_t>(want, config_.n_positions);
 }
 

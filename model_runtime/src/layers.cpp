@@ -11,12 +11,13 @@
 namespace inkstream::layers {
 
 bool uses_kernels(const torch::Tensor& x) {
-  return x.device().is_cpu() && x.scalar_type() == torch::kFloat32 && c10::InferenceMode::is_enabled();
+  return x.device().is_cpu() && x.scalar_type() == torch::kFloat32 && c10::InferenceMode::is_enabled() &&
+         kernels::kernels_enabled();
 }
 
 bool uses_attention_kernel(const torch::Tensor& x) {
   return x.device().is_cpu() && (x.scalar_type() == torch::kFloat32 || x.scalar_type() == torch::kBFloat16) &&
-         c10::InferenceMode::is_enabled();
+         c10::InferenceMode::is_enabled() && kernels::kernels_enabled();
 }
 
 namespace {
@@ -45,9 +46,40 @@ torch::Tensor layer_norm(const torch::Tensor& x, const torch::Tensor& w, const t
   return torch::layer_norm(x, {x.size(-1)}, w, b, eps);
 }
 
+bool is_packed(const torch::Tensor& w) { return w.scalar_type() == torch::kInt32 && w.dim() == 2; }
+
+torch::Tensor pack_bf16_pairs(const torch::Tensor& w) {
+  // w is (IN, OUT) bf16 -> (ceil(IN/2), OUT) int32
+  TORCH_CHECK(w.dim() == 2 && w.scalar_type() == torch::kBFloat16 && w.device().is_cpu(), "pack_bf16_pairs takes a CPU bf16 matrix");
+  const torch::Tensor c = w.contiguous();
+  torch::Tensor packed = torch::empty({(w.size(0) + 1) / 2, w.size(1)}, torch::TensorOptions().dtype(torch::kInt32));
+  kernels::pack_bf16_pairs(reinterpret_cast<const std::uint16_t*>(c.data_ptr()),
+                           reinterpret_cast<std::uint32_t*>(packed.data_ptr()), w.size(0), w.size(1));
+  return packed;
+}
+
+torch::Tensor unpack_bf16_pairs(const torch::Tensor& packed) {
+  // (P, OUT) int32 -> (2P, OUT) bf16: rows 2p and 2p+1 are the low and high halves.
+  // (An odd IN's zero row at the end is not told apart: GPT-2's are even.)
+  const torch::Tensor halves = packed.contiguous().view(torch::kBFloat16).view({packed.size(0), packed.size(1), 2});
+  return halves.permute({0, 2, 1}).reshape({2 * packed.size(0), packed.size(1)});
+}
+
 torch::Tensor conv1d(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b) {
   // x is (B, T, IN), w is (IN, OUT): flatten to (B*T, IN) for one product.
-  const auto B = x.size(0), T = x.size(1), IN = x.size(2), OUT = w.size(1);
+  const auto B = x.size(0), T = x.size(1), IN = x.size(2);
+  if (is_packed(w)) {
+    TORCH_CHECK(x.device().is_cpu() && x.scalar_type() == torch::kBFloat16 && !x.requires_grad(),
+                "packed bf16 weights serve CPU inference only");
+    const auto OUT = w.size(1);
+    const torch::Tensor x2 = x.reshape({B * T, IN}).contiguous(), bc = b.contiguous();
+    torch::Tensor y = torch::empty({B, T, OUT}, x.options());
+    kernels::linear_nn_bf16(reinterpret_cast<const std::uint16_t*>(x2.data_ptr()), reinterpret_cast<const std::uint32_t*>(w.data_ptr()),
+                            reinterpret_cast<const std::uint16_t*>(bc.data_ptr()), reinterpret_cast<std::uint16_t*>(y.data_ptr()), B * T,
+                            IN, OUT);
+    return y;
+  }
+  const auto OUT = w.size(1);
   if (uses_kernels(x) && w.scalar_type() == torch::kFloat32) {
     const torch::Tensor x2 = x.reshape({B * T, IN}).contiguous();
     const torch::Tensor wc = w.contiguous(), bc = b.contiguous();
@@ -61,13 +93,22 @@ torch::Tensor conv1d(const torch::Tensor& x, const torch::Tensor& w, const torch
 
 torch::Tensor linear_nt(const torch::Tensor& x, const torch::Tensor& w) {
   // x is (B, C) or (B, T, C), w is (V, C) -> (B, V) or (B, T, V)
-  if (uses_kernels(x) && w.scalar_type() == torch::kFloat32) {
+  const bool fp32 = uses_kernels(x) && w.scalar_type() == torch::kFloat32;
+  const bool bf16 = x.device().is_cpu() && x.scalar_type() == torch::kBFloat16 && w.scalar_type() == torch::kBFloat16 &&
+                    c10::InferenceMode::is_enabled() && w.is_contiguous() && kernels::kernels_enabled();
+  if (fp32 || bf16) {
     const auto C = x.size(-1), V = w.size(0), rows = x.numel() / C;
-    const torch::Tensor xc = x.contiguous(), wc = w.contiguous();
+    const torch::Tensor xc = x.contiguous();
     std::vector<std::int64_t> shape(x.sizes().begin(), x.sizes().end());
     shape.back() = V;
     torch::Tensor y = torch::empty(shape, x.options());
-    kernels::linear_nt_f32(xc.data_ptr<float>(), wc.data_ptr<float>(), nullptr, y.data_ptr<float>(), rows, C, V);
+    if (bf16) {
+      kernels::linear_nt_bf16(reinterpret_cast<const std::uint16_t*>(xc.data_ptr()), reinterpret_cast<const std::uint16_t*>(w.data_ptr()),
+                              nullptr, reinterpret_cast<std::uint16_t*>(y.data_ptr()), rows, C, V);
+    } else {
+      const torch::Tensor wc = w.contiguous();
+      kernels::linear_nt_f32(xc.data_ptr<float>(), wc.data_ptr<float>(), nullptr, y.data_ptr<float>(), rows, C, V);
+    }
     return y;
   }
   return torch::matmul(x, w.t());

@@ -21,7 +21,14 @@ bool uses_kernels(const at::Tensor& x);
 // (kernels/attention.h): CPU, fp32 or bf16, under c10::InferenceMode.
 bool uses_attention_kernel(const at::Tensor& x);
 
-// Hugging Face Conv1D: x is (B, T, IN), w is (IN, OUT), b is (OUT) -> (B, T, OUT) = x·w + b.
+// bf16 w (IN, OUT) packed in k pairs for the bf16 kernels: int32
+// (ceil(IN/2), OUT), see kernels/linear.h. unpack gives back (IN, OUT).
+at::Tensor pack_bf16_pairs(const at::Tensor& w);
+at::Tensor unpack_bf16_pairs(const at::Tensor& packed);
+bool is_packed(const at::Tensor& w);
+
+// Hugging Face Conv1D: x is (B, T, IN), w is (IN, OUT) (or packed, for bf16
+// x without autograd), b is (OUT) -> (B, T, OUT) = x·w + b.
 at::Tensor conv1d(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b);
 
 // x·wᵀ without bias: x is (..., C), w is (V, C) -> (..., V). The tied lm_head.

@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "inkstream/model_runtime/checkpoint.h"
 #include "inkstream/model_runtime/generator.h"
 #include "inkstream/model_runtime/errors.h"
 #include "layers.h"
@@ -88,6 +89,31 @@ TEST(Gpt2, Bf16LogitsWithinTolerance) {
       EXPECT_LE(max_relative_error(logits, c), 2e-2);
     }
   }
+}
+
+// Loaded for serving, weights are laid out for the CPU kernels (bf16:
+// packed k pairs; fp32: the embedding transposed); named_weights still
+// gives every tensor back exactly as the checkpoint holds it, and the
+// packed products match libtorch's on the same weights.
+TEST(Gpt2, WeightsLaidOutForTheKernelsComeBackUnchanged) {
+  for (const char* dtype : {"bf16", "fp32"}) {
+    SCOPED_TRACE(dtype);
+    const auto served = Gpt2Model::load(test::fixture_dir() / "tiny", {"cpu", dtype});
+    const Checkpoint ck = load_checkpoint(test::fixture_dir() / "tiny", {served->dtype(), torch::kCPU, true});
+    const auto weights = served->named_weights();
+    for (const auto& [name, t] : ck.weights) {
+      if (!weights.count(name)) continue;  // lm_head when tied
+      ASSERT_TRUE(torch::equal(weights.at(name), t)) << name;
+    }
+  }
+  const torch::Tensor w = torch::randn({64, 96}).to(torch::kBFloat16), b = torch::randn({96}).to(torch::kBFloat16);
+  const torch::Tensor x = torch::randn({2, 3, 64}).to(torch::kBFloat16);
+  const torch::Tensor packed = layers::pack_bf16_pairs(w);
+  EXPECT_TRUE(torch::equal(layers::unpack_bf16_pairs(packed), w));
+  c10::InferenceMode guard;
+  const torch::Tensor ours = layers::conv1d(x, packed, b).to(torch::kFloat32);
+  const torch::Tensor theirs = torch::addmm(b.to(torch::kFloat32), x.reshape({6, 64}).to(torch::kFloat32), w.to(torch::kFloat32)).view({2, 3, 96});
+  EXPECT_LE((ours - theirs).abs().max().item<double>(), 2e-2 * theirs.abs().max().item<double>());
 }
 
 TEST(Gpt2, GeneratorGreedyEqualsReference) {

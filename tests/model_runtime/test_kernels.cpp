@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "kernels/attention.h"
+#include "kernels/bf16.h"
 #include "kernels/linear.h"
 #include "kernels/linear_isa.h"
 
@@ -22,6 +23,14 @@ std::vector<LinearIsa> available_isas() {
   __builtin_cpu_init();
   if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) out.push_back(linear_isa_avx2());
   if (__builtin_cpu_supports("avx512f")) out.push_back(linear_isa_avx512());
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bf16")) {
+    LinearIsa bf16 = linear_isa_avx512();
+    bf16.nt_bf16 = linear_nt_bf16_avx512bf16();
+    bf16.nn_bf16 = linear_nn_bf16_avx512bf16();
+    bf16.nn_bf16_block = linear_nn_bf16_avx512bf16_block;
+    bf16.bf16_name = "avx512bf16";
+    out.push_back(bf16);
+  }
   return out;
 }
 
@@ -119,14 +128,7 @@ struct KvData {
 
 std::vector<std::uint16_t> to_bf16(std::vector<float>& v) {
   std::vector<std::uint16_t> out(v.size());
-  for (std::size_t i = 0; i < v.size(); ++i) {
-    std::uint32_t bits;
-    std::memcpy(&bits, &v[i], 4);
-    bits += 0x7fff + ((bits >> 16) & 1);  // round to nearest even
-    out[i] = static_cast<std::uint16_t>(bits >> 16);
-    bits = static_cast<std::uint32_t>(out[i]) << 16;
-    std::memcpy(&v[i], &bits, 4);
-  }
+  for (std::size_t i = 0; i < v.size(); ++i) v[i] = bf16_to_float(out[i] = float_to_bf16(v[i]));
   return out;
 }
 
@@ -227,6 +229,91 @@ TEST(Kernels, AttentionOfEveryIsaMatchesTheReferenceOnRaggedGroups) {
         }
       }
     }
+}
+
+}  // namespace
+}  // namespace inkstream::kernels
+
+namespace inkstream::kernels {
+namespace {
+
+// bf16 products of every instruction set (the widening ones and AVX-512
+// BF16's dot products) against the double reference, on odd shapes; the
+// result is rounded once to bf16, so they agree within a bf16 step.
+TEST(Kernels, Bf16ProductsOfEveryIsaMatchTheReference) {
+  for (const LinearIsa& isa : available_isas()) {
+    SCOPED_TRACE(isa.bf16_name);
+    std::mt19937 rng(11);
+    for (const Shape& s : kShapes) {
+      SCOPED_TRACE(std::to_string(s.M) + "x" + std::to_string(s.K) + "x" + std::to_string(s.N));
+      auto xf = random_vector(s.M * s.K, rng), wf = random_vector(s.N * s.K, rng), bf = random_vector(s.N, rng);
+      const auto x = to_bf16(xf), w = to_bf16(wf), b = to_bf16(bf);
+      std::vector<std::uint16_t> y(s.M * s.N, 0x7fc0), ref(s.M * s.N);
+      isa.nt_bf16(x.data(), w.data(), b.data(), y.data(), s.M, s.K, s.N, 0, s.N);
+      linear_nt_bf16_reference(x.data(), w.data(), b.data(), ref.data(), s.M, s.K, s.N);
+      for (std::size_t i = 0; i < y.size(); ++i) {
+        const float got = bf16_to_float(y[i]), want = bf16_to_float(ref[i]);
+        ASSERT_LE(std::abs(got - want), std::abs(want) / 128 + 1e-3f * std::sqrt(static_cast<float>(s.K))) << "element " << i;
+      }
+    }
+  }
+}
+
+// The same for the Conv1D form with k-pair-packed weights (odd K included:
+// its last pair has a zero partner).
+TEST(Kernels, PackedBf16ProductsOfEveryIsaMatchTheReference) {
+  for (const LinearIsa& isa : available_isas()) {
+    SCOPED_TRACE(isa.bf16_name);
+    std::mt19937 rng(12);
+    for (const Shape& s : kShapes) {
+      SCOPED_TRACE(std::to_string(s.M) + "x" + std::to_string(s.K) + "x" + std::to_string(s.N));
+      auto xf = random_vector(s.M * s.K, rng), wf = random_vector(s.K * s.N, rng), bf = random_vector(s.N, rng);
+      const auto x = to_bf16(xf), w = to_bf16(wf), b = to_bf16(bf);
+      std::vector<std::uint32_t> packed((s.K + 1) / 2 * s.N);
+      pack_bf16_pairs(w.data(), packed.data(), s.K, s.N);
+      std::vector<std::uint16_t> y(s.M * s.N, 0x7fc0), ref(s.M * s.N);
+      isa.nn_bf16(x.data(), packed.data(), b.data(), y.data(), s.M, s.K, s.N, 0, s.N);
+      linear_nn_bf16_reference(x.data(), w.data(), b.data(), ref.data(), s.M, s.K, s.N);
+      for (std::size_t i = 0; i < y.size(); ++i) {
+        const float got = bf16_to_float(y[i]), want = bf16_to_float(ref[i]);
+        ASSERT_LE(std::abs(got - want), std::abs(want) / 128 + 1e-3f * std::sqrt(static_cast<float>(s.K))) << "element " << i;
+      }
+      // A split at a column block gives the same columns.
+      if (s.N > isa.nn_bf16_block) {
+        std::vector<std::uint16_t> part(s.M * s.N, 0);
+        isa.nn_bf16(x.data(), packed.data(), b.data(), part.data(), s.M, s.K, s.N, isa.nn_bf16_block, s.N);
+        for (std::int64_t m = 0; m < s.M; ++m)
+          for (std::int64_t n = isa.nn_bf16_block; n < s.N; ++n) ASSERT_EQ(part[m * s.N + n], y[m * s.N + n]);
+      }
+    }
+  }
+}
+
+TEST(Kernels, ABf16RowIsTheSameWhateverElseIsInTheBatch) {
+  const std::int64_t K = 200, N = 301, M = 30;
+  std::mt19937 rng(4);
+  auto xf = random_vector(M * K, rng), wf = random_vector(K * N, rng), bf = random_vector(N, rng);
+  const auto x = to_bf16(xf), w = to_bf16(wf), b = to_bf16(bf);
+  std::vector<std::uint16_t> all(M * N), all_nn(M * N);
+  std::vector<std::uint32_t> packed(K / 2 * N);
+  pack_bf16_pairs(w.data(), packed.data(), K, N);
+  linear_nt_bf16(x.data(), w.data(), b.data(), all.data(), M, K, N);
+  linear_nn_bf16(x.data(), packed.data(), b.data(), all_nn.data(), M, K, N);
+  const int threads = at::get_num_threads();
+  for (const int t : {1, 2}) {
+    at::set_num_threads(t);
+    for (std::int64_t rows = 1; rows <= M; rows += 6)
+      for (std::int64_t first = 0; first + rows <= M; first += 7) {
+        std::vector<std::uint16_t> y(rows * N), y_nn(rows * N);
+        linear_nt_bf16(x.data() + first * K, w.data(), b.data(), y.data(), rows, K, N);
+        linear_nn_bf16(x.data() + first * K, packed.data(), b.data(), y_nn.data(), rows, K, N);
+        for (std::int64_t i = 0; i < rows * N; ++i) {
+          ASSERT_EQ(y[i], all[first * N + i]) << "nt rows " << first << "+" << rows;
+          ASSERT_EQ(y_nn[i], all_nn[first * N + i]) << "nn rows " << first << "+" << rows;
+        }
+      }
+  }
+  at::set_num_threads(threads);
 }
 
 }  // namespace

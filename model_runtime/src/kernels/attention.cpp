@@ -7,8 +7,8 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 
+#include "bf16.h"
 #include "linear_isa.h"
 
 namespace inkstream::kernels {
@@ -42,12 +42,7 @@ void run(const std::vector<AttentionGroup>& groups, std::int64_t H, std::int64_t
 }
 
 float to_float(float f) { return f; }
-float to_float(std::uint16_t bits) {
-  const std::uint32_t wide = static_cast<std::uint32_t>(bits) << 16;
-  float f;
-  std::memcpy(&f, &wide, sizeof f);
-  return f;
-}
+float to_float(std::uint16_t bits) { return bf16_to_float(bits); }
 
 template <class E>
 void reference(const std::vector<AttentionGroup>& groups, std::int64_t H, std::int64_t D, float scale) {

@@ -9,23 +9,41 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "bf16.h"
 #include "linear_isa.h"
 
 namespace inkstream::kernels {
 namespace {
 
 LinearIsa choose() {
+  // INKSTREAM_KERNELS caps the instruction set: avx512bf16 (the default
+  // top), avx512 (AVX-512F, bf16 widened to fp32), avx2, scalar.
   const char* forced = std::getenv("INKSTREAM_KERNELS");
-  const bool allow_avx512 = !forced || std::strcmp(forced, "avx512") == 0 || std::strcmp(forced, "auto") == 0;
-  const bool allow_avx2 = allow_avx512 || std::strcmp(forced, "avx2") == 0;
+  auto allows = [&](const char* level) {
+    if (!forced || std::strcmp(forced, "auto") == 0) return true;
+    for (const char* name : {"avx512bf16", "avx512", "avx2", "scalar"}) {
+      if (std::strcmp(forced, name) == 0) return true;  // this and everything below it
+      if (std::strcmp(level, name) == 0) return false;  // above the cap
+    }
+    return true;  // an unknown value caps nothing
+  };
   __builtin_cpu_init();
-  if (allow_avx512 && __builtin_cpu_supports("avx512f")) return linear_isa_avx512();
-  if (allow_avx2 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return linear_isa_avx2();
+  if (allows("avx512") && __builtin_cpu_supports("avx512f")) {
+    LinearIsa isa = linear_isa_avx512();
+    if (allows("avx512bf16") && __builtin_cpu_supports("avx512bf16")) {
+      isa.nt_bf16 = linear_nt_bf16_avx512bf16();
+      isa.nn_bf16 = linear_nn_bf16_avx512bf16();
+      isa.nn_bf16_block = linear_nn_bf16_avx512bf16_block;
+      isa.bf16_name = "avx512bf16";
+    }
+    return isa;
+  }
+  if (allows("avx2") && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return linear_isa_avx2();
   return linear_isa_scalar();
 }
 
-void run(LinearColumns fn, int block, const float* x, const float* w, const float* b, float* y, std::int64_t M,
-         std::int64_t K, std::int64_t N) {
+template <class E, class WE, class Fn>
+void run(Fn fn, int block, const E* x, const WE* w, const E* b, E* y, std::int64_t M, std::int64_t K, std::int64_t N) {
   if (M <= 0 || N <= 0) return;
   const std::int64_t blocks = (N + block - 1) / block;
   // Enough work per task to amortise the fork (~64K multiply-adds).
@@ -51,6 +69,54 @@ void linear_nt_f32(const float* x, const float* w, const float* b, float* y, std
 }
 
 const char* linear_f32_isa() { return chosen_isa().name; }
+
+bool kernels_enabled() {
+  static const bool enabled = [] {
+    const char* v = std::getenv("INKSTREAM_KERNELS");
+    return !v || std::strcmp(v, "off") != 0;
+  }();
+  return enabled;
+}
+
+void linear_nt_bf16(const std::uint16_t* x, const std::uint16_t* w, const std::uint16_t* b, std::uint16_t* y, std::int64_t M,
+                    std::int64_t K, std::int64_t N) {
+  run(chosen_isa().nt_bf16, chosen_isa().nt_block, x, w, b, y, M, K, N);
+}
+
+void linear_nn_bf16(const std::uint16_t* x, const std::uint32_t* w, const std::uint16_t* b, std::uint16_t* y, std::int64_t M,
+                    std::int64_t K, std::int64_t N) {
+  run(chosen_isa().nn_bf16, chosen_isa().nn_bf16_block, x, w, b, y, M, K, N);
+}
+
+void pack_bf16_pairs(const std::uint16_t* w, std::uint32_t* packed, std::int64_t K, std::int64_t N) {
+  for (std::int64_t p = 0; p < (K + 1) / 2; ++p)
+    for (std::int64_t n = 0; n < N; ++n) {
+      const std::uint32_t lo = w[2 * p * N + n], hi = 2 * p + 1 < K ? w[(2 * p + 1) * N + n] : 0u;
+      packed[p * N + n] = lo | hi << 16;
+    }
+}
+
+void linear_nn_bf16_reference(const std::uint16_t* x, const std::uint16_t* w, const std::uint16_t* b, std::uint16_t* y,
+                              std::int64_t M, std::int64_t K, std::int64_t N) {
+  for (std::int64_t m = 0; m < M; ++m)
+    for (std::int64_t n = 0; n < N; ++n) {
+      double s = b ? bf16_to_float(b[n]) : 0.0;
+      for (std::int64_t k = 0; k < K; ++k) s += static_cast<double>(bf16_to_float(x[m * K + k])) * bf16_to_float(w[k * N + n]);
+      y[m * N + n] = float_to_bf16(static_cast<float>(s));
+    }
+}
+
+const char* linear_bf16_isa() { return chosen_isa().bf16_name; }
+
+void linear_nt_bf16_reference(const std::uint16_t* x, const std::uint16_t* w, const std::uint16_t* b, std::uint16_t* y,
+                              std::int64_t M, std::int64_t K, std::int64_t N) {
+  for (std::int64_t m = 0; m < M; ++m)
+    for (std::int64_t n = 0; n < N; ++n) {
+      double s = b ? bf16_to_float(b[n]) : 0.0;
+      for (std::int64_t k = 0; k < K; ++k) s += static_cast<double>(bf16_to_float(x[m * K + k])) * bf16_to_float(w[n * K + k]);
+      y[m * N + n] = float_to_bf16(static_cast<float>(s));
+    }
+}
 
 namespace {
 

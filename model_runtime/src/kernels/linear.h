@@ -31,8 +31,36 @@ void linear_nn_f32_reference(const float* x, const float* w, const float* b, flo
 void linear_nt_f32_reference(const float* x, const float* w, const float* b, float* y, std::int64_t M, std::int64_t K,
                              std::int64_t N);
 
-// The code path in use: "avx512", "avx2" or "scalar". INKSTREAM_KERNELS=scalar
-// (or avx2) in the environment forces a lower one, for tests and benchmarks.
+// bf16: y = x · wᵀ + b with x (M, K), w (N, K), b (N) or null, y (M, N) all
+// bf16 (raw bits); products summed in fp32, y rounded once. Batch-invariant
+// like the fp32 kernels. Used for every matrix of a bf16 model on the CPU
+// (the Conv1D weights are stored transposed for it at load).
+void linear_nt_bf16(const std::uint16_t* x, const std::uint16_t* w, const std::uint16_t* b, std::uint16_t* y, std::int64_t M,
+                    std::int64_t K, std::int64_t N);
+void linear_nt_bf16_reference(const std::uint16_t* x, const std::uint16_t* w, const std::uint16_t* b, std::uint16_t* y,
+                              std::int64_t M, std::int64_t K, std::int64_t N);
+// bf16 y = x · w + b for a Conv1D weight w (K, N) packed in k pairs by
+// pack_bf16_pairs: packed (ceil(K/2), N), element (p, n) = w[2p][n] in the
+// low half, w[2p+1][n] (or 0) in the high half — the operand layout of
+// AVX-512 BF16's dot products; other instruction sets split the halves.
+void linear_nn_bf16(const std::uint16_t* x, const std::uint32_t* w, const std::uint16_t* b, std::uint16_t* y, std::int64_t M,
+                    std::int64_t K, std::int64_t N);
+void pack_bf16_pairs(const std::uint16_t* w, std::uint32_t* packed, std::int64_t K, std::int64_t N);
+// The reference takes the unpacked w (K, N).
+void linear_nn_bf16_reference(const std::uint16_t* x, const std::uint16_t* w, const std::uint16_t* b, std::uint16_t* y,
+                              std::int64_t M, std::int64_t K, std::int64_t N);
+
+// "avx512bf16" (the CPU's bf16 dot-product instruction), or the fp32 path's
+// name when bf16 is widened to fp32 there.
+const char* linear_bf16_isa();
+
+// False when INKSTREAM_KERNELS=off: the model then runs on libtorch's
+// operators alone (its weights in checkpoint layout), for comparisons.
+bool kernels_enabled();
+
+// The code path in use: "avx512", "avx2" or "scalar". INKSTREAM_KERNELS=
+// avx512 / avx2 / scalar in the environment caps the instruction set, for
+// tests and benchmarks (avx512 keeps AVX-512F but widens bf16 to fp32).
 const char* linear_f32_isa();
 
 }  // namespace inkstream::kernels

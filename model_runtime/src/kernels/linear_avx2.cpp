@@ -4,6 +4,7 @@
 
 #include "linear_isa.h"
 #include "attention_tiles.h"
+#include "linear_bf16_tiles.h"
 #include "linear_tiles.h"
 
 namespace inkstream::kernels {
@@ -24,6 +25,22 @@ struct Avx2 {
   static V load_bf16(const std::uint16_t* p) {
     const __m128i bits = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
     return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(bits), 16));
+  }
+  static void load_bf16_pairs(const std::uint32_t* p, V& even, V& odd) {
+    const __m256i u = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+    even = _mm256_castsi256_ps(_mm256_slli_epi32(u, 16));
+    odd = _mm256_castsi256_ps(_mm256_and_si256(u, _mm256_set1_epi32(static_cast<int>(0xffff0000u))));
+  }
+  // Round to nearest even, NaN kept quiet.
+  static void store_bf16(std::uint16_t* p, V v) {
+    const __m256i bits = _mm256_castps_si256(v);
+    const __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(bits, 16), _mm256_set1_epi32(1));
+    __m256i r = _mm256_srli_epi32(_mm256_add_epi32(bits, _mm256_add_epi32(lsb, _mm256_set1_epi32(0x7fff))), 16);
+    const __m256i nan = _mm256_castps_si256(_mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+    r = _mm256_blendv_epi8(r, _mm256_or_si256(_mm256_srli_epi32(bits, 16), _mm256_set1_epi32(0x40)), nan);
+    // 8 x 32-bit -> 8 x 16-bit (values < 65536, so unsigned saturation keeps them).
+    const __m128i packed = _mm_packus_epi32(_mm256_castsi256_si128(r), _mm256_extracti128_si256(r, 1));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(p), packed);
   }
   static V broadcast(float f) { return _mm256_set1_ps(f); }
   static V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
@@ -46,8 +63,18 @@ void nt(const float* x, const float* w, const float* b, float* y, std::int64_t M
 }
 
 
+void nt_bf16(const std::uint16_t* x, const std::uint16_t* w, const std::uint16_t* b, std::uint16_t* y, std::int64_t M,
+             std::int64_t K, std::int64_t N, std::int64_t n0, std::int64_t n1) {
+  nt_bf16_columns<WidenedBf16<Avx2>, 2, 4>(x, w, b, y, M, K, N, n0, n1);
+}
+
+void nn_bf16(const std::uint16_t* x, const std::uint32_t* w, const std::uint16_t* b, std::uint16_t* y, std::int64_t M,
+             std::int64_t K, std::int64_t N, std::int64_t n0, std::int64_t n1) {
+  nn_bf16_columns<WidenedPairs<Avx2>, 6, 2>(x, w, b, y, M, K, N, n0, n1);
+}
+
 }  // namespace
 
-LinearIsa linear_isa_avx2() { return {"avx2", nn, nt, 16, 4, attend_rows<Avx2, float>, attend_rows<Avx2, std::uint16_t>}; }
+LinearIsa linear_isa_avx2() { return {"avx2", nn, nt, 16, 4, nt_bf16, nn_bf16, 16, "avx2", attend_rows<Avx2, float>, attend_rows<Avx2, std::uint16_t>}; }
 
 }  // namespace inkstream::kernels

@@ -8,6 +8,7 @@
 
 #include "linear_isa.h"
 #include "attention_tiles.h"
+#include "linear_bf16_tiles.h"
 #include "linear_tiles.h"
 
 namespace inkstream::kernels {
@@ -24,6 +25,20 @@ struct Avx512 {
   static V load_bf16(const std::uint16_t* p) {
     const __m256i bits = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
     return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(bits), 16));
+  }
+  static void load_bf16_pairs(const std::uint32_t* p, V& even, V& odd) {
+    const __m512i u = _mm512_loadu_si512(p);
+    even = _mm512_castsi512_ps(_mm512_slli_epi32(u, 16));
+    odd = _mm512_castsi512_ps(_mm512_and_si512(u, _mm512_set1_epi32(static_cast<int>(0xffff0000u))));
+  }
+  // Round to nearest even, NaN kept quiet.
+  static void store_bf16(std::uint16_t* p, V v) {
+    const __m512i bits = _mm512_castps_si512(v);
+    const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(bits, 16), _mm512_set1_epi32(1));
+    __m512i r = _mm512_srli_epi32(_mm512_add_epi32(bits, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7fff))), 16);
+    const __mmask16 nan = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+    r = _mm512_mask_mov_epi32(r, nan, _mm512_or_si512(_mm512_srli_epi32(bits, 16), _mm512_set1_epi32(0x40)));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), _mm512_cvtepi32_epi16(r));
   }
   static V broadcast(float f) { return _mm512_set1_ps(f); }
   static V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
@@ -48,8 +63,18 @@ void nt(const float* x, const float* w, const float* b, float* y, std::int64_t M
 }
 
 
+void nt_bf16(const std::uint16_t* x, const std::uint16_t* w, const std::uint16_t* b, std::uint16_t* y, std::int64_t M,
+             std::int64_t K, std::int64_t N, std::int64_t n0, std::int64_t n1) {
+  nt_bf16_columns<WidenedBf16<Avx512>, 4, 4>(x, w, b, y, M, K, N, n0, n1);
+}
+
+void nn_bf16(const std::uint16_t* x, const std::uint32_t* w, const std::uint16_t* b, std::uint16_t* y, std::int64_t M,
+             std::int64_t K, std::int64_t N, std::int64_t n0, std::int64_t n1) {
+  nn_bf16_columns<WidenedPairs<Avx512>, 8, 2>(x, w, b, y, M, K, N, n0, n1);
+}
+
 }  // namespace
 
-LinearIsa linear_isa_avx512() { return {"avx512", nn, nt, 32, 4, attend_rows<Avx512, float>, attend_rows<Avx512, std::uint16_t>}; }
+LinearIsa linear_isa_avx512() { return {"avx512", nn, nt, 32, 4, nt_bf16, nn_bf16, 32, "avx512", attend_rows<Avx512, float>, attend_rows<Avx512, std::uint16_t>}; }
 
 }  // namespace inkstream::kernels

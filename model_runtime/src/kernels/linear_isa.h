@@ -9,6 +9,14 @@ namespace inkstream::kernels {
 using LinearColumns = void (*)(const float* x, const float* w, const float* b, float* y, std::int64_t M, std::int64_t K,
                                std::int64_t N, std::int64_t n_begin, std::int64_t n_end);
 
+// The same for bf16 x, w, b and y (w is (N, K): linear_nt_bf16).
+using LinearColumnsBf16 = void (*)(const std::uint16_t* x, const std::uint16_t* w, const std::uint16_t* b, std::uint16_t* y,
+                                   std::int64_t M, std::int64_t K, std::int64_t N, std::int64_t n_begin, std::int64_t n_end);
+
+// bf16 x, b, y with w packed in k pairs (pack_bf16_pairs): linear_nn_bf16.
+using LinearColumnsBf16Pairs = void (*)(const std::uint16_t* x, const std::uint32_t* w, const std::uint16_t* b, std::uint16_t* y,
+                                        std::int64_t M, std::int64_t K, std::int64_t N, std::int64_t n_begin, std::int64_t n_end);
+
 // The attention of one (group, head), keys/values of element type E (float,
 // or std::uint16_t holding bf16): attend_rows in attention_tiles.h.
 template <class E>
@@ -20,6 +28,10 @@ struct LinearIsa {
   const char* name;
   LinearColumns nn, nt;
   int nn_block, nt_block;  // column granularity of a split
+  LinearColumnsBf16 nt_bf16;       // granularity nt_block
+  LinearColumnsBf16Pairs nn_bf16;
+  int nn_bf16_block;
+  const char* bf16_name;
   AttendRows<float> attend_f32;
   AttendRows<std::uint16_t> attend_bf16;
 };
@@ -30,5 +42,10 @@ const LinearIsa& chosen_isa();
 LinearIsa linear_isa_avx512();
 LinearIsa linear_isa_avx2();
 LinearIsa linear_isa_scalar();
+// AVX-512 BF16's bf16 products (linear_avx512bf16.cpp), replacing the
+// widening ones of linear_isa_avx512() where the CPU has the instruction.
+LinearColumnsBf16 linear_nt_bf16_avx512bf16();
+LinearColumnsBf16Pairs linear_nn_bf16_avx512bf16();
+extern const int linear_nn_bf16_avx512bf16_block;
 
 }  // namespace inkstream::kernels

@@ -4,6 +4,7 @@
 
 #include "linear_isa.h"
 #include "attention_tiles.h"
+#include "linear_bf16_tiles.h"
 #include "linear_tiles.h"
 
 namespace inkstream::kernels {
@@ -25,6 +26,11 @@ struct Scalar {
     std::memcpy(&f, &bits, sizeof f);
     return f;
   }
+  static void load_bf16_pairs(const std::uint32_t* p, V& even, V& odd) {
+    even = bf16_to_float(static_cast<std::uint16_t>(*p & 0xffffu));
+    odd = bf16_to_float(static_cast<std::uint16_t>(*p >> 16));
+  }
+  static void store_bf16(std::uint16_t* p, V v) { *p = float_to_bf16(v); }
   static V broadcast(float f) { return f; }
   static V fma(V a, V b, V c) { return std::fma(a, b, c); }
   static V add(V a, V b) { return a + b; }
@@ -41,8 +47,18 @@ void nt(const float* x, const float* w, const float* b, float* y, std::int64_t M
 }
 
 
+void nt_bf16(const std::uint16_t* x, const std::uint16_t* w, const std::uint16_t* b, std::uint16_t* y, std::int64_t M,
+             std::int64_t K, std::int64_t N, std::int64_t n0, std::int64_t n1) {
+  nt_bf16_columns<WidenedBf16<Scalar>, 2, 4>(x, w, b, y, M, K, N, n0, n1);
+}
+
+void nn_bf16(const std::uint16_t* x, const std::uint32_t* w, const std::uint16_t* b, std::uint16_t* y, std::int64_t M,
+             std::int64_t K, std::int64_t N, std::int64_t n0, std::int64_t n1) {
+  nn_bf16_columns<WidenedPairs<Scalar>, 4, 8>(x, w, b, y, M, K, N, n0, n1);
+}
+
 }  // namespace
 
-LinearIsa linear_isa_scalar() { return {"scalar", nn, nt, 8, 4, attend_rows<Scalar, float>, attend_rows<Scalar, std::uint16_t>}; }
+LinearIsa linear_isa_scalar() { return {"scalar", nn, nt, 8, 4, nt_bf16, nn_bf16, 8, "scalar", attend_rows<Scalar, float>, attend_rows<Scalar, std::uint16_t>}; }
 
 }  // namespace inkstream::kernels

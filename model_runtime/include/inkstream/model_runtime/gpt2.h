@@ -61,6 +61,9 @@ struct DecodeGroup {
 };
 
 // Per-layer weights, Conv1D layout (in, out) as in Hugging Face checkpoints.
+// A bf16 model loaded for serving on the CPU keeps its four matrices packed
+// in k pairs instead (int32 (ceil(in/2), out): kernels/linear.h's
+// pack_bf16_pairs), the operand layout of its kernels.
 struct Gpt2Layer {
   at::Tensor ln_1_w, ln_1_b;
   at::Tensor c_attn_w, c_attn_b;  // (C, 3C), (3C)
@@ -72,7 +75,9 @@ struct Gpt2Layer {
 
 class Gpt2Model {
  public:
-  // Loads a Hugging Face folder; throws CheckpointError / InvalidRequest.
+  // Loads a Hugging Face folder for serving; throws CheckpointError /
+  // InvalidRequest. On the CPU a bf16 model's layer matrices are packed for
+  // the kernels (see Gpt2Layer): such a model serves inference only.
   static std::shared_ptr<Gpt2Model> load(const std::filesystem::path& dir, const ModelLoadOptions& options = {});
 
   // From canonical-name weights (see Checkpoint::weights), already on the
@@ -122,6 +127,7 @@ class Gpt2Model {
 
  private:
   at::Tensor block(const at::Tensor& x, std::int64_t layer, KvCache* cache) const;
+  void lay_out_for_cpu_kernels();
 
   ModelConfig config_;
   std::shared_ptr<const Tokenizer> tokenizer_;
