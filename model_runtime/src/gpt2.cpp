@@ -71,7 +71,7 @@ void Gpt2Model::lay_out_for_cpu_kernels() {
   if (!wte_.device().is_cpu() || !kernels::kernels_enabled()) return;
   if (wte_.scalar_type() == torch::kBFloat16) {
     for (Gpt2Layer& w : layers_)
-      for (torch::Tensor* m : {&w.c_attn_w, &w.c_proj_w, &w.c_fc_w, &w.mlp_proj_w}) *m = layers::pack_bf16_pairs(*m);
+      for (torch::Tensor* m : {&w.c_attn_w, &w.c_proj_w, &w.c_fc_w, &w.mlp_proj_w}) *m = layers::pack_bf16_pairs(*m, /*reuse_memory=*/true);
   }
 }
 

@@ -23,7 +23,9 @@ bool uses_attention_kernel(const at::Tensor& x);
 
 // bf16 w (IN, OUT) packed in k pairs for the bf16 kernels: int32
 // (ceil(IN/2), OUT), see kernels/linear.h. unpack gives back (IN, OUT).
-at::Tensor pack_bf16_pairs(const at::Tensor& w);
+// With `reuse_memory` the packed matrix may take over w's memory (w's
+// values are then gone: for a load that replaces w).
+at::Tensor pack_bf16_pairs(const at::Tensor& w, bool reuse_memory = false);
 at::Tensor unpack_bf16_pairs(const at::Tensor& packed);
 bool is_packed(const at::Tensor& w);
 
