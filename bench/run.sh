@@ -54,8 +54,19 @@ echo "## Language server: editor-perceived latency (bf16 GPT-2-small shape, n=3,
 "$BUILD/bench/lsp_bench" --binary "$BUILD/cli/inkstream" --model "$MODELS/gpt2-small-bf16" --text $F/literature --runs 5
 
 echo
-echo "## fp32 linear kernels against libtorch/OpenBLAS ($THREADS threads, $(grep -o 'avx512f\|avx2' /proc/cpuinfo | sort -u | tr '\n' ' '))"
+echo "## Linear kernels against libtorch (fp32: OpenBLAS, bf16: oneDNN; $THREADS threads, $(grep -o 'avx512f\|avx512_bf16\|avx2' /proc/cpuinfo | sort -u | tr '\n' ' '))"
 "$BUILD/bench/kernels_bench" --threads "$THREADS"
+
+echo
+echo "## One batched decoding step in process: the kernels against libtorch alone (INKSTREAM_KERNELS=off)"
+for d in fp32 bf16; do
+  folder=$MODELS/gpt2-small-f32
+  [[ $d == bf16 ]] && folder=$MODELS/gpt2-small-bf16
+  for k in auto off; do
+    echo "# $d, INKSTREAM_KERNELS=$k"
+    INKSTREAM_KERNELS=$k "$BUILD/bench/decode_step_bench" --model "$folder" --dtype "$d" --threads "$THREADS"
+  done
+done
 
 echo
 echo "## Context selection on a long document of short sentences"
