@@ -63,7 +63,7 @@ torch::Tensor pack_bf16_pairs(const torch::Tensor& w, bool reuse_memory) {
   const bool in_place = reuse_memory && IN % 2 == 0 && w.is_contiguous() && w.storage_offset() == 0 && w.storage().allocator() != nullptr &&
                         w.storage().nbytes() == w.nbytes();
   const torch::Tensor source = in_place ? w.clone() : w.contiguous();
-  torch::Tensor packed = in_place ? w.view(torch::kInt32).view({IN / 2, OUT})
+  torch::Tensor packed = in_place ? w.view({-1}).view(torch::kInt32).view({IN / 2, OUT})
                                   : torch::empty({(IN + 1) / 2, OUT}, torch::TensorOptions().dtype(torch::kInt32));
   kernels::pack_bf16_pairs(reinterpret_cast<const std::uint16_t*>(source.data_ptr()),
                            reinterpret_cast<std::uint32_t*>(packed.data_ptr()), IN, OUT);

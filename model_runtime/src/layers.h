@@ -12,9 +12,10 @@ namespace inkstream::layers {
 at::Tensor layer_norm(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b, double eps);
 
 // True when products on `x` go through the batch-invariant fp32 kernels
-// (kernels/linear.h): CPU, fp32, under c10::InferenceMode (serving).
-// Training (also its recomputation under no_grad) and the bf16, fp16 and
-// CUDA paths use libtorch's matmuls.
+// (kernels/linear.h): CPU, fp32, under c10::InferenceMode (serving). bf16 on
+// the CPU uses the bf16 kernels where its weights are packed (conv1d) and
+// for lm_head under inference mode, up to 64 rows. Training (also its
+// recomputation under no_grad) and the fp16 and CUDA paths use libtorch.
 bool uses_kernels(const at::Tensor& x);
 
 // True when attention over a KV cache goes through the fused kernel

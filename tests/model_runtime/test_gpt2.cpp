@@ -110,7 +110,20 @@ TEST(Gpt2, WeightsLaidOutForTheKernelsComeBackUnchanged) {
   const torch::Tensor x = torch::randn({2, 3, 64}).to(torch::kBFloat16);
   const torch::Tensor packed = layers::pack_bf16_pairs(w);
   EXPECT_TRUE(torch::equal(layers::unpack_bf16_pairs(packed), w));
+  // In place (as at load), also with an odd number of columns.
+  for (const std::int64_t cols : {96, 95}) {
+    const torch::Tensor original = torch::randn({64, cols}).to(torch::kBFloat16);
+    torch::Tensor owned = original.clone();
+    const void* memory = owned.data_ptr();
+    const torch::Tensor in_place = layers::pack_bf16_pairs(owned, /*reuse_memory=*/true);
+    EXPECT_EQ(in_place.data_ptr(), memory) << cols;
+    EXPECT_TRUE(torch::equal(layers::unpack_bf16_pairs(in_place), original)) << cols;
+  }
+  // A prompt chunk over 64 rows goes through libtorch with the unpacked weights.
   c10::InferenceMode guard;
+  const torch::Tensor long_x = torch::randn({1, 70, 64}).to(torch::kBFloat16);
+  EXPECT_TRUE(torch::allclose(layers::conv1d(long_x, packed, b).to(torch::kFloat32),
+                              torch::addmm(b, long_x.reshape({70, 64}), w).view({1, 70, 96}).to(torch::kFloat32)));
   const torch::Tensor ours = layers::conv1d(x, packed, b).to(torch::kFloat32);
   const torch::Tensor theirs = torch::addmm(b.to(torch::kFloat32), x.reshape({6, 64}).to(torch::kFloat32), w.to(torch::kFloat32)).view({2, 3, 96});
   EXPECT_LE((ours - theirs).abs().max().item<double>(), 2e-2 * theirs.abs().max().item<double>());
