@@ -69,14 +69,15 @@ std::optional<KvPool::Lease> KvPool::lease(std::span<const TokenId> prompt, std:
     // first word) gets a copy of the common part: leasing in place would
     // overwrite the rest, another document's cached window with it (8
     // documents starting alike destroyed each other's this way).
-    const bool in_place = static_cast<std::int64_t>(best->tokens.size()) - best_len <= kOverwritableTokens;
-    if (!in_place || best->cache.capacity() < needed) {
+    // (When the copy does not fit the budget, in place is still better than
+    // waiting for memory.)
+    const bool may_overwrite = static_cast<std::int64_t>(best->tokens.size()) - best_len <= kOverwritableTokens;
+    const bool has_room = best->cache.capacity() >= needed;
+    bool leased = false;
+    if (!may_overwrite || !has_room) {
       const std::int64_t capacity = capacity_for(prompt.size());
       const std::size_t bytes = bytes_for(1, capacity);
-      if (!make_room(bytes + extra_bytes)) {
-        best->leased = false;
-        best.reset();
-      } else {
+      if (make_room(bytes + extra_bytes)) {
         auto copy = std::make_shared<PrefixEntry>(config_, capacity, dtype_, device_);
         for (std::size_t l = 0; l < copy->cache.k.size(); ++l) {
           copy->cache.k[l].narrow(2, 0, best_len).copy_(best->cache.k[l].narrow(2, 0, best_len));
@@ -84,14 +85,17 @@ std::optional<KvPool::Lease> KvPool::lease(std::span<const TokenId> prompt, std:
         }
         used_ += bytes;
         best->leased = false;
-        if (in_place) {  // grown: the new entry replaces the old one
+        if (may_overwrite) {  // grown: the new entry replaces the old one
           used_ -= best->cache.bytes();
           entries_.remove(best);
         }
         best = copy;
         entries_.push_back(best);
+        leased = true;
       }
-    } else if (!make_room(extra_bytes)) {
+    }
+    if (!leased && has_room && make_room(extra_bytes)) leased = true;  // in place
+    if (!leased) {
       best->leased = false;
       best.reset();
     }

@@ -243,6 +243,14 @@ void check_reuse(const char* model_name, const char* dtype, double tolerance) {
   EXPECT_LE(err2, tolerance);
 }
 
+// The bytes of the one entry a pool makes for `prompt` (what a fresh lease
+// adds to its usage).
+std::size_t one_entry_bytes(const std::vector<TokenId>& prompt) {
+  KvPool probe(deep()->config(), deep()->dtype(), torch::kCPU, std::size_t{1} << 40);
+  probe.lease(prompt, 0);
+  return probe.used_bytes();
+}
+
 // Two documents sharing only their first tokens keep both cached windows: a
 // lease copies the common part instead of overwriting the other's entry;
 // retyping the last word (a few tokens) still extends an entry in place.
@@ -278,6 +286,19 @@ TEST(Engine, ADocumentSharingAFirstWordDoesNotOverwriteAnothersCache) {
   const auto [reused_c, size_c] = read(a + " an");  // the last word retyped: in place
   EXPECT_GE(reused_c, size_c - 2);
   EXPECT_EQ(pool.entries(), entries);
+  // A budget of one entry: the copy does not fit, so the lease goes in place
+  // rather than waiting for memory.
+  KvPool one(model->config(), model->dtype(), torch::kCPU, one_entry_bytes(tok.encode(a)));
+  const auto pa = tok.encode(a), pb = tok.encode(b);
+  auto first = one.lease(pa, 0);
+  ASSERT_TRUE(first.has_value());
+  model->forward_last(torch::tensor(std::vector<std::int64_t>(pa.begin(), pa.end())).view({1, -1}), &first->entry->cache);
+  first->entry->tokens.assign(pa.begin(), pa.end());
+  one.release(first->entry, 0);
+  const auto second = one.lease(pb, 0);
+  ASSERT_TRUE(second.has_value()) << "a diverging prompt waited although the entry could be reused in place";
+  EXPECT_GE(second->reused, 1);
+  EXPECT_EQ(one.entries(), 1u);
 }
 
 TEST(Engine, PrefixReuseGivesTheLogitsOfAFreshPrefillFp32) { check_reuse("deep-scaled", "fp32", 1e-5); }
