@@ -4,6 +4,7 @@
 #include <c10/core/InferenceMode.h>
 
 #include <cmath>
+#include <cstring>
 
 #include "kernels/attention.h"
 #include "kernels/linear.h"
@@ -22,9 +23,14 @@ bool uses_attention_kernel(const torch::Tensor& x) {
 
 namespace {
 
-// The most rows a bf16 product runs through the kernels (decoding steps and
-// short prompt chunks); beyond, libtorch's oneDNN is faster.
+// Where the CPU has AVX-512 BF16, libtorch's oneDNN is faster than the
+// kernels beyond decoding's row counts, so bf16 prompt chunks over
+// kKernelBf16Rows rows (and attention over more than kKernelPrefillTokens
+// queries) go there. Elsewhere libtorch only emulates bf16 (a 10-second
+// 256-token prefill on AVX2), so everything stays in the kernels. Fixed
+// per machine, so a request's numbers still depend only on its own chunks.
 constexpr std::int64_t kKernelBf16Rows = 64;
+bool bf16_long_to_libtorch() { return std::strcmp(kernels::linear_bf16_isa(), "avx512bf16") == 0; }
 
 // Caches hold the model's dtype, as its activations do.
 kernels::KvType kv_type(const torch::Tensor& t) {
@@ -83,7 +89,7 @@ torch::Tensor conv1d(const torch::Tensor& x, const torch::Tensor& w, const torch
   if (is_packed(w)) {
     TORCH_CHECK(x.device().is_cpu() && x.scalar_type() == torch::kBFloat16 && !x.requires_grad(),
                 "packed bf16 weights serve CPU inference only");
-    if (B * T > kKernelBf16Rows) {
+    if (B * T > kKernelBf16Rows && bf16_long_to_libtorch()) {
       // A long prompt chunk: libtorch's oneDNN is twice as fast at these row
       // counts, the unpacking copy included (a fixed threshold, so a
       // request's numbers still depend only on its own chunks).
@@ -115,7 +121,7 @@ torch::Tensor linear_nt(const torch::Tensor& x, const torch::Tensor& w) {
   const bool fp32 = uses_kernels(x) && w.scalar_type() == torch::kFloat32;
   const bool bf16 = x.device().is_cpu() && x.scalar_type() == torch::kBFloat16 && w.scalar_type() == torch::kBFloat16 &&
                     c10::InferenceMode::is_enabled() && w.is_contiguous() && kernels::kernels_enabled() &&
-                    x.numel() / x.size(-1) <= kKernelBf16Rows;
+                    (x.numel() / x.size(-1) <= kKernelBf16Rows || !bf16_long_to_libtorch());
   if (fp32 || bf16) {
     const auto C = x.size(-1), V = w.size(0), rows = x.numel() / C;
     const torch::Tensor xc = x.contiguous();
@@ -160,7 +166,9 @@ torch::Tensor attention(const torch::Tensor& x, const Gpt2Layer& w, const ModelC
   }
   const std::int64_t L = past + T;
   const double scale = attention_scale(config, layer);
-  if (cache && T <= kKernelPrefillTokens && uses_attention_kernel(x)) {
+  const bool kernel_attention =
+      T <= kKernelPrefillTokens || (x.scalar_type() == torch::kBFloat16 && !bf16_long_to_libtorch());
+  if (cache && kernel_attention && uses_attention_kernel(x)) {
     // Row t of batch b is the query at position past + t of its sequence.
     const torch::Tensor qc = parts[0].to(torch::kFloat32).contiguous();  // (B, T, C) = (B, T, H, D)
     torch::Tensor y = torch::empty({B, T, C}, x.options().dtype(torch::kFloat32));
