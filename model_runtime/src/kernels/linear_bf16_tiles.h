@@ -1,10 +1,11 @@
 #pragma once
-// The bf16 products of linear.h (y = x · wᵀ + b, all bf16, fp32 sums),
-// written once over a trait `B` and compiled per instruction set beside
-// linear_tiles.h. `B` says how many k one step takes (B::KS), how to load
-// them (B::load: bf16 pairs for AVX-512 BF16's dot-product instruction, or
-// bf16 widened to fp32 lanes elsewhere) and how to multiply-add them into
-// fp32 lanes (B::madd). Internal linkage, as there.
+// The bf16 products of linear.h (all bf16, fp32 sums), written once over a
+// trait and compiled per instruction set beside linear_tiles.h. x · wᵀ
+// (nt_bf16_*): the trait `B` says how many k one step takes (B::KS), how to
+// load them (B::load: bf16 pairs for AVX-512 BF16's dot-product
+// instruction, or bf16 widened to fp32 lanes elsewhere) and how to
+// multiply-add them into fp32 lanes (B::madd). x · w with k-pair-packed w
+// (nn_bf16_*): see there. Internal linkage, as there.
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
@@ -92,10 +93,12 @@ namespace {
 
 // y = x · w + b for bf16 with w packed in k pairs (pack_bf16_pairs in
 // linear.h: element (p, n) holds w[2p][n] in its low half and w[2p+1][n] in
-// its high half): one MR x (NV*W) block over all k. `P` is the pair
-// trait: B::KP pairs of one column... see WidenedPairs and Avx512Bf16Pairs.
-// Every output is: zero, then for each pair in order the pair's products
-// added into its lane, + b, one rounding: the same whatever M or the tile.
+// its high half): one MR x (NV*B::W) block over all k. The pair trait `B`
+// (WidenedPairs here, Avx512Bf16Pairs in linear_avx512bf16.cpp) loads W
+// columns' pairs, broadcasts a pair of x and multiply-adds one into the
+// other. Every output is: zero, then for each pair in order the pair's
+// products added into its lane, + b, one rounding: the same whatever M or
+// the tile.
 template <class B, int MR, int NV>
 void nn_bf16_tile(const std::uint16_t* x, std::int64_t K, const std::uint32_t* w, const std::uint16_t* b, std::uint16_t* y,
                   std::int64_t N, int cols) {
