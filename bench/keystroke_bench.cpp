@@ -249,57 +249,46 @@ int main(int argc, char** argv) {
       s.open(uri, text);
       return std::pair{uri, text};
     };
-    // One document alone.
-    std::vector<double> alone_tps, alone_decode_tps;
-    for (int r = 0; r < 3; ++r) {
-      const auto [uri, text] = fresh(0);
+    // One document alone (median of 3) against eight at once, each document
+    // made ready by `prepare`. "decode": the server's tokens/s of each
+    // request, added up for the eight (they decode together).
+    struct Throughput {
+      double alone = 0, alone_decode = 0, together = 0, together_decode = 0;
+    };
+    auto one_vs_eight = [&](const auto& prepare) {
+      std::vector<double> alone, alone_decode;
+      for (int r = 0; r < 3; ++r) {
+        const auto [uri, text] = prepare(0);
+        const auto t0 = Clock::now();
+        const Measured m = s.ask_and_wait(uri, text);
+        alone.push_back(m.generated / (ms_since(t0) / 1000.0));
+        alone_decode.push_back(m.tokens_per_second);
+      }
+      std::vector<std::pair<std::string, std::string>> batch;
+      for (int d = 0; d < 8; ++d) batch.push_back(prepare(d));
       const auto t0 = Clock::now();
-      const Measured m = s.ask_and_wait(uri, text);
-      alone_tps.push_back(m.generated / (ms_since(t0) / 1000.0));
-      alone_decode_tps.push_back(m.tokens_per_second);
-    }
-    // Eight at once.
-    std::vector<std::pair<std::string, std::string>> batch;
-    for (int d = 0; d < 8; ++d) batch.push_back(fresh(d));
-    const auto t0 = Clock::now();
-    for (const auto& [uri, text] : batch) s.ask(uri, text);
-    const auto all = s.wait_all();
-    const double wall = ms_since(t0);
-    int generated = 0;
-    double decode_tps = 0;  // the 8 decode together: their rates add up
-    for (const auto& [id, m] : all) {
-      generated += m.generated;
-      decode_tps += m.tokens_per_second;
-    }
+      for (const auto& [uri, text] : batch) s.ask(uri, text);
+      const auto all = s.wait_all();
+      const double wall = ms_since(t0);
+      Throughput t{median(alone), median(alone_decode), 0, 0};
+      int generated = 0;
+      for (const auto& [id, m] : all) {
+        generated += m.generated;
+        t.together_decode += m.tokens_per_second;
+      }
+      t.together = generated / (wall / 1000.0);
+      return t;
+    };
+    const Throughput fresh_docs = one_vs_eight(fresh);
     // The same with the documents already read (writers pausing again after
     // a word: their windows are cached, so all eight decode from the first
     // steps; above, most of the wall time goes to reading 8 new prompts).
-    auto read_then_extend = [&](int d) {
+    const Throughput read_docs = one_vs_eight([&](int d) {
       const auto [uri, text] = fresh(d);
       s.ask_and_wait(uri, text);
       s.open(uri, text + " and");
       return std::pair{uri, text + " and"};
-    };
-    std::vector<double> warm_alone_tps, warm_alone_decode_tps;
-    for (int r = 0; r < 3; ++r) {
-      const auto [uri, text] = read_then_extend(0);
-      const auto w0 = Clock::now();
-      const Measured m = s.ask_and_wait(uri, text);
-      warm_alone_tps.push_back(m.generated / (ms_since(w0) / 1000.0));
-      warm_alone_decode_tps.push_back(m.tokens_per_second);
-    }
-    std::vector<std::pair<std::string, std::string>> warm_batch;
-    for (int d = 0; d < 8; ++d) warm_batch.push_back(read_then_extend(d));
-    const auto w0 = Clock::now();
-    for (const auto& [uri, text] : warm_batch) s.ask(uri, text);
-    const auto warm_all = s.wait_all();
-    const double warm_wall = ms_since(w0);
-    int warm_generated = 0;
-    double warm_decode_tps = 0;
-    for (const auto& [id, m] : warm_all) {
-      warm_generated += m.generated;
-      warm_decode_tps += m.tokens_per_second;
-    }
+    });
     // A newcomer while 7 stream, against the same newcomer idle.
     std::vector<double> idle_first;
     for (int r = 0; r < 3; ++r) {
@@ -326,18 +315,18 @@ int main(int argc, char** argv) {
       if (newcomer >= 0) loaded_first.push_back(results.at(newcomer).first_ms);
     }
     std::cout << Json{{"figure", "concurrency"},
-                      {"one_document_tok_s", median(alone_tps)},
-                      {"eight_documents_tok_s", generated / (wall / 1000.0)},
-                      {"ratio", generated / (wall / 1000.0) / median(alone_tps)},
-                      {"one_document_decode_tok_s", median(alone_decode_tps)},
-                      {"eight_documents_decode_tok_s", decode_tps},
-                      {"decode_ratio", decode_tps / median(alone_decode_tps)},
-                      {"read_one_document_tok_s", median(warm_alone_tps)},
-                      {"read_eight_documents_tok_s", warm_generated / (warm_wall / 1000.0)},
-                      {"read_ratio", warm_generated / (warm_wall / 1000.0) / median(warm_alone_tps)},
-                      {"read_one_document_decode_tok_s", median(warm_alone_decode_tps)},
-                      {"read_eight_documents_decode_tok_s", warm_decode_tps},
-                      {"read_decode_ratio", warm_decode_tps / median(warm_alone_decode_tps)},
+                      {"one_document_tok_s", fresh_docs.alone},
+                      {"eight_documents_tok_s", fresh_docs.together},
+                      {"ratio", fresh_docs.together / fresh_docs.alone},
+                      {"one_document_decode_tok_s", fresh_docs.alone_decode},
+                      {"eight_documents_decode_tok_s", fresh_docs.together_decode},
+                      {"decode_ratio", fresh_docs.together_decode / fresh_docs.alone_decode},
+                      {"read_one_document_tok_s", read_docs.alone},
+                      {"read_eight_documents_tok_s", read_docs.together},
+                      {"read_ratio", read_docs.together / read_docs.alone},
+                      {"read_one_document_decode_tok_s", read_docs.alone_decode},
+                      {"read_eight_documents_decode_tok_s", read_docs.together_decode},
+                      {"read_decode_ratio", read_docs.together_decode / read_docs.alone_decode},
                       {"idle_first_update_ms_median", median(idle_first)},
                       {"first_update_with_7_streaming_ms_median", median(loaded_first)},
                       {"peak_rss_mb", s.peak_rss_mb()},

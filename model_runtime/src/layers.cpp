@@ -12,11 +12,6 @@
 namespace inkstream::layers {
 
 bool uses_kernels(const torch::Tensor& x) {
-  return x.device().is_cpu() && x.scalar_type() == torch::kFloat32 && c10::InferenceMode::is_enabled() &&
-         kernels::kernels_enabled();
-}
-
-bool uses_attention_kernel(const torch::Tensor& x) {
   return x.device().is_cpu() && (x.scalar_type() == torch::kFloat32 || x.scalar_type() == torch::kBFloat16) &&
          c10::InferenceMode::is_enabled() && kernels::kernels_enabled();
 }
@@ -30,7 +25,10 @@ namespace {
 // 256-token prefill on AVX2), so everything stays in the kernels. Fixed
 // per machine, so a request's numbers still depend only on its own chunks.
 constexpr std::int64_t kKernelBf16Rows = 64;
-bool bf16_long_to_libtorch() { return std::strcmp(kernels::linear_bf16_isa(), "avx512bf16") == 0; }
+bool bf16_long_to_libtorch() {
+  static const bool native = std::strcmp(kernels::linear_bf16_isa(), "avx512bf16") == 0;  // the CPU does not change
+  return native;
+}
 
 // Caches hold the model's dtype, as its activations do.
 kernels::KvType kv_type(const torch::Tensor& t) {
@@ -105,7 +103,7 @@ torch::Tensor conv1d(const torch::Tensor& x, const torch::Tensor& w, const torch
     return y;
   }
   const auto OUT = w.size(1);
-  if (uses_kernels(x) && w.scalar_type() == torch::kFloat32) {
+  if (uses_kernels(x) && x.scalar_type() == torch::kFloat32 && w.scalar_type() == torch::kFloat32) {
     const torch::Tensor x2 = x.reshape({B * T, IN}).contiguous();
     const torch::Tensor wc = w.contiguous(), bc = b.contiguous();
     torch::Tensor y = torch::empty({B, T, OUT}, x.options());
@@ -118,10 +116,9 @@ torch::Tensor conv1d(const torch::Tensor& x, const torch::Tensor& w, const torch
 
 torch::Tensor linear_nt(const torch::Tensor& x, const torch::Tensor& w) {
   // x is (B, C) or (B, T, C), w is (V, C) -> (B, V) or (B, T, V)
-  const bool fp32 = uses_kernels(x) && w.scalar_type() == torch::kFloat32;
-  const bool bf16 = x.device().is_cpu() && x.scalar_type() == torch::kBFloat16 && w.scalar_type() == torch::kBFloat16 &&
-                    c10::InferenceMode::is_enabled() && w.is_contiguous() && kernels::kernels_enabled() &&
-                    (x.numel() / x.size(-1) <= kKernelBf16Rows || !bf16_long_to_libtorch());
+  const bool fp32 = uses_kernels(x) && x.scalar_type() == torch::kFloat32 && w.scalar_type() == torch::kFloat32;
+  const bool bf16 = uses_kernels(x) && x.scalar_type() == torch::kBFloat16 && w.scalar_type() == torch::kBFloat16 &&
+                    w.is_contiguous() && (x.numel() / x.size(-1) <= kKernelBf16Rows || !bf16_long_to_libtorch());
   if (fp32 || bf16) {
     const auto C = x.size(-1), V = w.size(0), rows = x.numel() / C;
     const torch::Tensor xc = x.contiguous();
@@ -168,7 +165,7 @@ torch::Tensor attention(const torch::Tensor& x, const Gpt2Layer& w, const ModelC
   const double scale = attention_scale(config, layer);
   const bool kernel_attention =
       T <= kKernelPrefillTokens || (x.scalar_type() == torch::kBFloat16 && !bf16_long_to_libtorch());
-  if (cache && kernel_attention && uses_attention_kernel(x)) {
+  if (cache && kernel_attention && uses_kernels(x)) {
     // Row t of batch b is the query at position past + t of its sequence.
     const torch::Tensor qc = parts[0].to(torch::kFloat32).contiguous();  // (B, T, C) = (B, T, H, D)
     torch::Tensor y = torch::empty({B, T, C}, x.options().dtype(torch::kFloat32));
@@ -219,7 +216,7 @@ torch::Tensor attention_decode(const torch::Tensor& x, const Gpt2Layer& w, const
     g.tail->v[layer].narrow(2, t, 1).copy_(v.narrow(0, first, g.rows));
     first += g.rows;
   }
-  if (uses_attention_kernel(x)) {
+  if (uses_kernels(x)) {
     // The fused kernel: one pass per (group, head), no per-group tensor ops.
     const torch::Tensor qc = q.reshape({R, C}).to(torch::kFloat32).contiguous();  // (R, H*D)
     torch::Tensor y = torch::empty({R, 1, C}, x.options().dtype(torch::kFloat32));

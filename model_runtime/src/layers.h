@@ -11,16 +11,13 @@ namespace inkstream::layers {
 // x is (B, T, C); w, b are (C). Biased variance, eps from the config.
 at::Tensor layer_norm(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b, double eps);
 
-// True when products on `x` go through the batch-invariant fp32 kernels
-// (kernels/linear.h): CPU, fp32, under c10::InferenceMode (serving). bf16 on
-// the CPU uses the bf16 kernels where its weights are packed (conv1d) and
-// for lm_head under inference mode, up to 64 rows. Training (also its
+// True when products and attention on `x` may go through the
+// batch-invariant kernels (kernels/linear.h, kernels/attention.h): CPU, fp32
+// or bf16, under c10::InferenceMode (serving), kernels not turned off. bf16
+// matrices packed at load always use them (conv1d); where libtorch has
+// native bf16, bf16 chunks over 64 rows go there. Training (also its
 // recomputation under no_grad) and the fp16 and CUDA paths use libtorch.
 bool uses_kernels(const at::Tensor& x);
-
-// True when attention over a KV cache goes through the fused kernel
-// (kernels/attention.h): CPU, fp32 or bf16, under c10::InferenceMode.
-bool uses_attention_kernel(const at::Tensor& x);
 
 // bf16 w (IN, OUT) packed in k pairs for the bf16 kernels: int32
 // (ceil(IN/2), OUT), see kernels/linear.h. unpack gives back (IN, OUT).

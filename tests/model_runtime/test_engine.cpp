@@ -412,6 +412,42 @@ TEST(Engine, OutputDoesNotDependOnWhatElseIsInTheBatch) {
   EXPECT_GE(compared, 10);
 }
 
+// A request streaming on its own thread, counting its tokens: the stream
+// other requests must not freeze.
+class RunningStream {
+ public:
+  RunningStream(Engine& engine, GenerationRequest request)
+      : thread_([this, &engine, request] {
+          engine.generate(request, [this](const StreamEvent&) {
+            std::lock_guard lock(m_);
+            ++tokens_;
+            cv_.notify_all();
+          });
+        }) {}
+  ~RunningStream() { thread_.join(); }
+  int wait_for(int n) {
+    std::unique_lock lock(m_);
+    cv_.wait(lock, [&] { return tokens_ >= n; });
+    return tokens_;
+  }
+  int tokens() {
+    std::lock_guard lock(m_);
+    return tokens_;
+  }
+
+ private:
+  std::mutex m_;
+  std::condition_variable cv_;
+  int tokens_ = 0;
+  std::thread thread_;
+};
+
+std::string long_prompt_text() {
+  std::string text;
+  for (int i = 0; i < 16; ++i) text += " and the lighthouse";
+  return text;
+}
+
 // A long new prompt is read a chunk per step: the streams already running
 // go on meanwhile instead of waiting for the whole prompt.
 TEST(Engine, ALongPromptDoesNotFreezeRunningStreams) {
@@ -419,77 +455,40 @@ TEST(Engine, ALongPromptDoesNotFreezeRunningStreams) {
   EngineOptions options;
   options.prefill_chunk = 4;
   Engine engine(model, options);
-  std::mutex m;
-  std::condition_variable cv;
-  int a_tokens = 0, a_tokens_at_b_submit = -1, a_tokens_at_b_first = -1;
-  bool b_started = false;
-  auto a = request(*model, "Running", 1, 60);
-  std::string long_prompt;
-  for (int i = 0; i < 16; ++i) long_prompt += " and the lighthouse";
-  const auto b = request(*model, long_prompt, 1, 2);
+  RunningStream a(engine, request(*model, "Running", 1, 60));
+  const auto b = request(*model, long_prompt_text(), 1, 2);
   ASSERT_GE(b.prompt.size(), 40u);  // at least 10 chunks of 4
-  std::thread ta([&] {
-    engine.generate(a, [&](const StreamEvent&) {
-      std::lock_guard lock(m);
-      ++a_tokens;
-      cv.notify_all();
-    });
-  });
-  {
-    std::unique_lock lock(m);
-    cv.wait(lock, [&] { return a_tokens >= 3; });
-    a_tokens_at_b_submit = a_tokens;
-  }
+  const int at_submit = a.wait_for(3);
+  int at_first = -1;
   engine.generate(b, [&](const StreamEvent&) {
-    std::lock_guard lock(m);
-    if (!b_started) a_tokens_at_b_first = a_tokens;
-    b_started = true;
+    if (at_first < 0) at_first = a.tokens();
   });
-  ta.join();
   // A decoded a token in each step that read a chunk of B's prompt.
-  EXPECT_GE(a_tokens_at_b_first - a_tokens_at_b_submit, 8) << "A stalled while B's prompt was read";
+  EXPECT_GE(at_first - at_submit, 8) << "A stalled while B's prompt was read";
 }
 
 // Several new prompts at once share one chunk of prompt reading per step: a
 // running stream gets a token per chunk of all of them, not per step of the
-// slowest (with a per-request chunk it got ~10 here).
+// slowest (with a per-request chunk it got ~15 here).
 TEST(Engine, ManyNewPromptsShareOneChunkOfReadingPerStep) {
   const auto model = deep();
   EngineOptions options;
   options.prefill_chunk = 4;
   Engine engine(model, options);
-  std::mutex m;
-  std::condition_variable cv;
-  int a_tokens = 0;
-  auto a = request(*model, "Running", 1, 120);
-  std::string long_prompt;
-  for (int i = 0; i < 16; ++i) long_prompt += " and the lighthouse";
-  std::thread ta([&] {
-    engine.generate(a, [&](const StreamEvent&) {
-      std::lock_guard lock(m);
-      ++a_tokens;
-      cv.notify_all();
-    });
-  });
-  int at_submit = 0;
-  {
-    std::unique_lock lock(m);
-    cv.wait(lock, [&] { return a_tokens >= 3; });
-    at_submit = a_tokens;
-  }
+  RunningStream a(engine, request(*model, "Running", 1, 120));
+  const int at_submit = a.wait_for(3);
   std::vector<std::thread> others;
   std::vector<int> at_first(3, -1);
   for (int i = 0; i < 3; ++i)
     others.emplace_back([&, i] {
-      auto b = request(*model, long_prompt + std::string(static_cast<std::size_t>(i + 1), '!'), 1, 1);
+      auto b = request(*model, long_prompt_text() + std::string(static_cast<std::size_t>(i + 1), '!'), 1, 1);
       ASSERT_GE(b.prompt.size(), 40u);  // at least 10 chunks of 4
       engine.generate(b, [&](const StreamEvent&) {
-        std::lock_guard lock(m);
-        if (at_first[static_cast<std::size_t>(i)] < 0) at_first[static_cast<std::size_t>(i)] = a_tokens;
+        int& first = at_first[static_cast<std::size_t>(i)];
+        if (first < 0) first = a.tokens();
       });
     });
   for (auto& t : others) t.join();
-  ta.join();
   const int last = *std::max_element(at_first.begin(), at_first.end());
   EXPECT_GE(last - at_submit, 27) << "A waited for several prompts' chunks in one step";
 }

@@ -91,20 +91,20 @@ TEST(Gpt2, Bf16LogitsWithinTolerance) {
   }
 }
 
-// Loaded for serving, weights are laid out for the CPU kernels (bf16:
-// packed k pairs; fp32: the embedding transposed); named_weights still
-// gives every tensor back exactly as the checkpoint holds it, and the
-// packed products match libtorch's on the same weights.
+// A bf16 model loaded on the CPU keeps its layer matrices packed in k pairs
+// for the kernels; named_weights still gives every tensor back exactly as
+// the checkpoint holds it, and the packed products match libtorch's on the
+// same weights.
 TEST(Gpt2, WeightsLaidOutForTheKernelsComeBackUnchanged) {
-  for (const char* dtype : {"bf16", "fp32"}) {
-    SCOPED_TRACE(dtype);
-    const auto served = Gpt2Model::load(test::fixture_dir() / "tiny", {"cpu", dtype});
-    const Checkpoint ck = load_checkpoint(test::fixture_dir() / "tiny", {served->dtype(), torch::kCPU, true});
-    const auto weights = served->named_weights();
-    for (const auto& [name, t] : ck.weights) {
-      if (!weights.count(name)) continue;  // lm_head when tied
-      ASSERT_TRUE(torch::equal(weights.at(name), t)) << name;
-    }
+  const auto served = Gpt2Model::load(test::fixture_dir() / "tiny", {"cpu", "bf16"});
+  for (std::int64_t l = 0; l < served->config().n_layer; ++l)
+    for (const std::size_t matrix : {2, 4, 8, 10})  // c_attn, attn c_proj, c_fc, mlp c_proj (Gpt2Layer order)
+      EXPECT_TRUE(layers::is_packed(served->layer_parameters(l)[matrix])) << "layer " << l << " matrix " << matrix;
+  const Checkpoint ck = load_checkpoint(test::fixture_dir() / "tiny", {served->dtype(), torch::kCPU, true});
+  const auto weights = served->named_weights();
+  for (const auto& [name, t] : ck.weights) {
+    if (!weights.count(name)) continue;  // lm_head when tied
+    ASSERT_TRUE(torch::equal(weights.at(name), t)) << name;
   }
   const torch::Tensor w = torch::randn({64, 96}).to(torch::kBFloat16), b = torch::randn({96}).to(torch::kBFloat16);
   const torch::Tensor x = torch::randn({2, 3, 64}).to(torch::kBFloat16);

@@ -27,7 +27,6 @@ std::vector<LinearIsa> available_isas() {
     LinearIsa bf16 = linear_isa_avx512();
     bf16.nt_bf16 = linear_nt_bf16_avx512bf16();
     bf16.nn_bf16 = linear_nn_bf16_avx512bf16();
-    bf16.nn_bf16_block = linear_nn_bf16_avx512bf16_block;
     bf16.bf16_name = "avx512bf16";
     out.push_back(bf16);
   }
@@ -238,8 +237,10 @@ namespace inkstream::kernels {
 namespace {
 
 // bf16 products of every instruction set (the widening ones and AVX-512
-// BF16's dot products) against the double reference, on odd shapes; the
-// result is rounded once to bf16, so they agree within a bf16 step.
+// BF16's dot products) against the double reference, on odd shapes, in both
+// forms: x · wᵀ, and the Conv1D form x · w with k-pair-packed weights (odd K
+// included: its last pair has a zero partner). The result is rounded once
+// to bf16, so they agree within a bf16 step.
 TEST(Kernels, Bf16ProductsOfEveryIsaMatchTheReference) {
   for (const LinearIsa& isa : available_isas()) {
     SCOPED_TRACE(isa.bf16_name);
@@ -247,43 +248,31 @@ TEST(Kernels, Bf16ProductsOfEveryIsaMatchTheReference) {
     for (const Shape& s : kShapes) {
       SCOPED_TRACE(std::to_string(s.M) + "x" + std::to_string(s.K) + "x" + std::to_string(s.N));
       auto xf = random_vector(s.M * s.K, rng), wf = random_vector(s.N * s.K, rng), bf = random_vector(s.N, rng);
-      const auto x = to_bf16(xf), w = to_bf16(wf), b = to_bf16(bf);
+      const auto x = to_bf16(xf), w = to_bf16(wf), b = to_bf16(bf);  // w is (N, K) for nt, (K, N) for nn
+      auto expect_near = [&](const std::vector<std::uint16_t>& y, const std::vector<std::uint16_t>& ref, const char* form) {
+        for (std::size_t i = 0; i < y.size(); ++i) {
+          const float got = bf16_to_float(y[i]), want = bf16_to_float(ref[i]);
+          ASSERT_LE(std::abs(got - want), std::abs(want) / 128 + 1e-3f * std::sqrt(static_cast<float>(s.K)))
+              << form << " element " << i;
+        }
+      };
       std::vector<std::uint16_t> y(s.M * s.N, 0x7fc0), ref(s.M * s.N);
       isa.nt_bf16(x.data(), w.data(), b.data(), y.data(), s.M, s.K, s.N, 0, s.N);
       linear_nt_bf16_reference(x.data(), w.data(), b.data(), ref.data(), s.M, s.K, s.N);
-      for (std::size_t i = 0; i < y.size(); ++i) {
-        const float got = bf16_to_float(y[i]), want = bf16_to_float(ref[i]);
-        ASSERT_LE(std::abs(got - want), std::abs(want) / 128 + 1e-3f * std::sqrt(static_cast<float>(s.K))) << "element " << i;
-      }
-    }
-  }
-}
+      expect_near(y, ref, "nt");
 
-// The same for the Conv1D form with k-pair-packed weights (odd K included:
-// its last pair has a zero partner).
-TEST(Kernels, PackedBf16ProductsOfEveryIsaMatchTheReference) {
-  for (const LinearIsa& isa : available_isas()) {
-    SCOPED_TRACE(isa.bf16_name);
-    std::mt19937 rng(12);
-    for (const Shape& s : kShapes) {
-      SCOPED_TRACE(std::to_string(s.M) + "x" + std::to_string(s.K) + "x" + std::to_string(s.N));
-      auto xf = random_vector(s.M * s.K, rng), wf = random_vector(s.K * s.N, rng), bf = random_vector(s.N, rng);
-      const auto x = to_bf16(xf), w = to_bf16(wf), b = to_bf16(bf);
       std::vector<std::uint32_t> packed((s.K + 1) / 2 * s.N);
       pack_bf16_pairs(w.data(), packed.data(), s.K, s.N);
-      std::vector<std::uint16_t> y(s.M * s.N, 0x7fc0), ref(s.M * s.N);
+      std::fill(y.begin(), y.end(), 0x7fc0);
       isa.nn_bf16(x.data(), packed.data(), b.data(), y.data(), s.M, s.K, s.N, 0, s.N);
       linear_nn_bf16_reference(x.data(), w.data(), b.data(), ref.data(), s.M, s.K, s.N);
-      for (std::size_t i = 0; i < y.size(); ++i) {
-        const float got = bf16_to_float(y[i]), want = bf16_to_float(ref[i]);
-        ASSERT_LE(std::abs(got - want), std::abs(want) / 128 + 1e-3f * std::sqrt(static_cast<float>(s.K))) << "element " << i;
-      }
+      expect_near(y, ref, "nn");
       // A split at a column block gives the same columns.
-      if (s.N > isa.nn_bf16_block) {
+      if (s.N > isa.nn_block) {
         std::vector<std::uint16_t> part(s.M * s.N, 0);
-        isa.nn_bf16(x.data(), packed.data(), b.data(), part.data(), s.M, s.K, s.N, isa.nn_bf16_block, s.N);
+        isa.nn_bf16(x.data(), packed.data(), b.data(), part.data(), s.M, s.K, s.N, isa.nn_block, s.N);
         for (std::int64_t m = 0; m < s.M; ++m)
-          for (std::int64_t n = isa.nn_bf16_block; n < s.N; ++n) ASSERT_EQ(part[m * s.N + n], y[m * s.N + n]);
+          for (std::int64_t n = isa.nn_block; n < s.N; ++n) ASSERT_EQ(part[m * s.N + n], y[m * s.N + n]);
       }
     }
   }

@@ -33,7 +33,6 @@ LinearIsa choose() {
     if (allows("avx512bf16") && __builtin_cpu_supports("avx512bf16")) {
       isa.nt_bf16 = linear_nt_bf16_avx512bf16();
       isa.nn_bf16 = linear_nn_bf16_avx512bf16();
-      isa.nn_bf16_block = linear_nn_bf16_avx512bf16_block;
       isa.bf16_name = "avx512bf16";
     }
     return isa;
@@ -85,7 +84,7 @@ void linear_nt_bf16(const std::uint16_t* x, const std::uint16_t* w, const std::u
 
 void linear_nn_bf16(const std::uint16_t* x, const std::uint32_t* w, const std::uint16_t* b, std::uint16_t* y, std::int64_t M,
                     std::int64_t K, std::int64_t N) {
-  run(chosen_isa().nn_bf16, chosen_isa().nn_bf16_block, x, w, b, y, M, K, N);
+  run(chosen_isa().nn_bf16, chosen_isa().nn_block, x, w, b, y, M, K, N);
 }
 
 void pack_bf16_pairs(const std::uint16_t* w, std::uint32_t* packed, std::int64_t K, std::int64_t N) {
@@ -96,38 +95,25 @@ void pack_bf16_pairs(const std::uint16_t* w, std::uint32_t* packed, std::int64_t
     }
 }
 
-void linear_nn_bf16_reference(const std::uint16_t* x, const std::uint16_t* w, const std::uint16_t* b, std::uint16_t* y,
-                              std::int64_t M, std::int64_t K, std::int64_t N) {
-  for (std::int64_t m = 0; m < M; ++m)
-    for (std::int64_t n = 0; n < N; ++n) {
-      double s = b ? bf16_to_float(b[n]) : 0.0;
-      for (std::int64_t k = 0; k < K; ++k) s += static_cast<double>(bf16_to_float(x[m * K + k])) * bf16_to_float(w[k * N + n]);
-      y[m * N + n] = float_to_bf16(static_cast<float>(s));
-    }
-}
-
 const char* linear_bf16_isa() { return chosen_isa().bf16_name; }
-
-void linear_nt_bf16_reference(const std::uint16_t* x, const std::uint16_t* w, const std::uint16_t* b, std::uint16_t* y,
-                              std::int64_t M, std::int64_t K, std::int64_t N) {
-  for (std::int64_t m = 0; m < M; ++m)
-    for (std::int64_t n = 0; n < N; ++n) {
-      double s = b ? bf16_to_float(b[n]) : 0.0;
-      for (std::int64_t k = 0; k < K; ++k) s += static_cast<double>(bf16_to_float(x[m * K + k])) * bf16_to_float(w[n * K + k]);
-      y[m * N + n] = float_to_bf16(static_cast<float>(s));
-    }
-}
 
 namespace {
 
-// y = x · w + b in double, w[k][n] at w + k * k_stride + n * n_stride.
-void linear_reference(const float* x, const float* w, const float* b, float* y, std::int64_t M, std::int64_t K, std::int64_t N,
+float as_float(float f) { return f; }
+float as_float(std::uint16_t bits) { return bf16_to_float(bits); }
+void store(float* y, double v) { *y = static_cast<float>(v); }
+void store(std::uint16_t* y, double v) { *y = float_to_bf16(static_cast<float>(v)); }
+
+// y = x · w + b in double, w[k][n] at w + k * k_stride + n * n_stride; E is
+// float or bf16 bits (y then rounded once).
+template <class E>
+void linear_reference(const E* x, const E* w, const E* b, E* y, std::int64_t M, std::int64_t K, std::int64_t N,
                       std::int64_t k_stride, std::int64_t n_stride) {
   for (std::int64_t m = 0; m < M; ++m)
     for (std::int64_t n = 0; n < N; ++n) {
-      double s = b ? b[n] : 0.0;
-      for (std::int64_t k = 0; k < K; ++k) s += static_cast<double>(x[m * K + k]) * w[k * k_stride + n * n_stride];
-      y[m * N + n] = static_cast<float>(s);
+      double s = b ? as_float(b[n]) : 0.0;
+      for (std::int64_t k = 0; k < K; ++k) s += static_cast<double>(as_float(x[m * K + k])) * as_float(w[k * k_stride + n * n_stride]);
+      store(y + m * N + n, s);
     }
 }
 
@@ -140,6 +126,16 @@ void linear_nn_f32_reference(const float* x, const float* w, const float* b, flo
 
 void linear_nt_f32_reference(const float* x, const float* w, const float* b, float* y, std::int64_t M, std::int64_t K,
                              std::int64_t N) {
+  linear_reference(x, w, b, y, M, K, N, 1, K);  // w is (N, K)
+}
+
+void linear_nn_bf16_reference(const std::uint16_t* x, const std::uint16_t* w, const std::uint16_t* b, std::uint16_t* y,
+                              std::int64_t M, std::int64_t K, std::int64_t N) {
+  linear_reference(x, w, b, y, M, K, N, N, 1);  // w is (K, N)
+}
+
+void linear_nt_bf16_reference(const std::uint16_t* x, const std::uint16_t* w, const std::uint16_t* b, std::uint16_t* y,
+                              std::int64_t M, std::int64_t K, std::int64_t N) {
   linear_reference(x, w, b, y, M, K, N, 1, K);  // w is (N, K)
 }
 

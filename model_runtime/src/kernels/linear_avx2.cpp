@@ -75,6 +75,6 @@ void nn_bf16(const std::uint16_t* x, const std::uint32_t* w, const std::uint16_t
 
 }  // namespace
 
-LinearIsa linear_isa_avx2() { return {"avx2", nn, nt, 16, 4, nt_bf16, nn_bf16, 16, "avx2", attend_rows<Avx2, float>, attend_rows<Avx2, std::uint16_t>}; }
+LinearIsa linear_isa_avx2() { return {"avx2", nn, nt, 16, 4, nt_bf16, nn_bf16, "avx2", attend_rows<Avx2, float>, attend_rows<Avx2, std::uint16_t>}; }
 
 }  // namespace inkstream::kernels

@@ -7,31 +7,21 @@
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #include <immintrin.h>
 
+#include "avx512_vector.h"
 #include "linear_bf16_tiles.h"
 #include "linear_isa.h"
 
 namespace inkstream::kernels {
 namespace {
 
-// Column vectors per tile of the pair kernel (8 rows x 2 x 16 columns; 6 x 4
-// and 4 x 4 measured the same here).
-constexpr int kNv = 2;
-
 struct Avx512Bf16 {
   using Acc = __m512;
   using L = __m512bh;
   static constexpr int KS = 32;
-  static Acc zero() { return _mm512_setzero_ps(); }
+  static Acc zero() { return Avx512::zero(); }
   static L load(const std::uint16_t* p) { return reinterpret_cast<L>(_mm512_loadu_si512(p)); }
   static Acc madd(Acc acc, L a, L b) { return _mm512_dpbf16_ps(acc, a, b); }
-  static float reduce(Acc v) {
-    // The same fixed tree as the fp32 kernels: 16 -> 8 -> 4 -> 1.
-    const __m256 h = _mm256_add_ps(_mm512_castps512_ps256(v), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
-    __m128 q = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
-    q = _mm_add_ps(q, _mm_movehl_ps(q, q));
-    q = _mm_add_ss(q, _mm_shuffle_ps(q, q, 1));
-    return _mm_cvtss_f32(q);
-  }
+  static float reduce(Acc v) { return Avx512::reduce(v); }  // the fp32 kernels' fixed tree
 };
 
 // The k-pair products (nn_bf16_tile): a broadcast pair of x against 16
@@ -41,8 +31,8 @@ struct Avx512Bf16Pairs {
   using Pairs = __m512i;
   using XPair = __m512i;
   static constexpr int W = 16;
-  static Acc zero() { return _mm512_setzero_ps(); }
-  static Acc add(Acc a, Acc b) { return _mm512_add_ps(a, b); }
+  static Acc zero() { return Avx512::zero(); }
+  static Acc add(Acc a, Acc b) { return Avx512::add(a, b); }
   static Pairs load_pairs(const std::uint32_t* p) { return _mm512_loadu_si512(p); }
   static Pairs load_pairs_partial(const std::uint32_t* p, int n) {
     return _mm512_maskz_loadu_epi32(static_cast<__mmask16>((1u << n) - 1), p);
@@ -56,10 +46,7 @@ struct Avx512Bf16Pairs {
   static Acc madd_pairs(Acc acc, XPair x, Pairs w) {
     return _mm512_dpbf16_ps(acc, reinterpret_cast<__m512bh>(x), reinterpret_cast<__m512bh>(w));
   }
-  static Acc load_bias(const std::uint16_t* b, int n) {
-    const __m256i bits = _mm256_maskz_loadu_epi16(static_cast<__mmask16>((1u << n) - 1), b);
-    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(bits), 16));
-  }
+  static Acc load_bias(const std::uint16_t* b, int n) { return load_bf16_partial<WidenedBf16<Avx512>>(b, n); }
   static void store_bf16(std::uint16_t* y, Acc v, int n) {
     const __m256i bits = reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(v));  // round to nearest even
     _mm256_mask_storeu_epi16(y, static_cast<__mmask16>((1u << n) - 1), bits);
@@ -68,7 +55,7 @@ struct Avx512Bf16Pairs {
 
 void nn_bf16(const std::uint16_t* x, const std::uint32_t* w, const std::uint16_t* b, std::uint16_t* y, std::int64_t M,
              std::int64_t K, std::int64_t N, std::int64_t n0, std::int64_t n1) {
-  nn_bf16_columns<Avx512Bf16Pairs, 8, kNv>(x, w, b, y, M, K, N, n0, n1);
+  nn_bf16_columns<Avx512Bf16Pairs, 8, 2>(x, w, b, y, M, K, N, n0, n1);  // 6 x 4 and 4 x 4 tiles measured the same
 }
 
 void nt_bf16(const std::uint16_t* x, const std::uint16_t* w, const std::uint16_t* b, std::uint16_t* y, std::int64_t M,
@@ -80,6 +67,5 @@ void nt_bf16(const std::uint16_t* x, const std::uint16_t* w, const std::uint16_t
 
 LinearColumnsBf16 linear_nt_bf16_avx512bf16() { return nt_bf16; }
 LinearColumnsBf16Pairs linear_nn_bf16_avx512bf16() { return nn_bf16; }
-const int linear_nn_bf16_avx512bf16_block = kNv * 16;
 
 }  // namespace inkstream::kernels

@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "bf16.h"
+#include "row_blocks.h"
 
 namespace inkstream::kernels {
 namespace {
@@ -19,7 +20,7 @@ namespace {
 template <class B>
 typename B::L load_bf16_partial(const std::uint16_t* p, int n) {
   alignas(64) std::uint16_t buf[B::KS] = {};
-  std::memcpy(buf, p, static_cast<std::size_t>(n) * sizeof(std::uint16_t));
+  std::memcpy(buf, p, static_cast<std::size_t>(std::min(n, B::KS)) * sizeof(std::uint16_t));
   return B::load(buf);
 }
 
@@ -56,19 +57,9 @@ void nt_bf16_columns(const std::uint16_t* x, const std::uint16_t* w, const std::
                      std::int64_t K, std::int64_t N, std::int64_t n_begin, std::int64_t n_end) {
   for (std::int64_t n0 = n_begin; n0 < n_end; n0 += NR) {
     const int rows_w = static_cast<int>(std::min<std::int64_t>(NR, n_end - n0));
-    std::int64_t m = 0;
-    for (; m + MR <= M; m += MR) nt_bf16_tile<B, MR, NR>(x + m * K, K, w, b, y + m * N, N, n0, rows_w);
-    const std::uint16_t* xr = x + m * K;
-    std::uint16_t* yr = y + m * N;
-    switch (M - m) {
-      case 0: break;
-#define INKSTREAM_NT_BF16_TAIL(R) \
-  case R: if constexpr (R < MR) nt_bf16_tile<B, R, NR>(xr, K, w, b, yr, N, n0, rows_w); break;
-      INKSTREAM_NT_BF16_TAIL(1) INKSTREAM_NT_BF16_TAIL(2) INKSTREAM_NT_BF16_TAIL(3) INKSTREAM_NT_BF16_TAIL(4)
-      INKSTREAM_NT_BF16_TAIL(5) INKSTREAM_NT_BF16_TAIL(6) INKSTREAM_NT_BF16_TAIL(7)
-#undef INKSTREAM_NT_BF16_TAIL
-      default: break;
-    }
+    for_row_blocks<MR>(M, [&](std::int64_t m, auto rows) {
+      nt_bf16_tile<B, decltype(rows)::value, NR>(x + m * K, K, w, b, y + m * N, N, n0, rows_w);
+    });
   }
 }
 
@@ -84,12 +75,6 @@ struct WidenedBf16 {
   static Acc madd(Acc acc, L a, L b) { return T::fma(a, b, acc); }
   static float reduce(Acc v) { return T::reduce(v); }
 };
-
-}  // namespace
-}  // namespace inkstream::kernels
-
-namespace inkstream::kernels {
-namespace {
 
 // y = x · w + b for bf16 with w packed in k pairs (pack_bf16_pairs in
 // linear.h: element (p, n) holds w[2p][n] in its low half and w[2p+1][n] in
@@ -136,19 +121,9 @@ void nn_bf16_columns(const std::uint16_t* x, const std::uint32_t* w, const std::
   for (std::int64_t n0 = n_begin; n0 < n_end; n0 += BW) {
     const int cols = static_cast<int>(std::min<std::int64_t>(BW, n_end - n0));
     const std::uint16_t* bb = b ? b + n0 : nullptr;
-    std::int64_t m = 0;
-    for (; m + MR <= M; m += MR) nn_bf16_tile<B, MR, NV>(x + m * K, K, w + n0, bb, y + m * N + n0, N, cols);
-    const std::uint16_t* xr = x + m * K;
-    std::uint16_t* yr = y + m * N + n0;
-    switch (M - m) {
-      case 0: break;
-#define INKSTREAM_NN_BF16_TAIL(R) \
-  case R: if constexpr (R < MR) nn_bf16_tile<B, R, NV>(xr, K, w + n0, bb, yr, N, cols); break;
-      INKSTREAM_NN_BF16_TAIL(1) INKSTREAM_NN_BF16_TAIL(2) INKSTREAM_NN_BF16_TAIL(3) INKSTREAM_NN_BF16_TAIL(4)
-      INKSTREAM_NN_BF16_TAIL(5) INKSTREAM_NN_BF16_TAIL(6) INKSTREAM_NN_BF16_TAIL(7)
-#undef INKSTREAM_NN_BF16_TAIL
-      default: break;
-    }
+    for_row_blocks<MR>(M, [&](std::int64_t m, auto rows) {
+      nn_bf16_tile<B, decltype(rows)::value, NV>(x + m * K, K, w + n0, bb, y + m * N + n0, N, cols);
+    });
   }
 }
 
@@ -174,23 +149,19 @@ struct WidenedPairs {
   }
   static Pairs load_pairs_partial(const std::uint32_t* p, int n) {
     std::uint32_t buf[T::W] = {};
-    std::memcpy(buf, p, static_cast<std::size_t>(n) * sizeof(std::uint32_t));
+    std::memcpy(buf, p, static_cast<std::size_t>(std::min(n, T::W)) * sizeof(std::uint32_t));
     return load_pairs(buf);
   }
   static XPair broadcast_pair(const std::uint16_t* p, bool both) {
     return {T::broadcast(bf16_to_float(p[0])), T::broadcast(both ? bf16_to_float(p[1]) : 0.0f)};
   }
   static Acc madd_pairs(Acc acc, const XPair& x, const Pairs& w) { return T::fma(x.hi, w.odd, T::fma(x.lo, w.even, acc)); }
-  static Acc load_bias(const std::uint16_t* b, int n) {
-    std::uint16_t buf[T::W] = {};
-    std::memcpy(buf, b, static_cast<std::size_t>(n) * sizeof(std::uint16_t));
-    return T::load_bf16(buf);
-  }
+  static Acc load_bias(const std::uint16_t* b, int n) { return load_bf16_partial<WidenedBf16<T>>(b, n); }
   static void store_bf16(std::uint16_t* y, Acc v, int n) {
     if (n == T::W) return T::store_bf16(y, v);
     std::uint16_t buf[T::W];
     T::store_bf16(buf, v);
-    std::memcpy(y, buf, static_cast<std::size_t>(n) * sizeof(std::uint16_t));
+    std::memcpy(y, buf, static_cast<std::size_t>(std::min(n, T::W)) * sizeof(std::uint16_t));
   }
 };
 

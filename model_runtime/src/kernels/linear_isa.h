@@ -29,8 +29,7 @@ struct LinearIsa {
   LinearColumns nn, nt;
   int nn_block, nt_block;  // column granularity of a split
   LinearColumnsBf16 nt_bf16;       // granularity nt_block
-  LinearColumnsBf16Pairs nn_bf16;
-  int nn_bf16_block;
+  LinearColumnsBf16Pairs nn_bf16;  // column tiles as wide as nn's: split by nn_block
   const char* bf16_name;
   AttendRows<float> attend_f32;
   AttendRows<std::uint16_t> attend_bf16;
@@ -46,6 +45,5 @@ LinearIsa linear_isa_scalar();
 // widening ones of linear_isa_avx512() where the CPU has the instruction.
 LinearColumnsBf16 linear_nt_bf16_avx512bf16();
 LinearColumnsBf16Pairs linear_nn_bf16_avx512bf16();
-extern const int linear_nn_bf16_avx512bf16_block;
 
 }  // namespace inkstream::kernels

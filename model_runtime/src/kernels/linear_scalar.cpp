@@ -59,6 +59,6 @@ void nn_bf16(const std::uint16_t* x, const std::uint32_t* w, const std::uint16_t
 
 }  // namespace
 
-LinearIsa linear_isa_scalar() { return {"scalar", nn, nt, 8, 4, nt_bf16, nn_bf16, 8, "scalar", attend_rows<Scalar, float>, attend_rows<Scalar, std::uint16_t>}; }
+LinearIsa linear_isa_scalar() { return {"scalar", nn, nt, 8, 4, nt_bf16, nn_bf16, "scalar", attend_rows<Scalar, float>, attend_rows<Scalar, std::uint16_t>}; }
 
 }  // namespace inkstream::kernels

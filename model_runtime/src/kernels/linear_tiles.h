@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "row_blocks.h"
+
 namespace inkstream::kernels {
 namespace {
 
@@ -54,24 +56,13 @@ void nn_rows(const float* x, std::int64_t ldx, std::int64_t K, const float* w, s
   else nn_tile<T, MR, NV, false>(x, ldx, K, w, ldw, b, y, N, cols, first, last);
 }
 
-// All M rows of one column block, MR rows at a time; the last rows use the
-// same tile code with fewer rows (same per-element operations).
+// All M rows of one column block (row_blocks.h).
 template <class T, int MR, int NV>
 void nn_block(const float* x, std::int64_t ldx, std::int64_t M, std::int64_t K, const float* w, std::int64_t ldw, const float* b,
               float* y, std::int64_t N, int cols, bool first, bool last) {
-  std::int64_t m = 0;
-  for (; m + MR <= M; m += MR) nn_rows<T, MR, NV>(x + m * ldx, ldx, K, w, ldw, b, y + m * N, N, cols, first, last);
-  const float* xr = x + m * ldx;
-  float* yr = y + m * N;
-  switch (M - m) {
-    case 0: break;
-#define INKSTREAM_NN_TAIL(R) \
-  case R: if constexpr (R < MR) nn_rows<T, R, NV>(xr, ldx, K, w, ldw, b, yr, N, cols, first, last); break;
-    INKSTREAM_NN_TAIL(1) INKSTREAM_NN_TAIL(2) INKSTREAM_NN_TAIL(3) INKSTREAM_NN_TAIL(4)
-    INKSTREAM_NN_TAIL(5) INKSTREAM_NN_TAIL(6) INKSTREAM_NN_TAIL(7)
-#undef INKSTREAM_NN_TAIL
-    default: break;
-  }
+  for_row_blocks<MR>(M, [&](std::int64_t m, auto rows) {
+    nn_rows<T, decltype(rows)::value, NV>(x + m * ldx, ldx, K, w, ldw, b, y + m * N, N, cols, first, last);
+  });
 }
 
 // Columns [n_begin, n_end) of y for all M rows.
@@ -146,19 +137,9 @@ void nt_columns(const float* x, const float* w, const float* b, float* y, std::i
                 std::int64_t n_begin, std::int64_t n_end) {
   for (std::int64_t n0 = n_begin; n0 < n_end; n0 += NR) {
     const int rows_w = static_cast<int>(std::min<std::int64_t>(NR, n_end - n0));
-    std::int64_t m = 0;
-    for (; m + MR <= M; m += MR) nt_tile<T, MR, NR>(x + m * K, K, w, b, y + m * N, N, n0, rows_w);
-    const float* xr = x + m * K;
-    float* yr = y + m * N;
-    switch (M - m) {
-      case 0: break;
-#define INKSTREAM_NT_TAIL(R) \
-  case R: if constexpr (R < MR) nt_tile<T, R, NR>(xr, K, w, b, yr, N, n0, rows_w); break;
-      INKSTREAM_NT_TAIL(1) INKSTREAM_NT_TAIL(2) INKSTREAM_NT_TAIL(3) INKSTREAM_NT_TAIL(4)
-      INKSTREAM_NT_TAIL(5) INKSTREAM_NT_TAIL(6) INKSTREAM_NT_TAIL(7)
-#undef INKSTREAM_NT_TAIL
-      default: break;
-    }
+    for_row_blocks<MR>(M, [&](std::int64_t m, auto rows) {
+      nt_tile<T, decltype(rows)::value, NR>(x + m * K, K, w, b, y + m * N, N, n0, rows_w);
+    });
   }
 }
 
