@@ -68,7 +68,7 @@ int main(int argc, char** argv) {
       }
       std::sort(times.begin(), times.end());
       const double median = times[times.size() / 2];
-      std::cout << nlohmann::json{{"dtype", dtype_label(model->dtype())}, {"threads", threads}, {"groups", G}, {"rows", G * rows},
+      std::cout << nlohmann::json{{"dtype", format_label(model->weight_format())}, {"threads", threads}, {"groups", G}, {"rows", G * rows},
                                   {"prefix", P}, {"step_ms", median}, {"best_ms", times.front()},
                                   {"rows_per_s", static_cast<double>(G * rows) / (median / 1e3)}}
                        .dump()

@@ -45,7 +45,7 @@ int main(int argc, char** argv) {
   std::vector<TokenId> prompt;
   for (int i = 0; i < prompt_len; ++i) prompt.push_back(static_cast<TokenId>((i * 7919 + 13) % 50000));
 
-  nlohmann::json out = {{"model", model_dir},       {"dtype", dtype_label(model->dtype())}, {"device", model->device().str()},
+  nlohmann::json out = {{"model", model_dir},       {"dtype", format_label(model->weight_format())}, {"device", model->device().str()},
                         {"threads", threads > 0 ? threads : physical_core_count()}, {"torch_intra_op_threads", intra_threads}, {"load_ms", load_ms}, {"prompt_tokens", prompt_len},
                         {"decode_tokens", decode}, {"weights", copy_weights ? "copied" : "mapped"}};
   // Prefill: forward of the whole prompt (median of repeats).

@@ -1,5 +1,6 @@
 // Linear layers: inkstream's batch-invariant kernels against libtorch's
-// addmm in the same run (fp32: OpenBLAS; bf16: oneDNN), on GPT-2 small's four matrix shapes plus
+// addmm in the same run (fp32: OpenBLAS; bf16: oneDNN; fp16 and int8
+// weights: ours only, libtorch has no CPU kernels for them), on GPT-2 small's four matrix shapes plus
 // the tied lm_head, for the row counts of decoding (1 to 24 rows) and a
 // prefill chunk. Prints one JSON line per (shape, rows).
 //
@@ -73,12 +74,31 @@ int main(int argc, char** argv) {
         if (c.nt) kernels::linear_nt_bf16(bits(x16), bits(w16), nullptr, y_bits, M, c.K, c.N);
         else kernels::linear_nn_bf16(bits(x16), pairs.data(), bits(b16), y_bits, M, c.K, c.N);
       });
+      // fp16 and int8 weights (fp32 activations), in the layouts a model of
+      // those formats keeps them in.
+      const torch::Tensor wh = w.to(torch::kHalf);
+      const kernels::F16Matrix f16{reinterpret_cast<const std::uint16_t*>(wh.data_ptr())};
+      const double ours_f16 = best_ms(reps, [&] {
+        if (c.nt) kernels::linear_nt_f16(x.data_ptr<float>(), f16, nullptr, y.data_ptr<float>(), M, c.K, c.N);
+        else kernels::linear_nn_f16(x.data_ptr<float>(), f16, b.data_ptr<float>(), y.data_ptr<float>(), M, c.K, c.N);
+      });
+      std::vector<std::int8_t> q(static_cast<std::size_t>(c.K * c.N));
+      std::vector<float> scales(static_cast<std::size_t>(kernels::q8_blocks(c.K) * c.N));
+      if (c.nt) kernels::quantize_q8_nt(w.data_ptr<float>(), q.data(), scales.data(), c.N, c.K);
+      else kernels::quantize_q8_nn(w.data_ptr<float>(), q.data(), scales.data(), c.K, c.N);
+      const kernels::Q8Matrix q8{q.data(), scales.data()};
+      const double ours_q8 = best_ms(reps, [&] {
+        if (c.nt) kernels::linear_nt_q8(x.data_ptr<float>(), q8, nullptr, y.data_ptr<float>(), M, c.K, c.N);
+        else kernels::linear_nn_q8(x.data_ptr<float>(), q8, b.data_ptr<float>(), y.data_ptr<float>(), M, c.K, c.N);
+      });
       const double gb = static_cast<double>(c.K * c.N * 4) / 1e9;
       std::cout << nlohmann::json{{"matrix", c.name}, {"rows", M}, {"isa", kernels::linear_f32_isa()},
                                   {"openblas_ms", blas}, {"inkstream_ms", ours}, {"speedup", blas / ours},
                                   {"inkstream_gb_s", gb / (ours / 1e3)}, {"bf16_isa", kernels::linear_bf16_isa()},
                                   {"libtorch_bf16_ms", torch_bf16}, {"inkstream_bf16_ms", ours_bf16},
-                                  {"bf16_speedup", torch_bf16 / ours_bf16}}
+                                  {"bf16_speedup", torch_bf16 / ours_bf16}, {"inkstream_fp16_ms", ours_f16},
+                                  {"inkstream_int8_ms", ours_q8},
+                                  {"int8_gb_s", gb * (1.0 + 4.0 / kernels::kQ8Block) / 4 / (ours_q8 / 1e3)}}
                        .dump()
                 << std::endl;
     }

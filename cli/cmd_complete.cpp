@@ -156,7 +156,7 @@ int run(CompleteOptions& o) {
                 {"timings", timings_json(result.timings)},
                 {"model", model->name()},
                 {"device", model->device().str()},
-                {"dtype", dtype_label(model->dtype())},
+                {"dtype", format_label(model->weight_format())},
                 {"prompt_tokens_dropped", result.prompt_tokens_dropped}};
     if (!result.error.empty()) out["error"] = result.error;
     std::cout << out.dump() << "\n";
@@ -169,7 +169,7 @@ int run(CompleteOptions& o) {
   if (!o.json)
     std::fprintf(stderr, "(%d prompt tokens in %.0f ms; %d tokens in %.0f ms, %.1f tokens/s; %s %s)\n",
                  result.timings.prompt_n, result.timings.prompt_ms, result.timings.predicted_n, result.timings.predicted_ms,
-                 result.timings.predicted_per_second, model->device().str().c_str(), dtype_label(model->dtype()).c_str());
+                 result.timings.predicted_per_second, model->device().str().c_str(), format_label(model->weight_format()).c_str());
   if (!result.error.empty()) {
     std::cerr << "error: " << result.error << "\n";
     return kExitFailure;
@@ -197,7 +197,7 @@ void add_complete_command(CLI::App& root, int& exit_code) {
   cmd->add_option("--seed", o->request.seed, "Same seed, same text")->capture_default_str();
   cmd->add_option("--stop", o->request.stop, "Stop string (repeatable); not included in the text");
   cmd->add_option("--device", o->device, "auto, cpu, cuda or cuda:N")->capture_default_str();
-  cmd->add_option("--dtype", o->dtype, "auto, fp32, bf16 or fp16 (CUDA)")->capture_default_str();
+  cmd->add_option("--dtype", o->dtype, "auto, fp32, bf16, fp16 or int8 (CPU)")->capture_default_str();
   cmd->add_option("--threads", o->threads, "CPU threads (0 = physical cores)")->capture_default_str();
   cmd->add_flag("--copy-weights", o->copy_weights, "Copy weights into memory instead of mapping the file (slower load, faster decoding)");
   cmd->add_flag("--stream", o->stream, "Print text as it is generated (with --json: one JSON line per update)");

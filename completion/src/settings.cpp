@@ -84,8 +84,8 @@ void CompletionSettings::apply(const Json& patch, std::vector<std::string>& erro
   take(patch, "context_chars", context_chars, [](int v) { return v >= 1 && v <= 100000; }, "must be an integer from 1 to 100000", errors);
   take(patch, "device", device, [](const std::string& v) { return v == "auto" || v == "cpu" || v.starts_with("cuda"); },
        "must be auto, cpu, cuda or cuda:N", errors);
-  take(patch, "dtype", dtype, [](const std::string& v) { return v == "auto" || v == "fp32" || v == "bf16" || v == "fp16"; },
-       "must be auto, fp32, bf16 or fp16", errors);
+  take(patch, "dtype", dtype, [](const std::string& v) { return v == "auto" || v == "fp32" || v == "bf16" || v == "fp16" || v == "int8"; },
+       "must be auto, fp32, bf16, fp16 or int8", errors);
   take(patch, "kv_cache_mb", kv_cache_mb, [](int v) { return v >= 1 && v <= 1048576; }, "must be an integer from 1 to 1048576", errors);
   take(patch, "max_loaded_models", max_loaded_models, [](int v) { return v >= 1 && v <= 64; }, "must be an integer from 1 to 64", errors);
   take(patch, "prefill_chunk", prefill_chunk, [](int v) { return v >= 1 && v <= 8192; }, "must be an integer from 1 to 8192", errors);

@@ -51,26 +51,37 @@ bool cpu_has_native_bf16() {
   return false;
 }
 
-torch::ScalarType parse_dtype(const std::string& name, const torch::Device& device) {
+Precision parse_precision(const std::string& name, const torch::Device& device) {
   if (name == "auto" || name.empty()) {
     if (device.is_cuda()) {
 #if INKSTREAM_WITH_CUDA
       // bf16 needs Ampere (compute capability 8.0) or newer.
-      return at::cuda::getDeviceProperties(device.has_index() ? device.index() : 0)->major >= 8 ? torch::kBFloat16
-                                                                                              : torch::kFloat16;
-#else
-      return torch::kFloat16;
+      if (at::cuda::getDeviceProperties(device.has_index() ? device.index() : 0)->major >= 8)
+        return {torch::kBFloat16, WeightFormat::BF16};
 #endif
+      return {torch::kFloat16, WeightFormat::F16};
     }
-    return cpu_has_native_bf16() ? torch::kBFloat16 : torch::kFloat32;
+    return cpu_has_native_bf16() ? Precision{torch::kBFloat16, WeightFormat::BF16} : Precision{torch::kFloat32, WeightFormat::F32};
   }
-  if (name == "fp32" || name == "float32" || name == "f32") return torch::kFloat32;
-  if (name == "bf16" || name == "bfloat16") return torch::kBFloat16;
-  if (name == "fp16" || name == "float16" || name == "f16") {
-    if (!device.is_cuda()) throw InvalidRequest("dtype fp16 is only supported on CUDA; use bf16 or fp32 on the CPU");
-    return torch::kFloat16;
+  if (name == "fp32" || name == "float32" || name == "f32") return {torch::kFloat32, WeightFormat::F32};
+  if (name == "bf16" || name == "bfloat16") return {torch::kBFloat16, WeightFormat::BF16};
+  if (name == "fp16" || name == "float16" || name == "f16")
+    return {device.is_cuda() ? torch::kFloat16 : torch::kFloat32, WeightFormat::F16};
+  if (name == "int8" || name == "q8_0") {
+    if (!device.is_cpu()) throw InvalidRequest("dtype int8 is a CPU format; use fp16 or bf16 on CUDA");
+    return {torch::kFloat32, WeightFormat::Int8};
   }
-  throw InvalidRequest("dtype \"" + name + "\": expected auto, fp32, bf16 or fp16");
+  throw InvalidRequest("dtype \"" + name + "\": expected auto, fp32, bf16, fp16 or int8");
+}
+
+std::string format_label(WeightFormat f) {
+  switch (f) {
+    case WeightFormat::F32: return "fp32";
+    case WeightFormat::BF16: return "bf16";
+    case WeightFormat::F16: return "fp16";
+    case WeightFormat::Int8: return "int8";
+  }
+  return "?";
 }
 
 std::string dtype_label(torch::ScalarType t) {

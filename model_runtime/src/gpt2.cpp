@@ -59,12 +59,55 @@ void KvCache::keep_rows(const std::vector<std::int64_t>& rows) {
 
 std::shared_ptr<Gpt2Model> Gpt2Model::load(const std::filesystem::path& dir, const ModelLoadOptions& options) {
   const torch::Device device = parse_device(options.device);
-  const torch::ScalarType dtype = parse_dtype(options.dtype, device);
-  Checkpoint ck = load_checkpoint(dir, {dtype, device, options.copy_weights});
+  const Precision precision = parse_precision(options.dtype, device);
+  // fp16 and int8 CPU weights are made from fp32 (mapped where the file is
+  // fp32: the conversion reads it once, and only the converted matrices and
+  // small copies stay).
+  const bool converted = device.is_cpu() && (precision.weights == WeightFormat::F16 || precision.weights == WeightFormat::Int8);
+  Checkpoint ck = load_checkpoint(dir, {precision.compute, device, options.copy_weights && !converted});
   auto model = std::make_shared<Gpt2Model>(ck.config, ck.weights, ck.tokenizer, dir.filename().string());
   ck.weights.clear();  // the relaid tensors replace these, not sit beside them
+  if (converted) model->store_weights_as(precision.weights);
   model->lay_out_for_cpu_kernels();
   return model;
+}
+
+void Gpt2Model::store_weights_as(WeightFormat format) {
+  // The five large matrices change form; everything else becomes a private
+  // copy so that no tensor keeps the checkpoint's file mapping alive.
+  const bool tied = lm_head_.is_same(wte_);
+  auto own = [](torch::Tensor& t) { t = t.clone(); };
+  if (format == WeightFormat::F16) {
+    wte_ = wte_.to(torch::kHalf);
+    lm_head_ = tied ? wte_ : lm_head_.to(torch::kHalf);
+    for (Gpt2Layer& w : layers_)
+      for (torch::Tensor* m : {&w.c_attn_w, &w.c_proj_w, &w.c_fc_w, &w.mlp_proj_w}) *m = m->to(torch::kHalf);
+  } else {
+    layers::Quantized e = layers::quantize_nt(wte_);
+    wte_ = e.q;
+    wte_s_ = e.scales;
+    if (tied) {
+      lm_head_ = wte_;
+      lm_head_s_ = wte_s_;
+    } else {
+      layers::Quantized h = layers::quantize_nt(lm_head_);
+      lm_head_ = h.q;
+      lm_head_s_ = h.scales;
+    }
+    for (Gpt2Layer& w : layers_) {
+      const std::pair<torch::Tensor*, torch::Tensor*> matrices[] = {
+          {&w.c_attn_w, &w.c_attn_s}, {&w.c_proj_w, &w.c_proj_s}, {&w.c_fc_w, &w.c_fc_s}, {&w.mlp_proj_w, &w.mlp_proj_s}};
+      for (auto [m, s] : matrices) {
+        layers::Quantized q = layers::quantize_nn(*m);
+        *m = q.q;
+        *s = q.scales;
+      }
+    }
+  }
+  for (torch::Tensor* t : {&wpe_, &ln_f_w_, &ln_f_b_}) own(*t);
+  for (Gpt2Layer& w : layers_)
+    for (torch::Tensor* t : {&w.ln_1_w, &w.ln_1_b, &w.c_attn_b, &w.c_proj_b, &w.ln_2_w, &w.ln_2_b, &w.c_fc_b, &w.mlp_proj_b}) own(*t);
+  format_ = format;
 }
 
 void Gpt2Model::lay_out_for_cpu_kernels() {
@@ -88,12 +131,14 @@ Gpt2Model::Gpt2Model(ModelConfig config, const std::map<std::string, torch::Tens
   ln_f_w_ = get("ln_f.weight");
   ln_f_b_ = get("ln_f.bias");
   lm_head_ = weights.count("lm_head.weight") ? get("lm_head.weight") : wte_;
+  compute_ = wte_.scalar_type();
+  format_ = compute_ == torch::kBFloat16 ? WeightFormat::BF16 : compute_ == torch::kFloat16 ? WeightFormat::F16 : WeightFormat::F32;
   for (std::int64_t i = 0; i < config_.n_layer; ++i) {
     const std::string p = "h." + std::to_string(i) + ".";
     layers_.push_back({get(p + "ln_1.weight"), get(p + "ln_1.bias"), get(p + "attn.c_attn.weight"), get(p + "attn.c_attn.bias"),
                        get(p + "attn.c_proj.weight"), get(p + "attn.c_proj.bias"), get(p + "ln_2.weight"), get(p + "ln_2.bias"),
                        get(p + "mlp.c_fc.weight"), get(p + "mlp.c_fc.bias"), get(p + "mlp.c_proj.weight"),
-                       get(p + "mlp.c_proj.bias")});
+                       get(p + "mlp.c_proj.bias"), {}, {}, {}, {}});
   }
 }
 
@@ -108,7 +153,7 @@ torch::Tensor Gpt2Model::forward_hidden(const torch::Tensor& ids, KvCache* cache
   if (cache && past + T > cache->capacity())
     throw InvalidRequest("KV cache capacity " + std::to_string(cache->capacity()) + " exceeded");
   const torch::Tensor pos = torch::arange(past, past + T, torch::TensorOptions().dtype(torch::kLong).device(ids.device()));
-  torch::Tensor x = wte_.index_select(0, ids.reshape(-1)).view({ids.size(0), T, config_.n_embd}) +
+  torch::Tensor x = layers::embedding(wte_, wte_s_, ids.reshape(-1), compute_).view({ids.size(0), T, config_.n_embd}) +
                     wpe_.index_select(0, pos).unsqueeze(0);  // (B, T, C)
   for (std::int64_t l = 0; l < config_.n_layer; ++l) x = block(x, l, cache);
   if (cache) cache->set_length(past + T);
@@ -149,12 +194,12 @@ torch::Tensor Gpt2Model::forward_train(const torch::Tensor& ids, bool recompute_
 
 torch::Tensor Gpt2Model::forward(const torch::Tensor& ids, KvCache* cache) const {
   const torch::Tensor h = forward_hidden(ids, cache);  // (B, T, C)
-  return layers::linear_nt(h, lm_head_);               // (B, T, V)
+  return layers::linear_nt(h, lm_head_, lm_head_s_);   // (B, T, V)
 }
 
 torch::Tensor Gpt2Model::forward_last(const torch::Tensor& ids, KvCache* cache) const {
   const torch::Tensor h = forward_hidden(ids, cache).select(1, -1);  // (B, C)
-  return layers::linear_nt(h, lm_head_);                             // (B, V)
+  return layers::linear_nt(h, lm_head_, lm_head_s_);                 // (B, V)
 }
 
 torch::Tensor Gpt2Model::forward_decode(const torch::Tensor& ids, const std::vector<DecodeGroup>& groups) const {
@@ -174,7 +219,7 @@ torch::Tensor Gpt2Model::forward_decode(const torch::Tensor& ids, const std::vec
   }
   TORCH_CHECK(static_cast<std::int64_t>(positions.size()) == R, "decode groups do not cover the rows");
   const torch::Tensor pos = torch::tensor(positions, torch::TensorOptions().dtype(torch::kLong)).to(ids.device());
-  torch::Tensor x = (wte_.index_select(0, ids) + wpe_.index_select(0, pos)).view({R, 1, config_.n_embd});  // (R, 1, C)
+  torch::Tensor x = (layers::embedding(wte_, wte_s_, ids, compute_) + wpe_.index_select(0, pos)).view({R, 1, config_.n_embd});  // (R, 1, C)
   for (std::int64_t l = 0; l < config_.n_layer; ++l) {
     const Gpt2Layer& w = layers_[static_cast<std::size_t>(l)];
     x = x + layers::attention_decode(layers::layer_norm(x, w.ln_1_w, w.ln_1_b, config_.layer_norm_epsilon), w, config_, l, groups);
@@ -182,29 +227,36 @@ torch::Tensor Gpt2Model::forward_decode(const torch::Tensor& ids, const std::vec
   }
   for (const DecodeGroup& g : groups) g.tail->set_length(g.tail->length() + 1);
   x = layers::layer_norm(x, ln_f_w_, ln_f_b_, config_.layer_norm_epsilon).select(1, 0);  // (R, C)
-  return layers::linear_nt(x, lm_head_);                                                    // (R, V)
+  return layers::linear_nt(x, lm_head_, lm_head_s_);                                        // (R, V)
 }
 
 std::map<std::string, torch::Tensor> Gpt2Model::named_weights() const {
-  // Packed matrices are given back in their Conv1D layout (copies).
-  auto plain = [](const torch::Tensor& w) { return layers::is_packed(w) ? layers::unpack_bf16_pairs(w) : w; };
+  // Packed matrices are given back in their Conv1D layout, int8 widened
+  // (copies).
+  auto plain = [](const torch::Tensor& w, const torch::Tensor& s) {
+    if (layers::is_packed(w)) return layers::unpack_bf16_pairs(w);
+    return w.scalar_type() == torch::kInt8 ? layers::dequantize_nn(w, s) : w;
+  };
+  auto plain_nt = [](const torch::Tensor& w, const torch::Tensor& s) {
+    return w.scalar_type() == torch::kInt8 ? layers::dequantize_nt(w, s) : w;
+  };
   std::map<std::string, torch::Tensor> out = {
-      {"wte.weight", wte_}, {"wpe.weight", wpe_}, {"ln_f.weight", ln_f_w_}, {"ln_f.bias", ln_f_b_}};
-  if (!lm_head_.is_same(wte_)) out["lm_head.weight"] = lm_head_;
+      {"wte.weight", plain_nt(wte_, wte_s_)}, {"wpe.weight", wpe_}, {"ln_f.weight", ln_f_w_}, {"ln_f.bias", ln_f_b_}};
+  if (!lm_head_.is_same(wte_)) out["lm_head.weight"] = plain_nt(lm_head_, lm_head_s_);
   for (std::size_t i = 0; i < layers_.size(); ++i) {
     const std::string p = "h." + std::to_string(i) + ".";
     const Gpt2Layer& w = layers_[i];
     out[p + "ln_1.weight"] = w.ln_1_w;
     out[p + "ln_1.bias"] = w.ln_1_b;
-    out[p + "attn.c_attn.weight"] = plain(w.c_attn_w);
+    out[p + "attn.c_attn.weight"] = plain(w.c_attn_w, w.c_attn_s);
     out[p + "attn.c_attn.bias"] = w.c_attn_b;
-    out[p + "attn.c_proj.weight"] = plain(w.c_proj_w);
+    out[p + "attn.c_proj.weight"] = plain(w.c_proj_w, w.c_proj_s);
     out[p + "attn.c_proj.bias"] = w.c_proj_b;
     out[p + "ln_2.weight"] = w.ln_2_w;
     out[p + "ln_2.bias"] = w.ln_2_b;
-    out[p + "mlp.c_fc.weight"] = plain(w.c_fc_w);
+    out[p + "mlp.c_fc.weight"] = plain(w.c_fc_w, w.c_fc_s);
     out[p + "mlp.c_fc.bias"] = w.c_fc_b;
-    out[p + "mlp.c_proj.weight"] = plain(w.mlp_proj_w);
+    out[p + "mlp.c_proj.weight"] = plain(w.mlp_proj_w, w.mlp_proj_s);
     out[p + "mlp.c_proj.bias"] = w.mlp_proj_b;
   }
   return out;

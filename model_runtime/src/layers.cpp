@@ -81,9 +81,73 @@ torch::Tensor unpack_bf16_pairs(const torch::Tensor& packed) {
   return halves.permute({0, 2, 1}).reshape({2 * packed.size(0), packed.size(1)});
 }
 
-torch::Tensor conv1d(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b) {
+Quantized quantize_nn(const torch::Tensor& w) {
+  // w is (IN, OUT)
+  TORCH_CHECK(w.dim() == 2 && w.device().is_cpu(), "quantize_nn takes a CPU matrix");
+  const torch::Tensor src = w.to(torch::kFloat32).contiguous();
+  const auto IN = w.size(0), OUT = w.size(1);
+  Quantized out{torch::empty({IN, OUT}, torch::kInt8), torch::empty({kernels::q8_blocks(IN), OUT}, torch::kFloat32)};
+  kernels::quantize_q8_nn(src.data_ptr<float>(), out.q.data_ptr<std::int8_t>(), out.scales.data_ptr<float>(), IN, OUT);
+  return out;
+}
+
+Quantized quantize_nt(const torch::Tensor& w) {
+  // w is (V, C)
+  TORCH_CHECK(w.dim() == 2 && w.device().is_cpu(), "quantize_nt takes a CPU matrix");
+  const torch::Tensor src = w.to(torch::kFloat32).contiguous();
+  const auto V = w.size(0), C = w.size(1);
+  Quantized out{torch::empty({V, C}, torch::kInt8), torch::empty({V, kernels::q8_blocks(C)}, torch::kFloat32)};
+  kernels::quantize_q8_nt(src.data_ptr<float>(), out.q.data_ptr<std::int8_t>(), out.scales.data_ptr<float>(), V, C);
+  return out;
+}
+
+torch::Tensor dequantize_nn(const torch::Tensor& q, const torch::Tensor& scales) {
+  // q is (IN, OUT), scales (ceil(IN/32), OUT)
+  torch::Tensor out = torch::empty(q.sizes(), torch::kFloat32);
+  kernels::dequantize_q8_nn({q.data_ptr<std::int8_t>(), scales.data_ptr<float>()}, out.data_ptr<float>(), q.size(0), q.size(1));
+  return out;
+}
+
+torch::Tensor dequantize_nt(const torch::Tensor& q, const torch::Tensor& scales) {
+  // q is (V, C), scales (V, ceil(C/32))
+  torch::Tensor out = torch::empty(q.sizes(), torch::kFloat32);
+  kernels::dequantize_q8_nt({q.data_ptr<std::int8_t>(), scales.data_ptr<float>()}, out.data_ptr<float>(), q.size(0), q.size(1));
+  return out;
+}
+
+torch::Tensor embedding(const torch::Tensor& w, const torch::Tensor& scales, const torch::Tensor& ids, c10::ScalarType compute) {
+  // w is (V, C), ids (N) -> (N, C)
+  if (w.scalar_type() != torch::kInt8) return w.index_select(0, ids).to(compute);
+  const torch::Tensor q = w.index_select(0, ids), s = scales.index_select(0, ids);  // (N, C), (N, ceil(C/32))
+  return dequantize_nt(q, s).to(compute);
+}
+
+namespace {
+
+// fp16 or int8 weights for fp32 activations (the CPU formats).
+bool is_compressed(const torch::Tensor& w) { return w.scalar_type() == torch::kHalf || w.scalar_type() == torch::kInt8; }
+
+}  // namespace
+
+torch::Tensor conv1d(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b, const torch::Tensor& scales) {
   // x is (B, T, IN), w is (IN, OUT): flatten to (B*T, IN) for one product.
   const auto B = x.size(0), T = x.size(1), IN = x.size(2);
+  if (is_compressed(w) && x.scalar_type() == torch::kFloat32) {
+    const auto OUT = w.size(1);
+    if (!uses_kernels(x)) {
+      const torch::Tensor wf = w.scalar_type() == torch::kInt8 ? dequantize_nn(w, scales) : w.to(torch::kFloat32);
+      return torch::addmm(b, x.reshape({B * T, IN}), wf).view({B, T, OUT});
+    }
+    const torch::Tensor x2 = x.reshape({B * T, IN}).contiguous(), bc = b.contiguous();
+    torch::Tensor y = torch::empty({B, T, OUT}, x.options());
+    if (w.scalar_type() == torch::kHalf)
+      kernels::linear_nn_f16(x2.data_ptr<float>(), {reinterpret_cast<const std::uint16_t*>(w.data_ptr())}, bc.data_ptr<float>(),
+                             y.data_ptr<float>(), B * T, IN, OUT);
+    else
+      kernels::linear_nn_q8(x2.data_ptr<float>(), {w.data_ptr<std::int8_t>(), scales.data_ptr<float>()}, bc.data_ptr<float>(),
+                            y.data_ptr<float>(), B * T, IN, OUT);
+    return y;
+  }
   if (is_packed(w)) {
     TORCH_CHECK(x.device().is_cpu() && x.scalar_type() == torch::kBFloat16 && !x.requires_grad(),
                 "packed bf16 weights serve CPU inference only");
@@ -114,18 +178,29 @@ torch::Tensor conv1d(const torch::Tensor& x, const torch::Tensor& w, const torch
   return y.view({B, T, OUT});
 }
 
-torch::Tensor linear_nt(const torch::Tensor& x, const torch::Tensor& w) {
+torch::Tensor linear_nt(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& scales) {
   // x is (B, C) or (B, T, C), w is (V, C) -> (B, V) or (B, T, V)
+  if (is_compressed(w) && !uses_kernels(x)) {
+    const torch::Tensor wf = w.scalar_type() == torch::kInt8 ? dequantize_nt(w, scales) : w.to(torch::kFloat32);
+    return torch::matmul(x, wf.t());
+  }
+  const bool compressed = uses_kernels(x) && x.scalar_type() == torch::kFloat32 && is_compressed(w);
   const bool fp32 = uses_kernels(x) && x.scalar_type() == torch::kFloat32 && w.scalar_type() == torch::kFloat32;
   const bool bf16 = uses_kernels(x) && x.scalar_type() == torch::kBFloat16 && w.scalar_type() == torch::kBFloat16 &&
                     w.is_contiguous() && (x.numel() / x.size(-1) <= kKernelBf16Rows || !bf16_long_to_libtorch());
-  if (fp32 || bf16) {
+  if (fp32 || bf16 || compressed) {
     const auto C = x.size(-1), V = w.size(0), rows = x.numel() / C;
     const torch::Tensor xc = x.contiguous();
     std::vector<std::int64_t> shape(x.sizes().begin(), x.sizes().end());
     shape.back() = V;
     torch::Tensor y = torch::empty(shape, x.options());
-    if (bf16) {
+    if (compressed && w.scalar_type() == torch::kHalf) {
+      kernels::linear_nt_f16(xc.data_ptr<float>(), {reinterpret_cast<const std::uint16_t*>(w.data_ptr())}, nullptr, y.data_ptr<float>(),
+                             rows, C, V);
+    } else if (compressed) {
+      kernels::linear_nt_q8(xc.data_ptr<float>(), {w.data_ptr<std::int8_t>(), scales.data_ptr<float>()}, nullptr, y.data_ptr<float>(),
+                            rows, C, V);
+    } else if (bf16) {
       kernels::linear_nt_bf16(reinterpret_cast<const std::uint16_t*>(xc.data_ptr()), reinterpret_cast<const std::uint16_t*>(w.data_ptr()),
                               nullptr, reinterpret_cast<std::uint16_t*>(y.data_ptr()), rows, C, V);
     } else {
@@ -145,7 +220,7 @@ torch::Tensor attention(const torch::Tensor& x, const Gpt2Layer& w, const ModelC
                         KvCache* cache) {
   const auto B = x.size(0), T = x.size(1), C = x.size(2);
   const auto H = config.n_head, D = config.head_dim();
-  torch::Tensor qkv = conv1d(x, w.c_attn_w, w.c_attn_b);  // (B, T, 3C)
+  torch::Tensor qkv = conv1d(x, w.c_attn_w, w.c_attn_b, w.c_attn_s);  // (B, T, 3C)
   auto parts = qkv.split(C, /*dim=*/2);                    // 3 x (B, T, C)
   torch::Tensor q = parts[0].view({B, T, H, D}).transpose(1, 2);  // (B, H, T, D)
   torch::Tensor k = parts[1].view({B, T, H, D}).transpose(1, 2);  // (B, H, T, D)
@@ -177,7 +252,7 @@ torch::Tensor attention(const torch::Tensor& x, const Gpt2Layer& w, const ModelC
                       kb.size(1), L, nullptr, nullptr, 0, 0, /*causal=*/true});
     }
     kernels::attention_decode(work, H, D, static_cast<float>(scale), kv_type(x));
-    return conv1d(y.to(x.scalar_type()), w.c_proj_w, w.c_proj_b);  // (B, T, C)
+    return conv1d(y.to(x.scalar_type()), w.c_proj_w, w.c_proj_b, w.c_proj_s);  // (B, T, C)
   }
 
   // Scores in the model's dtype (as Hugging Face computes them); the softmax
@@ -194,14 +269,14 @@ torch::Tensor attention(const torch::Tensor& x, const Gpt2Layer& w, const ModelC
   att = torch::softmax(att, -1, torch::kFloat32).to(x.scalar_type());  // (B, H, T, L)
   torch::Tensor y = torch::matmul(att, v);                              // (B, H, T, D)
   y = y.transpose(1, 2).reshape({B, T, C});                             // (B, T, C)
-  return conv1d(y, w.c_proj_w, w.c_proj_b);                             // (B, T, C)
+  return conv1d(y, w.c_proj_w, w.c_proj_b, w.c_proj_s);                             // (B, T, C)
 }
 
 torch::Tensor attention_decode(const torch::Tensor& x, const Gpt2Layer& w, const ModelConfig& config, std::int64_t layer,
                                const std::vector<DecodeGroup>& groups) {
   const auto R = x.size(0), C = x.size(2);
   const auto H = config.n_head, D = config.head_dim();
-  torch::Tensor qkv = conv1d(x, w.c_attn_w, w.c_attn_b);  // (R, 1, 3C)
+  torch::Tensor qkv = conv1d(x, w.c_attn_w, w.c_attn_b, w.c_attn_s);  // (R, 1, 3C)
   auto parts = qkv.split(C, /*dim=*/2);                    // 3 x (R, 1, C)
   const torch::Tensor q = parts[0].view({R, H, 1, D});     // (R, H, 1, D): T = 1, so no transpose needed
   const torch::Tensor k = parts[1].view({R, H, 1, D});
@@ -233,7 +308,7 @@ torch::Tensor attention_decode(const torch::Tensor& x, const Gpt2Layer& w, const
       first += g.rows;
     }
     kernels::attention_decode(work, H, D, static_cast<float>(scale), kv_type(x));
-    return conv1d(y.to(x.scalar_type()), w.c_proj_w, w.c_proj_b);  // (R, 1, C)
+    return conv1d(y.to(x.scalar_type()), w.c_proj_w, w.c_proj_b, w.c_proj_s);  // (R, 1, C)
   }
 
   std::vector<torch::Tensor> outputs;
@@ -259,12 +334,12 @@ torch::Tensor attention_decode(const torch::Tensor& x, const Gpt2Layer& w, const
     first += n;
   }
   const torch::Tensor y = torch::cat(outputs, 0).reshape({R, 1, C});  // (R, 1, C): (R, H, 1, D) with T = 1
-  return conv1d(y, w.c_proj_w, w.c_proj_b);                           // (R, 1, C)
+  return conv1d(y, w.c_proj_w, w.c_proj_b, w.c_proj_s);                           // (R, 1, C)
 }
 
 torch::Tensor mlp(const torch::Tensor& x, const Gpt2Layer& w, Activation kind) {
   // x is (B, T, C) -> (B, T, 4C) -> (B, T, C)
-  return conv1d(activation(conv1d(x, w.c_fc_w, w.c_fc_b), kind), w.mlp_proj_w, w.mlp_proj_b);
+  return conv1d(activation(conv1d(x, w.c_fc_w, w.c_fc_b, w.c_fc_s), kind), w.mlp_proj_w, w.mlp_proj_b, w.mlp_proj_s);
 }
 
 }  // namespace inkstream::layers

@@ -77,7 +77,7 @@ std::vector<double> naive_attention_row(const std::vector<double>& x, const Gpt2
 
 Gpt2Layer layer_of(const Gpt2Model& m, std::int64_t l) {
   const auto p = m.layer_parameters(l);
-  return {p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8], p[9], p[10], p[11]};
+  return {p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8], p[9], p[10], p[11], {}, {}, {}, {}};
 }
 
 // Random ragged groups: (prefix length, tail length, rows).

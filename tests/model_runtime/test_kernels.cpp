@@ -6,7 +6,10 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <c10/util/Half.h>
+
 #include <cstring>
+#include <functional>
 #include <random>
 #include <vector>
 
@@ -21,7 +24,7 @@ namespace {
 std::vector<LinearIsa> available_isas() {
   std::vector<LinearIsa> out = {linear_isa_scalar()};
   __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) out.push_back(linear_isa_avx2());
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c")) out.push_back(linear_isa_avx2());
   if (__builtin_cpu_supports("avx512f")) out.push_back(linear_isa_avx512());
   if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bf16")) {
     LinearIsa bf16 = linear_isa_avx512();
@@ -303,6 +306,123 @@ TEST(Kernels, ABf16RowIsTheSameWhateverElseIsInTheBatch) {
       }
   }
   at::set_num_threads(threads);
+}
+
+}  // namespace
+}  // namespace inkstream::kernels
+
+namespace inkstream::kernels {
+namespace {
+
+// fp16 bits of v (rounded), and v replaced by the value they hold.
+std::vector<std::uint16_t> to_f16(std::vector<float>& v) {
+  std::vector<std::uint16_t> out(v.size());
+  for (std::size_t i = 0; i < v.size(); ++i)
+    v[i] = c10::detail::fp16_ieee_to_fp32_value(out[i] = c10::detail::fp16_ieee_from_fp32_value(v[i]));
+  return out;
+}
+
+// A matrix quantized in both int8 layouts, with the values the kernels see.
+struct Q8Data {
+  std::vector<std::int8_t> q;
+  std::vector<float> scales, values;
+};
+Q8Data quantize(const std::vector<float>& w, std::int64_t rows, std::int64_t cols, bool nt) {
+  Q8Data d{std::vector<std::int8_t>(w.size()), std::vector<float>(nt ? rows * q8_blocks(cols) : q8_blocks(rows) * cols),
+           std::vector<float>(w.size())};
+  if (nt) {
+    quantize_q8_nt(w.data(), d.q.data(), d.scales.data(), rows, cols);
+    dequantize_q8_nt({d.q.data(), d.scales.data()}, d.values.data(), rows, cols);
+  } else {
+    quantize_q8_nn(w.data(), d.q.data(), d.scales.data(), rows, cols);
+    dequantize_q8_nn({d.q.data(), d.scales.data()}, d.values.data(), rows, cols);
+  }
+  return d;
+}
+
+TEST(Kernels, Int8QuantizationIsWithinHalfAStepOfEveryWeight) {
+  std::mt19937 rng(5);
+  for (const bool nt : {false, true}) {
+    const std::int64_t R = 70, C = 45;  // partial blocks along both
+    auto w = random_vector(R * C, rng);
+    for (std::int64_t c = 0; c < C; ++c) w[c] = 0.0f;        // an all-zero run
+    w[5 * C + 7] = 1e4f;                                      // an outlier
+    const Q8Data d = quantize(w, R, C, nt);
+    for (std::int64_t r = 0; r < R; ++r)
+      for (std::int64_t c = 0; c < C; ++c) {
+        const float scale = nt ? d.scales[r * q8_blocks(C) + c / kQ8Block] : d.scales[r / kQ8Block * C + c];
+        ASSERT_LE(std::abs(d.values[r * C + c] - w[r * C + c]), scale / 2 * 1.0001f) << r << "," << c;
+        ASSERT_GE(d.q[r * C + c], -127);
+      }
+  }
+}
+
+// Every instruction set's fp16 and int8 products against the fp32 reference
+// on the widened weights (exact for fp16; the values q · scale for int8).
+TEST(Kernels, Fp16AndInt8ProductsOfEveryIsaMatchTheReference) {
+  for (const LinearIsa& isa : available_isas()) {
+    SCOPED_TRACE(isa.name);
+    std::mt19937 rng(13);
+    for (const Shape& s : kShapes) {
+      SCOPED_TRACE(std::to_string(s.M) + "x" + std::to_string(s.K) + "x" + std::to_string(s.N));
+      const auto x = random_vector(s.M * s.K, rng), b = random_vector(s.N, rng);
+      auto w16 = random_vector(s.K * s.N, rng);
+      const auto bits = to_f16(w16);  // w16: the fp16 values
+      const auto w = random_vector(s.K * s.N, rng);
+      const Q8Data nn8 = quantize(w, s.K, s.N, false), nt8 = quantize(w, s.N, s.K, true);
+      std::vector<float> y(s.M * s.N), ref(s.M * s.N);
+      auto check = [&](const char* what) {
+        EXPECT_LT(max_error(y, ref, s.K), 2e-5) << what;
+        std::fill(y.begin(), y.end(), NAN);
+      };
+      isa.nn_f16(x.data(), {bits.data()}, b.data(), y.data(), s.M, s.K, s.N, 0, s.N);
+      linear_nn_f32_reference(x.data(), w16.data(), b.data(), ref.data(), s.M, s.K, s.N);
+      check("nn fp16");
+      isa.nt_f16(x.data(), {bits.data()}, nullptr, y.data(), s.M, s.K, s.N, 0, s.N);
+      linear_nt_f32_reference(x.data(), w16.data(), nullptr, ref.data(), s.M, s.K, s.N);
+      check("nt fp16");
+      isa.nn_q8(x.data(), {nn8.q.data(), nn8.scales.data()}, b.data(), y.data(), s.M, s.K, s.N, 0, s.N);
+      linear_nn_f32_reference(x.data(), nn8.values.data(), b.data(), ref.data(), s.M, s.K, s.N);
+      check("nn int8");
+      isa.nt_q8(x.data(), {nt8.q.data(), nt8.scales.data()}, b.data(), y.data(), s.M, s.K, s.N, 0, s.N);
+      linear_nt_f32_reference(x.data(), nt8.values.data(), b.data(), ref.data(), s.M, s.K, s.N);
+      check("nt int8");
+    }
+  }
+}
+
+TEST(Kernels, Fp16AndInt8RowsAreTheSameWhateverElseIsInTheBatch) {
+  const std::int64_t K = 200, N = 301, M = 80;  // both sides of the packed-strips switch (64 rows)
+  std::mt19937 rng(6);
+  const auto x = random_vector(M * K, rng), b = random_vector(N, rng);
+  auto w16 = random_vector(K * N, rng);
+  const auto bits = to_f16(w16);
+  const Q8Data nn8 = quantize(random_vector(K * N, rng), K, N, false), nt8 = quantize(random_vector(N * K, rng), N, K, true);
+  using Product = std::function<void(const float*, float*, std::int64_t)>;
+  const std::pair<const char*, Product> products[] = {
+      {"nn fp16", [&](const float* xs, float* y, std::int64_t rows) { linear_nn_f16(xs, {bits.data()}, b.data(), y, rows, K, N); }},
+      {"nt fp16", [&](const float* xs, float* y, std::int64_t rows) { linear_nt_f16(xs, {bits.data()}, b.data(), y, rows, K, N); }},
+      {"nn int8",
+       [&](const float* xs, float* y, std::int64_t rows) { linear_nn_q8(xs, {nn8.q.data(), nn8.scales.data()}, b.data(), y, rows, K, N); }},
+      {"nt int8",
+       [&](const float* xs, float* y, std::int64_t rows) { linear_nt_q8(xs, {nt8.q.data(), nt8.scales.data()}, b.data(), y, rows, K, N); }},
+  };
+  const int threads = at::get_num_threads();
+  for (const auto& [name, product] : products) {
+    SCOPED_TRACE(name);
+    std::vector<float> all(M * N);
+    product(x.data(), all.data(), M);
+    for (const int t : {1, 2}) {
+      at::set_num_threads(t);
+      for (std::int64_t rows = 1; rows <= M; rows += 13)
+        for (std::int64_t first = 0; first + rows <= M; first += 11) {
+          std::vector<float> y(rows * N);
+          product(x.data() + first * K, y.data(), rows);
+          for (std::int64_t i = 0; i < rows * N; ++i) ASSERT_EQ(y[i], all[first * N + i]) << first << "+" << rows << " threads " << t;
+        }
+    }
+    at::set_num_threads(threads);
+  }
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 
 #include <ATen/Parallel.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -37,12 +38,14 @@ LinearIsa choose() {
     }
     return isa;
   }
-  if (allows("avx2") && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return linear_isa_avx2();
+  if (allows("avx2") && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c"))
+    return linear_isa_avx2();
   return linear_isa_scalar();
 }
 
-template <class E, class WE, class Fn>
-void run(Fn fn, int block, const E* x, const WE* w, const E* b, E* y, std::int64_t M, std::int64_t K, std::int64_t N) {
+// WT: the weight argument (a pointer, F16Matrix or Q8Matrix).
+template <class E, class WT, class Fn>
+void run(Fn fn, int block, const E* x, WT w, const E* b, E* y, std::int64_t M, std::int64_t K, std::int64_t N) {
   if (M <= 0 || N <= 0) return;
   const std::int64_t blocks = (N + block - 1) / block;
   // Enough work per task to amortise the fork (~64K multiply-adds).
@@ -68,6 +71,73 @@ void linear_nt_f32(const float* x, const float* w, const float* b, float* y, std
 }
 
 const char* linear_f32_isa() { return chosen_isa().name; }
+
+// Column split of the fp16 and int8 Conv1D-form products: a multiple of
+// every ISA's tile width for them (64 int8 columns = one cache line per k).
+constexpr int kCompressedColumnBlock = 64;
+
+void linear_nn_f16(const float* x, F16Matrix w, const float* b, float* y, std::int64_t M, std::int64_t K, std::int64_t N) {
+  run(chosen_isa().nn_f16, kCompressedColumnBlock, x, w, b, y, M, K, N);
+}
+
+void linear_nt_f16(const float* x, F16Matrix w, const float* b, float* y, std::int64_t M, std::int64_t K, std::int64_t N) {
+  run(chosen_isa().nt_f16, chosen_isa().nt_block, x, w, b, y, M, K, N);
+}
+
+void linear_nn_q8(const float* x, Q8Matrix w, const float* b, float* y, std::int64_t M, std::int64_t K, std::int64_t N) {
+  run(chosen_isa().nn_q8, kCompressedColumnBlock, x, w, b, y, M, K, N);
+}
+
+void linear_nt_q8(const float* x, Q8Matrix w, const float* b, float* y, std::int64_t M, std::int64_t K, std::int64_t N) {
+  run(chosen_isa().nt_q8, chosen_isa().nt_block, x, w, b, y, M, K, N);
+}
+
+namespace {
+
+// One block of n values `stride` apart -> q, and its scale.
+float quantize_block(const float* w, std::int64_t stride, std::int64_t n, std::int8_t* q, std::int64_t q_stride) {
+  float amax = 0.0f;
+  for (std::int64_t i = 0; i < n; ++i) amax = std::max(amax, std::abs(w[i * stride]));
+  const float scale = amax / 127.0f;
+  const float inv = scale > 0.0f ? 1.0f / scale : 0.0f;
+  for (std::int64_t i = 0; i < n; ++i)
+    q[i * q_stride] = static_cast<std::int8_t>(std::clamp(std::nearbyint(w[i * stride] * inv), -127.0f, 127.0f));
+  return scale;
+}
+
+}  // namespace
+
+void quantize_q8_nn(const float* w, std::int8_t* q, float* scales, std::int64_t K, std::int64_t N) {
+  // Column n's block b: rows [32b, 32b + 32) of column n.
+  at::parallel_for(0, q8_blocks(K), 1, [&](std::int64_t b0, std::int64_t b1) {
+    for (std::int64_t b = b0; b < b1; ++b) {
+      const std::int64_t k0 = b * kQ8Block, n_k = std::min(kQ8Block, K - k0);
+      for (std::int64_t n = 0; n < N; ++n) scales[b * N + n] = quantize_block(w + k0 * N + n, N, n_k, q + k0 * N + n, N);
+    }
+  });
+}
+
+void quantize_q8_nt(const float* w, std::int8_t* q, float* scales, std::int64_t N, std::int64_t K) {
+  const std::int64_t blocks = q8_blocks(K);
+  at::parallel_for(0, N, 64, [&](std::int64_t n0, std::int64_t n1) {
+    for (std::int64_t n = n0; n < n1; ++n)
+      for (std::int64_t b = 0; b < blocks; ++b) {
+        const std::int64_t k0 = b * kQ8Block;
+        scales[n * blocks + b] = quantize_block(w + n * K + k0, 1, std::min(kQ8Block, K - k0), q + n * K + k0, 1);
+      }
+  });
+}
+
+void dequantize_q8_nn(Q8Matrix w, float* out, std::int64_t K, std::int64_t N) {
+  for (std::int64_t k = 0; k < K; ++k)
+    for (std::int64_t n = 0; n < N; ++n) out[k * N + n] = static_cast<float>(w.q[k * N + n]) * w.scales[k / kQ8Block * N + n];
+}
+
+void dequantize_q8_nt(Q8Matrix w, float* out, std::int64_t N, std::int64_t K) {
+  const std::int64_t blocks = q8_blocks(K);
+  for (std::int64_t n = 0; n < N; ++n)
+    for (std::int64_t k = 0; k < K; ++k) out[n * K + k] = static_cast<float>(w.q[n * K + k]) * w.scales[n * blocks + k / kQ8Block];
+}
 
 bool kernels_enabled() {
   static const bool enabled = [] {

@@ -31,6 +31,41 @@ void linear_nn_f32_reference(const float* x, const float* w, const float* b, flo
 void linear_nt_f32_reference(const float* x, const float* w, const float* b, float* y, std::int64_t M, std::int64_t K,
                              std::int64_t N);
 
+// Compressed weights for fp32 activations (the fp16 and int8 formats of a
+// CPU model): the products read the small weights and widen them to fp32 in
+// registers, exactly (fp16) or as q · scale rounded once (int8), then run as
+// the fp32 kernels do: the same batch invariance, and the fp32 reference on
+// the widened matrix is exact for them (dequantize_*).
+//
+// fp16 (IEEE half, raw bits) in the layout of the fp32 call.
+struct F16Matrix {
+  const std::uint16_t* bits;
+};
+// int8 in blocks of kQ8Block consecutive k with one fp32 scale each
+// (value = q · scale, scale = max |block| / 127): Conv1D form q (K, N) with
+// scales (ceil(K/32), N), the blocks running down each column; x · wᵀ form
+// q (N, K) with scales (N, ceil(K/32)), the blocks along each row.
+// (llama.cpp's Q8_0 has the same blocks with fp16 scales.)
+constexpr std::int64_t kQ8Block = 32;
+struct Q8Matrix {
+  const std::int8_t* q;
+  const float* scales;
+};
+inline std::int64_t q8_blocks(std::int64_t K) { return (K + kQ8Block - 1) / kQ8Block; }
+
+void linear_nn_f16(const float* x, F16Matrix w, const float* b, float* y, std::int64_t M, std::int64_t K, std::int64_t N);
+void linear_nt_f16(const float* x, F16Matrix w, const float* b, float* y, std::int64_t M, std::int64_t K, std::int64_t N);
+void linear_nn_q8(const float* x, Q8Matrix w, const float* b, float* y, std::int64_t M, std::int64_t K, std::int64_t N);
+void linear_nt_q8(const float* x, Q8Matrix w, const float* b, float* y, std::int64_t M, std::int64_t K, std::int64_t N);
+
+// w (K, N) -> q (K, N), scales (ceil(K/32), N); w (N, K) -> q (N, K),
+// scales (N, ceil(K/32)). Round to nearest, an all-zero block gets scale 0.
+void quantize_q8_nn(const float* w, std::int8_t* q, float* scales, std::int64_t K, std::int64_t N);
+void quantize_q8_nt(const float* w, std::int8_t* q, float* scales, std::int64_t N, std::int64_t K);
+// The fp32 values the kernels compute with: out has w's shape.
+void dequantize_q8_nn(Q8Matrix w, float* out, std::int64_t K, std::int64_t N);
+void dequantize_q8_nt(Q8Matrix w, float* out, std::int64_t N, std::int64_t K);
+
 // bf16: y = x · wᵀ + b with x (M, K), w (N, K), b (N) or null, y (M, N) all
 // bf16 (raw bits); products summed in fp32, y rounded once. Batch-invariant
 // like the fp32 kernels. Used for every matrix of a bf16 model on the CPU

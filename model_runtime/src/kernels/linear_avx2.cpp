@@ -1,5 +1,5 @@
-// linear.h on AVX2 + FMA (compiled with -mavx2 -mfma; only called when the
-// CPU has them).
+// linear.h on AVX2 + FMA + F16C (compiled with -mavx2 -mfma -mf16c; only
+// called when the CPU has them).
 #include <immintrin.h>
 
 #include "linear_isa.h"
@@ -42,6 +42,11 @@ struct Avx2 {
     const __m128i packed = _mm_packus_epi32(_mm256_castsi256_si128(r), _mm256_extracti128_si256(r, 1));
     _mm_storeu_si128(reinterpret_cast<__m128i*>(p), packed);
   }
+  static V load_f16(const std::uint16_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+  static V load_i8(const std::int8_t* p) {
+    return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
+  }
+  static V mul(V a, V b) { return _mm256_mul_ps(a, b); }
   static V broadcast(float f) { return _mm256_set1_ps(f); }
   static V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
   static V add(V a, V b) { return _mm256_add_ps(a, b); }
@@ -53,14 +58,6 @@ struct Avx2 {
   }
 };
 
-void nn(const float* x, const float* w, const float* b, float* y, std::int64_t M, std::int64_t K, std::int64_t N,
-        std::int64_t n0, std::int64_t n1) {
-  nn_columns<Avx2, 6, 2>(x, w, b, y, M, K, N, n0, n1);
-}
-void nt(const float* x, const float* w, const float* b, float* y, std::int64_t M, std::int64_t K, std::int64_t N,
-        std::int64_t n0, std::int64_t n1) {
-  nt_columns<Avx2, 2, 4>(x, w, b, y, M, K, N, n0, n1);
-}
 
 
 void nt_bf16(const std::uint16_t* x, const std::uint16_t* w, const std::uint16_t* b, std::uint16_t* y, std::int64_t M,
@@ -75,6 +72,21 @@ void nn_bf16(const std::uint16_t* x, const std::uint32_t* w, const std::uint16_t
 
 }  // namespace
 
-LinearIsa linear_isa_avx2() { return {"avx2", nn, nt, 16, 4, nt_bf16, nn_bf16, "avx2", attend_rows<Avx2, float>, attend_rows<Avx2, std::uint16_t>}; }
+LinearIsa linear_isa_avx2() {
+  return {"avx2",
+          nn_columns<Avx2, 6, 2, const float*>,
+          nt_columns<Avx2, 2, 4, const float*>,
+          16,
+          4,
+          nn_columns<Avx2, 3, 4, F16Matrix>,
+          nt_columns<Avx2, 2, 4, F16Matrix>,
+          nn_columns<Avx2, 3, 4, Q8Matrix>,
+          nt_columns<Avx2, 2, 4, Q8Matrix>,
+          nt_bf16,
+          nn_bf16,
+          "avx2",
+          attend_rows<Avx2, float>,
+          attend_rows<Avx2, std::uint16_t>};
+}
 
 }  // namespace inkstream::kernels

@@ -15,14 +15,6 @@
 namespace inkstream::kernels {
 namespace {
 
-void nn(const float* x, const float* w, const float* b, float* y, std::int64_t M, std::int64_t K, std::int64_t N,
-        std::int64_t n0, std::int64_t n1) {
-  nn_columns<Avx512, 8, 2>(x, w, b, y, M, K, N, n0, n1);
-}
-void nt(const float* x, const float* w, const float* b, float* y, std::int64_t M, std::int64_t K, std::int64_t N,
-        std::int64_t n0, std::int64_t n1) {
-  nt_columns<Avx512, 4, 4>(x, w, b, y, M, K, N, n0, n1);
-}
 
 
 void nt_bf16(const std::uint16_t* x, const std::uint16_t* w, const std::uint16_t* b, std::uint16_t* y, std::int64_t M,
@@ -37,6 +29,21 @@ void nn_bf16(const std::uint16_t* x, const std::uint32_t* w, const std::uint16_t
 
 }  // namespace
 
-LinearIsa linear_isa_avx512() { return {"avx512", nn, nt, 32, 4, nt_bf16, nn_bf16, "avx512", attend_rows<Avx512, float>, attend_rows<Avx512, std::uint16_t>}; }
+LinearIsa linear_isa_avx512() {
+  return {"avx512",
+          nn_columns<Avx512, 8, 2, const float*>,
+          nt_columns<Avx512, 4, 4, const float*>,
+          32,
+          4,
+          nn_columns<Avx512, 8, 2, F16Matrix>,
+          nt_columns<Avx512, 4, 4, F16Matrix>,
+          nn_columns<Avx512, 4, 4, Q8Matrix>,
+          nt_columns<Avx512, 4, 4, Q8Matrix>,
+          nt_bf16,
+          nn_bf16,
+          "avx512",
+          attend_rows<Avx512, float>,
+          attend_rows<Avx512, std::uint16_t>};
+}
 
 }  // namespace inkstream::kernels

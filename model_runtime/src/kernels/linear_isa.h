@@ -4,10 +4,15 @@
 // threads), and the attention kernels. Defined in linear_<isa>.cpp.
 #include <cstdint>
 
+#include "linear.h"
+
 namespace inkstream::kernels {
 
-using LinearColumns = void (*)(const float* x, const float* w, const float* b, float* y, std::int64_t M, std::int64_t K,
-                               std::int64_t N, std::int64_t n_begin, std::int64_t n_end);
+// WT: const float*, F16Matrix or Q8Matrix (linear.h).
+template <class WT>
+using LinearColumnsOf = void (*)(const float* x, WT w, const float* b, float* y, std::int64_t M, std::int64_t K, std::int64_t N,
+                                 std::int64_t n_begin, std::int64_t n_end);
+using LinearColumns = LinearColumnsOf<const float*>;
 
 // The same for bf16 x, w, b and y (w is (N, K): linear_nt_bf16).
 using LinearColumnsBf16 = void (*)(const std::uint16_t* x, const std::uint16_t* w, const std::uint16_t* b, std::uint16_t* y,
@@ -27,7 +32,9 @@ using AttendRows = void (*)(const float* q, float* y, std::int64_t ldq, std::int
 struct LinearIsa {
   const char* name;
   LinearColumns nn, nt;
-  int nn_block, nt_block;  // column granularity of a split
+  int nn_block, nt_block;  // column granularity of a split (nt_block also of the fp16 and int8 x · wᵀ)
+  LinearColumnsOf<F16Matrix> nn_f16, nt_f16;
+  LinearColumnsOf<Q8Matrix> nn_q8, nt_q8;
   LinearColumnsBf16 nt_bf16;       // granularity nt_block
   LinearColumnsBf16Pairs nn_bf16;  // column tiles as wide as nn's: split by nn_block
   const char* bf16_name;

@@ -31,20 +31,15 @@ struct Scalar {
     odd = bf16_to_float(static_cast<std::uint16_t>(*p >> 16));
   }
   static void store_bf16(std::uint16_t* p, V v) { *p = float_to_bf16(v); }
+  static V load_f16(const std::uint16_t* p) { return c10::detail::fp16_ieee_to_fp32_value(*p); }
+  static V load_i8(const std::int8_t* p) { return static_cast<float>(*p); }
+  static V mul(V a, V b) { return a * b; }
   static V broadcast(float f) { return f; }
   static V fma(V a, V b, V c) { return std::fma(a, b, c); }
   static V add(V a, V b) { return a + b; }
   static float reduce(V v) { return v; }
 };
 
-void nn(const float* x, const float* w, const float* b, float* y, std::int64_t M, std::int64_t K, std::int64_t N,
-        std::int64_t n0, std::int64_t n1) {
-  nn_columns<Scalar, 4, 8>(x, w, b, y, M, K, N, n0, n1);
-}
-void nt(const float* x, const float* w, const float* b, float* y, std::int64_t M, std::int64_t K, std::int64_t N,
-        std::int64_t n0, std::int64_t n1) {
-  nt_columns<Scalar, 2, 4>(x, w, b, y, M, K, N, n0, n1);
-}
 
 
 void nt_bf16(const std::uint16_t* x, const std::uint16_t* w, const std::uint16_t* b, std::uint16_t* y, std::int64_t M,
@@ -59,6 +54,21 @@ void nn_bf16(const std::uint16_t* x, const std::uint32_t* w, const std::uint16_t
 
 }  // namespace
 
-LinearIsa linear_isa_scalar() { return {"scalar", nn, nt, 8, 4, nt_bf16, nn_bf16, "scalar", attend_rows<Scalar, float>, attend_rows<Scalar, std::uint16_t>}; }
+LinearIsa linear_isa_scalar() {
+  return {"scalar",
+          nn_columns<Scalar, 4, 8, const float*>,
+          nt_columns<Scalar, 2, 4, const float*>,
+          8,
+          4,
+          nn_columns<Scalar, 4, 8, F16Matrix>,
+          nt_columns<Scalar, 2, 4, F16Matrix>,
+          nn_columns<Scalar, 4, 8, Q8Matrix>,
+          nt_columns<Scalar, 2, 4, Q8Matrix>,
+          nt_bf16,
+          nn_bf16,
+          "scalar",
+          attend_rows<Scalar, float>,
+          attend_rows<Scalar, std::uint16_t>};
+}
 
 }  // namespace inkstream::kernels

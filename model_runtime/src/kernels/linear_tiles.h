@@ -1,26 +1,114 @@
 #pragma once
-// The tile loops of linear.h, written once over a vector type `T` and
-// compiled once per instruction set (linear_avx512.cpp, linear_avx2.cpp,
-// linear_scalar.cpp, each with its own compiler flags). Everything here has
-// internal linkage so that the per-ISA copies never meet at link time.
+// The tile loops of linear.h, written once over a vector type `T` and a
+// weight source `S`, compiled once per instruction set (linear_avx512.cpp,
+// linear_avx2.cpp, linear_scalar.cpp, each with its own compiler flags).
+// Everything here has internal linkage so that the per-ISA copies never meet
+// at link time.
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
+#include <c10/util/Half.h>
+
+#include "linear.h"
 #include "row_blocks.h"
 
 namespace inkstream::kernels {
 namespace {
 
+// Weight sources: element (r, c) of a row-major matrix with `ld` columns,
+// loaded as W fp32 lanes from (r, c) on (load_partial: the first n, the rest
+// zero). fp32, fp16 (widened exactly) and int8 with block scales (q · scale,
+// rounded once), for either layout of the int8 blocks. row_to_f32 writes n
+// elements of row r from column c as the tiles see them (packing).
+struct F32Weights {
+  const float* w;
+  std::int64_t ld;
+  template <class T>
+  typename T::V load(std::int64_t r, std::int64_t c) const { return T::load(w + r * ld + c); }
+  template <class T>
+  typename T::V load_partial(std::int64_t r, std::int64_t c, int n) const { return T::load_partial(w + r * ld + c, n); }
+  void row_to_f32(std::int64_t r, std::int64_t c, std::int64_t n, float* out) const { std::copy_n(w + r * ld + c, n, out); }
+};
+
+// Up to W elements of type E from p into a zeroed buffer (the edges).
+template <class E, int W>
+struct Edge {
+  E v[W] = {};
+  Edge(const E* p, int n) { std::memcpy(v, p, static_cast<std::size_t>(std::min(n, W)) * sizeof(E)); }
+};
+
+struct F16Weights {
+  const std::uint16_t* w;
+  std::int64_t ld;
+  template <class T>
+  typename T::V load(std::int64_t r, std::int64_t c) const { return T::load_f16(w + r * ld + c); }
+  template <class T>
+  typename T::V load_partial(std::int64_t r, std::int64_t c, int n) const {
+    return T::load_f16(Edge<std::uint16_t, T::W>(w + r * ld + c, n).v);
+  }
+  void row_to_f32(std::int64_t r, std::int64_t c, std::int64_t n, float* out) const {
+    for (std::int64_t i = 0; i < n; ++i) out[i] = c10::detail::fp16_ieee_to_fp32_value(w[r * ld + c + i]);
+  }
+};
+
+// int8, blocks down the columns (Conv1D form): scale of (r, c) at
+// scales[(r / 32) * ld + c].
+struct Q8Columns {
+  const std::int8_t* q;
+  const float* scales;
+  std::int64_t ld;
+  template <class T>
+  typename T::V load(std::int64_t r, std::int64_t c) const {
+    return T::mul(T::load_i8(q + r * ld + c), T::load(scales + r / kQ8Block * ld + c));
+  }
+  template <class T>
+  typename T::V load_partial(std::int64_t r, std::int64_t c, int n) const {
+    return T::mul(T::load_i8(Edge<std::int8_t, T::W>(q + r * ld + c, n).v), T::load_partial(scales + r / kQ8Block * ld + c, n));
+  }
+  void row_to_f32(std::int64_t r, std::int64_t c, std::int64_t n, float* out) const {
+    const std::int8_t* qr = q + r * ld + c;
+    const float* s = scales + r / kQ8Block * ld + c;
+    for (std::int64_t i = 0; i < n; ++i) out[i] = static_cast<float>(qr[i]) * s[i];
+  }
+};
+
+// int8, blocks along the rows (x · wᵀ form): scale of (r, c) at
+// scales[r * blocks + c / 32]. A load of W <= 32 lanes from a c that
+// is a multiple of W stays inside one block.
+struct Q8Rows {
+  const std::int8_t* q;
+  const float* scales;
+  std::int64_t ld, blocks;  // blocks = q8_blocks(ld)
+  template <class T>
+  typename T::V load(std::int64_t r, std::int64_t c) const {
+    return T::mul(T::load_i8(q + r * ld + c), T::broadcast(scales[r * blocks + c / kQ8Block]));
+  }
+  template <class T>
+  typename T::V load_partial(std::int64_t r, std::int64_t c, int n) const {
+    return T::mul(T::load_i8(Edge<std::int8_t, T::W>(q + r * ld + c, n).v), T::broadcast(scales[r * blocks + c / kQ8Block]));
+  }
+};
+
+// The source over a whole matrix of each weight type: `ld` is its row length.
+inline F32Weights weight_source(const float* w, std::int64_t ld) { return {w, ld}; }
+inline F16Weights weight_source(F16Matrix w, std::int64_t ld) { return {w.bits, ld}; }
+inline Q8Columns nn_weight_source(Q8Matrix w, std::int64_t N) { return {w.q, w.scales, N}; }
+inline Q8Rows nt_weight_source(Q8Matrix w, std::int64_t K) { return {w.q, w.scales, K, q8_blocks(K)}; }
+template <class WT>
+auto nn_weight_source(WT w, std::int64_t N) { return weight_source(w, N); }
+template <class WT>
+auto nt_weight_source(WT w, std::int64_t K) { return weight_source(w, K); }
+
 // One MR x (NV*T::W) block of y = x · w + b over the k in [0, K) of this
-// call. `w` points at the block's first column; consecutive k are `ldw`
-// floats apart (N for the matrix itself, the block width for a packed
-// strip); `x` rows are `ldx` apart. `cols` < the block width at the right
-// edge. When k is split into several calls, the first starts from zero, the
-// others continue from the partial sums stored in y, and the last adds b:
-// the same operations per element as one call over all k.
-template <class T, int MR, int NV, bool Full>
-void nn_tile(const float* x, std::int64_t ldx, std::int64_t K, const float* w, std::int64_t ldw, const float* b, float* y,
+// call: weights (k, c0 + ...) of source `w` (see above); `x` rows are `ldx`
+// apart. `cols` < the block width at the right edge. When k is split into
+// several calls, the first starts from zero, the others continue from the
+// partial sums stored in y, and the last adds b: the same operations per
+// element as one call over all k.
+template <class T, int MR, int NV, bool Full, class S>
+void nn_tile(const float* x, std::int64_t ldx, std::int64_t K, const S& w, std::int64_t c0, const float* b, float* y,
              std::int64_t N, int cols, bool first, bool last) {
   using V = typename T::V;
   constexpr int W = T::W;
@@ -31,9 +119,8 @@ void nn_tile(const float* x, std::int64_t ldx, std::int64_t K, const float* w, s
     for (int j = 0; j < NV; ++j)
       acc[r][j] = first ? T::zero() : (Full ? T::load(y + r * N + j * W) : T::load_partial(y + r * N + j * W, lanes[j]));
   for (std::int64_t k = 0; k < K; ++k) {
-    const float* wk = w + k * ldw;
     V wv[NV];
-    for (int j = 0; j < NV; ++j) wv[j] = Full ? T::load(wk + j * W) : T::load_partial(wk + j * W, lanes[j]);
+    for (int j = 0; j < NV; ++j) wv[j] = Full ? w.template load<T>(k, c0 + j * W) : w.template load_partial<T>(k, c0 + j * W, lanes[j]);
     for (int r = 0; r < MR; ++r) {
       const V xb = T::broadcast(x[r * ldx + k]);
       for (int j = 0; j < NV; ++j) acc[r][j] = T::fma(xb, wv[j], acc[r][j]);
@@ -49,57 +136,58 @@ void nn_tile(const float* x, std::int64_t ldx, std::int64_t K, const float* w, s
   }
 }
 
-template <class T, int MR, int NV>
-void nn_rows(const float* x, std::int64_t ldx, std::int64_t K, const float* w, std::int64_t ldw, const float* b, float* y,
+template <class T, int MR, int NV, class S>
+void nn_rows(const float* x, std::int64_t ldx, std::int64_t K, const S& w, std::int64_t c0, const float* b, float* y,
              std::int64_t N, int cols, bool first, bool last) {
-  if (cols == NV * T::W) nn_tile<T, MR, NV, true>(x, ldx, K, w, ldw, b, y, N, cols, first, last);
-  else nn_tile<T, MR, NV, false>(x, ldx, K, w, ldw, b, y, N, cols, first, last);
+  if (cols == NV * T::W) nn_tile<T, MR, NV, true>(x, ldx, K, w, c0, b, y, N, cols, first, last);
+  else nn_tile<T, MR, NV, false>(x, ldx, K, w, c0, b, y, N, cols, first, last);
 }
 
 // All M rows of one column block (row_blocks.h).
-template <class T, int MR, int NV>
-void nn_block(const float* x, std::int64_t ldx, std::int64_t M, std::int64_t K, const float* w, std::int64_t ldw, const float* b,
+template <class T, int MR, int NV, class S>
+void nn_block(const float* x, std::int64_t ldx, std::int64_t M, std::int64_t K, const S& w, std::int64_t c0, const float* b,
               float* y, std::int64_t N, int cols, bool first, bool last) {
   for_row_blocks<MR>(M, [&](std::int64_t m, auto rows) {
-    nn_rows<T, decltype(rows)::value, NV>(x + m * ldx, ldx, K, w, ldw, b, y + m * N, N, cols, first, last);
+    nn_rows<T, decltype(rows)::value, NV>(x + m * ldx, ldx, K, w, c0, b, y + m * N, N, cols, first, last);
   });
 }
 
-// Columns [n_begin, n_end) of y for all M rows.
+// Columns [n_begin, n_end) of y = x · w + b for all M rows; w is (K, N) of
+// any weight type (weight_source).
 // - Up to 64 rows (decoding steps, however many sequences share them): each
 //   block of columns is read from memory once, by the first MR rows; the
-//   next row blocks find it in L2 (K x BW floats: 96 KB for GPT-2 small's
-//   768 rows). Packing cost more than it saved here: 0.30 against 0.19 ms
-//   for c_attn at 24 rows.
+//   next row blocks find it in L2 (K x BW weights: 96 KB in fp32 for GPT-2
+//   small's 768 rows). Packing cost more than it saved here: 0.30 against
+//   0.19 ms for c_attn at 24 rows.
 // - More rows (prefill chunks): k is cut into blocks of KC rows; each block
-//   of w's rows is first copied row by row (sequential reads at full memory
-//   speed) into column strips, then every row block of x runs over the
-//   strips from cache.
-// Both give every element the same operations (see nn_tile), so the switch
-// keeps results batch-invariant.
-template <class T, int MR, int NV>
-void nn_columns(const float* x, const float* w, const float* b, float* y, std::int64_t M, std::int64_t K, std::int64_t N,
+//   of w's rows is first copied (widened to fp32) row by row, sequential
+//   reads at full memory speed, into column strips, then every row block of
+//   x runs over the strips from cache.
+// Both give every element the same operations (see nn_tile; widening is
+// exact or one rounding either way), so the switch keeps results
+// batch-invariant.
+template <class T, int MR, int NV, class WT>
+void nn_columns(const float* x, WT wm, const float* b, float* y, std::int64_t M, std::int64_t K, std::int64_t N,
                 std::int64_t n_begin, std::int64_t n_end) {
   constexpr int BW = NV * T::W;
+  const auto w = nn_weight_source(wm, N);
   if (M <= 64) {
     for (std::int64_t n0 = n_begin; n0 < n_end; n0 += BW)
-      nn_block<T, MR, NV>(x, K, M, K, w + n0, N, b ? b + n0 : nullptr, y + n0, N,
+      nn_block<T, MR, NV>(x, K, M, K, w, n0, b ? b + n0 : nullptr, y + n0, N,
                           static_cast<int>(std::min<std::int64_t>(BW, n_end - n0)), true, true);
     return;
   }
-  constexpr std::int64_t KC = 128;
+  constexpr std::int64_t KC = 128;  // a multiple of kQ8Block
   const std::int64_t ncols = n_end - n_begin, strips = (ncols + BW - 1) / BW;
   std::vector<float> packed(static_cast<std::size_t>(KC * strips * BW));
   for (std::int64_t k0 = 0; k0 < K; k0 += KC) {
     const std::int64_t kc = std::min(KC, K - k0);
-    for (std::int64_t kk = 0; kk < kc; ++kk) {
-      const float* row = w + (k0 + kk) * N + n_begin;
+    for (std::int64_t kk = 0; kk < kc; ++kk)
       for (std::int64_t s = 0; s < strips; ++s)
-        std::copy_n(row + s * BW, std::min<std::int64_t>(BW, ncols - s * BW), packed.data() + (s * KC + kk) * BW);
-    }
+        w.row_to_f32(k0 + kk, n_begin + s * BW, std::min<std::int64_t>(BW, ncols - s * BW), packed.data() + (s * KC + kk) * BW);
     for (std::int64_t s = 0; s < strips; ++s) {
       const std::int64_t n0 = n_begin + s * BW;
-      nn_block<T, MR, NV>(x + k0, K, M, kc, packed.data() + s * KC * BW, BW, b ? b + n0 : nullptr, y + n0, N,
+      nn_block<T, MR, NV>(x + k0, K, M, kc, F32Weights{packed.data() + s * KC * BW, BW}, 0, b ? b + n0 : nullptr, y + n0, N,
                           static_cast<int>(std::min<std::int64_t>(BW, n_end - n0)), k0 == 0, k0 + kc == K);
     }
   }
@@ -108,8 +196,8 @@ void nn_columns(const float* x, const float* w, const float* b, float* y, std::i
 // MR rows of x against NR rows of w (N, K): y[r, j] = dot(x_r, w_j) + b[j].
 // Each lane sums every W-th k in order; the lanes are then reduced in a
 // fixed order.
-template <class T, int MR, int NR>
-void nt_tile(const float* x, std::int64_t K, const float* w, const float* b, float* y, std::int64_t N, std::int64_t n0, int rows_w) {
+template <class T, int MR, int NR, class S>
+void nt_tile(const float* x, std::int64_t K, const S& w, const float* b, float* y, std::int64_t N, std::int64_t n0, int rows_w) {
   using V = typename T::V;
   constexpr int W = T::W;
   V acc[MR][NR];
@@ -120,8 +208,8 @@ void nt_tile(const float* x, std::int64_t K, const float* w, const float* b, flo
     V xv[MR], wv[NR];
     for (int r = 0; r < MR; ++r) xv[r] = lanes == W ? T::load(x + r * K + k) : T::load_partial(x + r * K + k, lanes);
     for (int j = 0; j < NR; ++j) {
-      const float* wj = w + (n0 + std::min(j, rows_w - 1)) * K + k;  // rows past the edge repeat the last one (not stored)
-      wv[j] = lanes == W ? T::load(wj) : T::load_partial(wj, lanes);
+      const std::int64_t row = n0 + std::min(j, rows_w - 1);  // rows past the edge repeat the last one (not stored)
+      wv[j] = lanes == W ? w.template load<T>(row, k) : w.template load_partial<T>(row, k, lanes);
     }
     for (int r = 0; r < MR; ++r)
       for (int j = 0; j < NR; ++j) acc[r][j] = T::fma(xv[r], wv[j], acc[r][j]);
@@ -132,9 +220,12 @@ void nt_tile(const float* x, std::int64_t K, const float* w, const float* b, flo
     for (int j = 0; j < rows_w; ++j) y[r * N + n0 + j] = T::reduce(acc[r][j]) + (b ? b[n0 + j] : 0.0f);
 }
 
-template <class T, int MR, int NR>
-void nt_columns(const float* x, const float* w, const float* b, float* y, std::int64_t M, std::int64_t K, std::int64_t N,
+// Columns [n_begin, n_end) of y = x · wᵀ + b; w is (N, K) of any weight
+// type (weight_source).
+template <class T, int MR, int NR, class WT>
+void nt_columns(const float* x, WT wm, const float* b, float* y, std::int64_t M, std::int64_t K, std::int64_t N,
                 std::int64_t n_begin, std::int64_t n_end) {
+  const auto w = nt_weight_source(wm, K);
   for (std::int64_t n0 = n_begin; n0 < n_end; n0 += NR) {
     const int rows_w = static_cast<int>(std::min<std::int64_t>(NR, n_end - n0));
     for_row_blocks<MR>(M, [&](std::int64_t m, auto rows) {

@@ -12,12 +12,23 @@ namespace inkstream {
 // for a malformed name or an unavailable device.
 c10::Device parse_device(const std::string& name);
 
-// "auto" | "fp32" | "bf16" | "fp16" (also float32/bfloat16/float16). auto =
-// bf16 on CPUs with native bf16 (AVX-512 BF16 / AMX, via oneDNN) and on CUDA
-// devices that support it, fp16 on older GPUs, fp32 otherwise. fp16 on the
-// CPU is refused (libtorch has no fast CPU kernels for it).
-c10::ScalarType parse_dtype(const std::string& name, const c10::Device& device);
+// How a model's large matrices are stored. On the CPU, fp16 and int8
+// weights are widened to fp32 inside the kernels (kernels/linear.h) and the
+// activations and KV cache are fp32; on CUDA fp16 is also the compute dtype.
+enum class WeightFormat { F32, BF16, F16, Int8 };
 
+struct Precision {
+  c10::ScalarType compute;  // activations and KV cache
+  WeightFormat weights;
+};
+
+// "auto" | "fp32" | "bf16" | "fp16" | "int8" (also float32/bfloat16/
+// float16/q8_0). auto on the CPU = bf16 where the CPU has native bf16
+// (AVX-512 BF16 / AMX), else fp32; on CUDA bf16 on devices that support it,
+// else fp16. int8 is a CPU format. Throws InvalidRequest for anything else.
+Precision parse_precision(const std::string& name, const c10::Device& device);
+
+std::string format_label(WeightFormat f);  // "fp32", "bf16", "fp16", "int8"
 std::string dtype_label(c10::ScalarType t);  // "fp32", "bf16", "fp16"
 
 // Physical cores (not hyper-threads) of this machine, at least 1.

@@ -16,13 +16,14 @@
 #include <vector>
 
 #include "inkstream/model_runtime/config.h"
+#include "inkstream/model_runtime/device.h"
 #include "inkstream/model_runtime/tokenizer.h"
 
 namespace inkstream {
 
 struct ModelLoadOptions {
   std::string device = "auto";  // see parse_device
-  std::string dtype = "auto";   // see parse_dtype
+  std::string dtype = "auto";   // weight format: see parse_precision
   bool copy_weights = false;    // see LoadOptions::copy_weights
 };
 
@@ -61,9 +62,11 @@ struct DecodeGroup {
 };
 
 // Per-layer weights, Conv1D layout (in, out) as in Hugging Face checkpoints.
-// A bf16 model loaded for serving on the CPU keeps its four matrices packed
-// in k pairs instead (int32 (ceil(in/2), out): kernels/linear.h's
-// pack_bf16_pairs), the operand layout of its kernels.
+// A model loaded for serving on the CPU may keep its four matrices in
+// another form (see WeightFormat): bf16 packed in k pairs (int32
+// (ceil(in/2), out): kernels/linear.h's pack_bf16_pairs, the operand layout
+// of its kernels), fp16, or int8 with block scales in the *_s tensors
+// (fp32 (ceil(in/32), out)); the *_s are undefined otherwise.
 struct Gpt2Layer {
   at::Tensor ln_1_w, ln_1_b;
   at::Tensor c_attn_w, c_attn_b;  // (C, 3C), (3C)
@@ -71,13 +74,16 @@ struct Gpt2Layer {
   at::Tensor ln_2_w, ln_2_b;
   at::Tensor c_fc_w, c_fc_b;        // (C, 4C), (4C)
   at::Tensor mlp_proj_w, mlp_proj_b;  // (4C, C), (C)
+  at::Tensor c_attn_s, c_proj_s, c_fc_s, mlp_proj_s;
 };
 
 class Gpt2Model {
  public:
-  // Loads a Hugging Face folder for serving; throws CheckpointError /
-  // InvalidRequest. On the CPU a bf16 model's layer matrices are packed for
-  // the kernels (see Gpt2Layer): such a model serves inference only.
+  // Loads a Hugging Face folder for serving in the weight format of
+  // options.dtype (any stored dtype converts); throws CheckpointError /
+  // InvalidRequest. On the CPU a bf16, fp16 or int8 model's matrices are
+  // laid out for the kernels (see Gpt2Layer): such a model serves inference
+  // only. Quantizing GPT-2 small to int8 takes well under a second.
   static std::shared_ptr<Gpt2Model> load(const std::filesystem::path& dir, const ModelLoadOptions& options = {});
 
   // From canonical-name weights (see Checkpoint::weights), already on the
@@ -119,21 +125,30 @@ class Gpt2Model {
   const Tokenizer& tokenizer() const { return *tokenizer_; }
   std::shared_ptr<const Tokenizer> tokenizer_ptr() const { return tokenizer_; }
   c10::Device device() const { return wte_.device(); }
-  c10::ScalarType dtype() const { return wte_.scalar_type(); }
+  // The dtype of activations and KV caches (fp32 for a CPU model with fp16
+  // or int8 weights).
+  c10::ScalarType dtype() const { return compute_; }
+  WeightFormat weight_format() const { return format_; }
   const std::string& name() const { return name_; }
-  // Canonical names -> tensors (shared, not copied); lm_head omitted when tied.
+  // Canonical names -> tensors (shared, not copied; packed or int8 matrices
+  // come back as Conv1D-layout copies, int8 widened to fp32); lm_head
+  // omitted when tied.
   std::map<std::string, at::Tensor> named_weights() const;
   std::int64_t parameter_count() const;
 
  private:
   at::Tensor block(const at::Tensor& x, std::int64_t layer, KvCache* cache) const;
   void lay_out_for_cpu_kernels();
+  void store_weights_as(WeightFormat format);
 
   ModelConfig config_;
   std::shared_ptr<const Tokenizer> tokenizer_;
   std::string name_;
   at::Tensor wte_, wpe_, ln_f_w_, ln_f_b_, lm_head_;
+  at::Tensor wte_s_, lm_head_s_;  // int8 block scales, else undefined
   std::vector<Gpt2Layer> layers_;
+  c10::ScalarType compute_;
+  WeightFormat format_;
 };
 
 }  // namespace inkstream
