@@ -82,14 +82,13 @@ int main(int argc, char** argv) {
         if (c.nt) kernels::linear_nt_f16(x.data_ptr<float>(), f16, nullptr, y.data_ptr<float>(), M, c.K, c.N);
         else kernels::linear_nn_f16(x.data_ptr<float>(), f16, b.data_ptr<float>(), y.data_ptr<float>(), M, c.K, c.N);
       });
-      std::vector<std::int8_t> q(static_cast<std::size_t>(c.K * c.N));
+      // int8: every matrix in Conv1D form (the lm_head as wᵀ, as a model keeps it).
+      std::vector<std::uint32_t> quads(static_cast<std::size_t>(kernels::q8_quads_size(c.K, c.N)));
       std::vector<float> scales(static_cast<std::size_t>(kernels::q8_blocks(c.K) * c.N));
-      if (c.nt) kernels::quantize_q8_nt(w.data_ptr<float>(), q.data(), scales.data(), c.N, c.K);
-      else kernels::quantize_q8_nn(w.data_ptr<float>(), q.data(), scales.data(), c.K, c.N);
-      const kernels::Q8Matrix q8{q.data(), scales.data()};
+      kernels::quantize_q8(w.data_ptr<float>(), c.nt ? 1 : c.N, c.nt ? c.K : 1, quads.data(), scales.data(), c.K, c.N);
+      const kernels::Q8Matrix q8{quads.data(), scales.data()};
       const double ours_q8 = best_ms(reps, [&] {
-        if (c.nt) kernels::linear_nt_q8(x.data_ptr<float>(), q8, nullptr, y.data_ptr<float>(), M, c.K, c.N);
-        else kernels::linear_nn_q8(x.data_ptr<float>(), q8, b.data_ptr<float>(), y.data_ptr<float>(), M, c.K, c.N);
+        kernels::linear_q8(x.data_ptr<float>(), q8, c.nt ? nullptr : b.data_ptr<float>(), y.data_ptr<float>(), M, c.K, c.N);
       });
       const double gb = static_cast<double>(c.K * c.N * 4) / 1e9;
       std::cout << nlohmann::json{{"matrix", c.name}, {"rows", M}, {"isa", kernels::linear_f32_isa()},
@@ -97,7 +96,7 @@ int main(int argc, char** argv) {
                                   {"inkstream_gb_s", gb / (ours / 1e3)}, {"bf16_isa", kernels::linear_bf16_isa()},
                                   {"libtorch_bf16_ms", torch_bf16}, {"inkstream_bf16_ms", ours_bf16},
                                   {"bf16_speedup", torch_bf16 / ours_bf16}, {"inkstream_fp16_ms", ours_f16},
-                                  {"inkstream_int8_ms", ours_q8},
+                                  {"inkstream_int8_ms", ours_q8}, {"int8_isa", kernels::linear_q8_isa()},
                                   {"int8_gb_s", gb * (1.0 + 4.0 / kernels::kQ8Block) / 4 / (ours_q8 / 1e3)}}
                        .dump()
                 << std::endl;

@@ -83,23 +83,24 @@ void Gpt2Model::store_weights_as(WeightFormat format) {
     for (Gpt2Layer& w : layers_)
       for (torch::Tensor* m : {&w.c_attn_w, &w.c_proj_w, &w.c_fc_w, &w.mlp_proj_w}) *m = m->to(torch::kHalf);
   } else {
-    layers::Quantized e = layers::quantize_nt(wte_);
-    wte_ = e.q;
+    // The (V, C) embedding and lm_head in the kernels' Conv1D form (C, V).
+    layers::Quantized e = layers::quantize_q8(wte_, /*transposed=*/true);
+    wte_ = e.quads;
     wte_s_ = e.scales;
     if (tied) {
       lm_head_ = wte_;
       lm_head_s_ = wte_s_;
     } else {
-      layers::Quantized h = layers::quantize_nt(lm_head_);
-      lm_head_ = h.q;
+      layers::Quantized h = layers::quantize_q8(lm_head_, /*transposed=*/true);
+      lm_head_ = h.quads;
       lm_head_s_ = h.scales;
     }
     for (Gpt2Layer& w : layers_) {
       const std::pair<torch::Tensor*, torch::Tensor*> matrices[] = {
           {&w.c_attn_w, &w.c_attn_s}, {&w.c_proj_w, &w.c_proj_s}, {&w.c_fc_w, &w.c_fc_s}, {&w.mlp_proj_w, &w.mlp_proj_s}};
       for (auto [m, s] : matrices) {
-        layers::Quantized q = layers::quantize_nn(*m);
-        *m = q.q;
+        layers::Quantized q = layers::quantize_q8(*m);
+        *m = q.quads;
         *s = q.scales;
       }
     }
@@ -235,10 +236,10 @@ std::map<std::string, torch::Tensor> Gpt2Model::named_weights() const {
   // (copies).
   auto plain = [](const torch::Tensor& w, const torch::Tensor& s) {
     if (layers::is_packed(w)) return layers::unpack_bf16_pairs(w);
-    return w.scalar_type() == torch::kInt8 ? layers::dequantize_nn(w, s) : w;
+    return layers::is_q8(w) ? layers::dequantize_q8(w, s) : w;
   };
-  auto plain_nt = [](const torch::Tensor& w, const torch::Tensor& s) {
-    return w.scalar_type() == torch::kInt8 ? layers::dequantize_nt(w, s) : w;
+  auto plain_nt = [](const torch::Tensor& w, const torch::Tensor& s) {  // int8 is kept as wᵀ
+    return layers::is_q8(w) ? layers::dequantize_q8(w, s).t().contiguous() : w;
   };
   std::map<std::string, torch::Tensor> out = {
       {"wte.weight", plain_nt(wte_, wte_s_)}, {"wpe.weight", wpe_}, {"ln_f.weight", ln_f_w_}, {"ln_f.bias", ln_f_b_}};

@@ -81,51 +81,60 @@ torch::Tensor unpack_bf16_pairs(const torch::Tensor& packed) {
   return halves.permute({0, 2, 1}).reshape({2 * packed.size(0), packed.size(1)});
 }
 
-Quantized quantize_nn(const torch::Tensor& w) {
-  // w is (IN, OUT)
-  TORCH_CHECK(w.dim() == 2 && w.device().is_cpu(), "quantize_nn takes a CPU matrix");
+bool is_q8(const torch::Tensor& w) { return w.scalar_type() == torch::kUInt8 && w.dim() == 4; }
+
+Quantized quantize_q8(const torch::Tensor& w, bool transposed) {
+  // w is (IN, OUT), or (OUT, IN) when transposed
+  TORCH_CHECK(w.dim() == 2 && w.device().is_cpu(), "quantize_q8 takes a CPU matrix");
   const torch::Tensor src = w.to(torch::kFloat32).contiguous();
-  const auto IN = w.size(0), OUT = w.size(1);
-  Quantized out{torch::empty({IN, OUT}, torch::kInt8), torch::empty({kernels::q8_blocks(IN), OUT}, torch::kFloat32)};
-  kernels::quantize_q8_nn(src.data_ptr<float>(), out.q.data_ptr<std::int8_t>(), out.scales.data_ptr<float>(), IN, OUT);
+  const auto IN = transposed ? w.size(1) : w.size(0), OUT = transposed ? w.size(0) : w.size(1);
+  Quantized out{torch::empty({kernels::q8_panels(OUT), kernels::q8_quads(IN), kernels::kQ8Panel, 4}, torch::kUInt8),
+                torch::empty({kernels::q8_blocks(IN), OUT}, torch::kFloat32)};
+  kernels::quantize_q8(src.data_ptr<float>(), transposed ? 1 : OUT, transposed ? IN : 1,
+                       reinterpret_cast<std::uint32_t*>(out.quads.data_ptr()), out.scales.data_ptr<float>(), IN, OUT);
   return out;
 }
 
-Quantized quantize_nt(const torch::Tensor& w) {
-  // w is (V, C)
-  TORCH_CHECK(w.dim() == 2 && w.device().is_cpu(), "quantize_nt takes a CPU matrix");
-  const torch::Tensor src = w.to(torch::kFloat32).contiguous();
-  const auto V = w.size(0), C = w.size(1);
-  Quantized out{torch::empty({V, C}, torch::kInt8), torch::empty({V, kernels::q8_blocks(C)}, torch::kFloat32)};
-  kernels::quantize_q8_nt(src.data_ptr<float>(), out.q.data_ptr<std::int8_t>(), out.scales.data_ptr<float>(), V, C);
-  return out;
+namespace {
+
+kernels::Q8Matrix q8_matrix(const torch::Tensor& quads, const torch::Tensor& scales) {
+  TORCH_CHECK(is_q8(quads) && quads.is_contiguous() && scales.scalar_type() == torch::kFloat32 && scales.is_contiguous(),
+              "int8 weights need their quads and scales");
+  return {reinterpret_cast<const std::uint32_t*>(quads.data_ptr()), scales.data_ptr<float>()};
 }
 
-torch::Tensor dequantize_nn(const torch::Tensor& q, const torch::Tensor& scales) {
-  // q is (IN, OUT), scales (ceil(IN/32), OUT)
-  torch::Tensor out = torch::empty(q.sizes(), torch::kFloat32);
-  kernels::dequantize_q8_nn({q.data_ptr<std::int8_t>(), scales.data_ptr<float>()}, out.data_ptr<float>(), q.size(0), q.size(1));
-  return out;
-}
+// IN of an int8 matrix, rounded up to a whole quad (the x it multiplies
+// gives the exact count); OUT is its scales' width.
+std::int64_t q8_rows_upper_bound(const torch::Tensor& quads) { return 4 * quads.size(1); }
 
-torch::Tensor dequantize_nt(const torch::Tensor& q, const torch::Tensor& scales) {
-  // q is (V, C), scales (V, ceil(C/32))
-  torch::Tensor out = torch::empty(q.sizes(), torch::kFloat32);
-  kernels::dequantize_q8_nt({q.data_ptr<std::int8_t>(), scales.data_ptr<float>()}, out.data_ptr<float>(), q.size(0), q.size(1));
+}  // namespace
+
+torch::Tensor dequantize_q8(const torch::Tensor& quads, const torch::Tensor& scales) {
+  // -> (IN, OUT); IN taken as 4 * quads (GPT-2's are multiples of 4)
+  const auto IN = q8_rows_upper_bound(quads), OUT = scales.size(1);
+  torch::Tensor out = torch::empty({IN, OUT}, torch::kFloat32);
+  kernels::dequantize_q8(q8_matrix(quads, scales), out.data_ptr<float>(), IN, OUT);
   return out;
 }
 
 torch::Tensor embedding(const torch::Tensor& w, const torch::Tensor& scales, const torch::Tensor& ids, c10::ScalarType compute) {
-  // w is (V, C), ids (N) -> (N, C)
-  if (w.scalar_type() != torch::kInt8) return w.index_select(0, ids).to(compute);
-  const torch::Tensor q = w.index_select(0, ids), s = scales.index_select(0, ids);  // (N, C), (N, ceil(C/32))
-  return dequantize_nt(q, s).to(compute);
+  // w is (V, C) (int8: wᵀ, quantize_q8), ids (N) -> (N, C)
+  if (!is_q8(w)) return w.index_select(0, ids).to(compute);
+  const auto C = q8_rows_upper_bound(w), V = scales.size(1), N = ids.size(0);
+  const torch::Tensor idc = ids.to(torch::kLong).contiguous();
+  torch::Tensor out = torch::empty({N, C}, torch::kFloat32);
+  for (std::int64_t i = 0; i < N; ++i) {
+    const std::int64_t id = idc.data_ptr<std::int64_t>()[i];
+    TORCH_CHECK(id >= 0 && id < V, "token id out of range");
+    kernels::dequantize_q8_column(q8_matrix(w, scales), id, out.data_ptr<float>() + i * C, C, V);
+  }
+  return out.to(compute);
 }
 
 namespace {
 
 // fp16 or int8 weights for fp32 activations (the CPU formats).
-bool is_compressed(const torch::Tensor& w) { return w.scalar_type() == torch::kHalf || w.scalar_type() == torch::kInt8; }
+bool is_compressed(const torch::Tensor& w) { return w.scalar_type() == torch::kHalf || is_q8(w); }
 
 }  // namespace
 
@@ -133,9 +142,9 @@ torch::Tensor conv1d(const torch::Tensor& x, const torch::Tensor& w, const torch
   // x is (B, T, IN), w is (IN, OUT): flatten to (B*T, IN) for one product.
   const auto B = x.size(0), T = x.size(1), IN = x.size(2);
   if (is_compressed(w) && x.scalar_type() == torch::kFloat32) {
-    const auto OUT = w.size(1);
+    const auto OUT = is_q8(w) ? scales.size(1) : w.size(1);
     if (!uses_kernels(x)) {
-      const torch::Tensor wf = w.scalar_type() == torch::kInt8 ? dequantize_nn(w, scales) : w.to(torch::kFloat32);
+      const torch::Tensor wf = is_q8(w) ? dequantize_q8(w, scales).narrow(0, 0, IN) : w.to(torch::kFloat32);
       return torch::addmm(b, x.reshape({B * T, IN}), wf).view({B, T, OUT});
     }
     const torch::Tensor x2 = x.reshape({B * T, IN}).contiguous(), bc = b.contiguous();
@@ -144,8 +153,7 @@ torch::Tensor conv1d(const torch::Tensor& x, const torch::Tensor& w, const torch
       kernels::linear_nn_f16(x2.data_ptr<float>(), {reinterpret_cast<const std::uint16_t*>(w.data_ptr())}, bc.data_ptr<float>(),
                              y.data_ptr<float>(), B * T, IN, OUT);
     else
-      kernels::linear_nn_q8(x2.data_ptr<float>(), {w.data_ptr<std::int8_t>(), scales.data_ptr<float>()}, bc.data_ptr<float>(),
-                            y.data_ptr<float>(), B * T, IN, OUT);
+      kernels::linear_q8(x2.data_ptr<float>(), q8_matrix(w, scales), bc.data_ptr<float>(), y.data_ptr<float>(), B * T, IN, OUT);
     return y;
   }
   if (is_packed(w)) {
@@ -180,16 +188,14 @@ torch::Tensor conv1d(const torch::Tensor& x, const torch::Tensor& w, const torch
 
 torch::Tensor linear_nt(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& scales) {
   // x is (B, C) or (B, T, C), w is (V, C) -> (B, V) or (B, T, V)
-  if (is_compressed(w) && !uses_kernels(x)) {
-    const torch::Tensor wf = w.scalar_type() == torch::kInt8 ? dequantize_nt(w, scales) : w.to(torch::kFloat32);
-    return torch::matmul(x, wf.t());
-  }
+  if (is_q8(w) && !uses_kernels(x)) return torch::matmul(x, dequantize_q8(w, scales).narrow(0, 0, x.size(-1)));  // (C, V)
+  if (is_compressed(w) && !uses_kernels(x)) return torch::matmul(x, w.to(torch::kFloat32).t());
   const bool compressed = uses_kernels(x) && x.scalar_type() == torch::kFloat32 && is_compressed(w);
   const bool fp32 = uses_kernels(x) && x.scalar_type() == torch::kFloat32 && w.scalar_type() == torch::kFloat32;
   const bool bf16 = uses_kernels(x) && x.scalar_type() == torch::kBFloat16 && w.scalar_type() == torch::kBFloat16 &&
                     w.is_contiguous() && (x.numel() / x.size(-1) <= kKernelBf16Rows || !bf16_long_to_libtorch());
   if (fp32 || bf16 || compressed) {
-    const auto C = x.size(-1), V = w.size(0), rows = x.numel() / C;
+    const auto C = x.size(-1), V = is_q8(w) ? scales.size(1) : w.size(0), rows = x.numel() / C;
     const torch::Tensor xc = x.contiguous();
     std::vector<std::int64_t> shape(x.sizes().begin(), x.sizes().end());
     shape.back() = V;
@@ -198,8 +204,7 @@ torch::Tensor linear_nt(const torch::Tensor& x, const torch::Tensor& w, const to
       kernels::linear_nt_f16(xc.data_ptr<float>(), {reinterpret_cast<const std::uint16_t*>(w.data_ptr())}, nullptr, y.data_ptr<float>(),
                              rows, C, V);
     } else if (compressed) {
-      kernels::linear_nt_q8(xc.data_ptr<float>(), {w.data_ptr<std::int8_t>(), scales.data_ptr<float>()}, nullptr, y.data_ptr<float>(),
-                            rows, C, V);
+      kernels::linear_q8(xc.data_ptr<float>(), q8_matrix(w, scales), nullptr, y.data_ptr<float>(), rows, C, V);  // w is (C, V)
     } else if (bf16) {
       kernels::linear_nt_bf16(reinterpret_cast<const std::uint16_t*>(xc.data_ptr()), reinterpret_cast<const std::uint16_t*>(w.data_ptr()),
                               nullptr, reinterpret_cast<std::uint16_t*>(y.data_ptr()), rows, C, V);

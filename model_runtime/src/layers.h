@@ -29,29 +29,30 @@ bool is_packed(const at::Tensor& w);
 
 // Hugging Face Conv1D: x is (B, T, IN), w is (IN, OUT) (or packed, for bf16
 // x without autograd), b is (OUT) -> (B, T, OUT) = x·w + b. For fp32 x, w
-// may also be fp16, or int8 with `scales` (ceil(IN/32), OUT) (quantize_nn):
-// the kernels widen them; without the kernels (training mode,
+// may also be fp16, or int8 (quantize_q8) with its `scales`: the kernels
+// read them as they are; without the kernels (training mode,
 // INKSTREAM_KERNELS=off) they are widened whole first.
 at::Tensor conv1d(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b, const at::Tensor& scales = {});
 
 // x·wᵀ without bias: x is (..., C), w is (V, C) -> (..., V). The tied
-// lm_head. fp16 or int8 w (scales (V, ceil(C/32)), quantize_nt) as above.
+// lm_head. fp16 w as above; int8 w is kept in Conv1D form, wᵀ (C, V)
+// quantized (quantize_q8 with `transposed`), with its `scales`.
 at::Tensor linear_nt(const at::Tensor& x, const at::Tensor& w, const at::Tensor& scales = {});
 
-// int8 in blocks of 32 along the input dimension (kernels/linear.h's
-// Q8Matrix): fp32 w (IN, OUT) -> {q int8 (IN, OUT), scales fp32
-// (ceil(IN/32), OUT)}; w (V, C) -> {q (V, C), scales (V, ceil(C/32))}.
+// int8 weights for the kernels (kernels/linear.h's Q8Matrix): fp32 w
+// (IN, OUT) -> quads uint8 (ceil(OUT/64), ceil(IN/4), 64, 4) (panels), scales fp32
+// (ceil(IN/32), OUT). With `transposed`, w is (OUT, IN) and wᵀ is stored
+// (the tied embedding (V, C) as the lm_head's (C, V)).
 struct Quantized {
-  at::Tensor q, scales;
+  at::Tensor quads, scales;
 };
-Quantized quantize_nn(const at::Tensor& w);
-Quantized quantize_nt(const at::Tensor& w);
-// Back to fp32 (the values the kernels compute with), same shapes as w.
-at::Tensor dequantize_nn(const at::Tensor& q, const at::Tensor& scales);
-at::Tensor dequantize_nt(const at::Tensor& q, const at::Tensor& scales);
+Quantized quantize_q8(const at::Tensor& w, bool transposed = false);
+bool is_q8(const at::Tensor& w);
+// Back to fp32 (the values the kernels multiply by): (IN, OUT).
+at::Tensor dequantize_q8(const at::Tensor& quads, const at::Tensor& scales);
 
-// Rows `ids` (N) of the (V, C) embedding w (fp32, bf16, fp16 or int8 with
-// scales) -> (N, C) in the dtype `compute`.
+// Rows `ids` (N) of the (V, C) embedding w -> (N, C) in the dtype
+// `compute`; an int8 w is the lm_head's (C, V) form, with scales.
 at::Tensor embedding(const at::Tensor& w, const at::Tensor& scales, const at::Tensor& ids, c10::ScalarType compute);
 
 // Elementwise; gelu_new is the tanh approximation 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))).

@@ -10,6 +10,7 @@
 
 #include <cstring>
 #include <functional>
+#include <string>
 #include <random>
 #include <vector>
 
@@ -26,6 +27,12 @@ std::vector<LinearIsa> available_isas() {
   __builtin_cpu_init();
   if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c")) out.push_back(linear_isa_avx2());
   if (__builtin_cpu_supports("avx512f")) out.push_back(linear_isa_avx512());
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw")) {
+    LinearIsa vnni = linear_isa_avx512();
+    vnni.q8 = linear_q8_avx512vnni();
+    vnni.q8_name = "avx512vnni";
+    out.push_back(vnni);
+  }
   if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bf16")) {
     LinearIsa bf16 = linear_isa_avx512();
     bf16.nt_bf16 = linear_nt_bf16_avx512bf16();
@@ -322,90 +329,93 @@ std::vector<std::uint16_t> to_f16(std::vector<float>& v) {
   return out;
 }
 
-// A matrix quantized in both int8 layouts, with the values the kernels see.
+// A (K, N) matrix quantized for linear_q8, with the values it stands for.
 struct Q8Data {
-  std::vector<std::int8_t> q;
+  std::vector<std::uint32_t> quads;
   std::vector<float> scales, values;
+  Q8Matrix matrix() const { return {quads.data(), scales.data()}; }
 };
-Q8Data quantize(const std::vector<float>& w, std::int64_t rows, std::int64_t cols, bool nt) {
-  Q8Data d{std::vector<std::int8_t>(w.size()), std::vector<float>(nt ? rows * q8_blocks(cols) : q8_blocks(rows) * cols),
-           std::vector<float>(w.size())};
-  if (nt) {
-    quantize_q8_nt(w.data(), d.q.data(), d.scales.data(), rows, cols);
-    dequantize_q8_nt({d.q.data(), d.scales.data()}, d.values.data(), rows, cols);
-  } else {
-    quantize_q8_nn(w.data(), d.q.data(), d.scales.data(), rows, cols);
-    dequantize_q8_nn({d.q.data(), d.scales.data()}, d.values.data(), rows, cols);
-  }
+Q8Data quantize(const std::vector<float>& w, std::int64_t K, std::int64_t N, bool transposed = false) {
+  Q8Data d{std::vector<std::uint32_t>(q8_quads_size(K, N)), std::vector<float>(q8_blocks(K) * N), std::vector<float>(K * N)};
+  quantize_q8(w.data(), transposed ? 1 : N, transposed ? K : 1, d.quads.data(), d.scales.data(), K, N);
+  dequantize_q8(d.matrix(), d.values.data(), K, N);
   return d;
 }
 
 TEST(Kernels, Int8QuantizationIsWithinHalfAStepOfEveryWeight) {
   std::mt19937 rng(5);
-  for (const bool nt : {false, true}) {
-    const std::int64_t R = 70, C = 45;  // partial blocks along both
-    auto w = random_vector(R * C, rng);
-    for (std::int64_t c = 0; c < C; ++c) w[c] = 0.0f;        // an all-zero run
-    w[5 * C + 7] = 1e4f;                                      // an outlier
-    const Q8Data d = quantize(w, R, C, nt);
-    for (std::int64_t r = 0; r < R; ++r)
-      for (std::int64_t c = 0; c < C; ++c) {
-        const float scale = nt ? d.scales[r * q8_blocks(C) + c / kQ8Block] : d.scales[r / kQ8Block * C + c];
-        ASSERT_LE(std::abs(d.values[r * C + c] - w[r * C + c]), scale / 2 * 1.0001f) << r << "," << c;
-        ASSERT_GE(d.q[r * C + c], -127);
-      }
-  }
+  const std::int64_t K = 70, N = 45;  // a partial block and a partial quad at the end of k
+  auto w = random_vector(K * N, rng);
+  for (std::int64_t k = 0; k < 32; ++k) w[k * N] = 0.0f;  // an all-zero block
+  w[5 * N + 7] = 1e4f;                                    // an outlier
+  const Q8Data d = quantize(w, K, N);
+  for (std::int64_t k = 0; k < K; ++k)
+    for (std::int64_t n = 0; n < N; ++n) {
+      const float scale = d.scales[k / kQ8Block * N + n];
+      ASSERT_LE(std::abs(d.values[k * N + n] - w[k * N + n]), scale / 2 * 1.0001f) << k << "," << n;
+    }
+  // The transposed form (an (N, K) matrix stored as its (K, N) transpose)
+  // holds the same values.
+  std::vector<float> t(K * N);
+  for (std::int64_t k = 0; k < K; ++k)
+    for (std::int64_t n = 0; n < N; ++n) t[n * K + k] = w[k * N + n];
+  EXPECT_EQ(quantize(t, K, N, /*transposed=*/true).values, d.values);
+  // A column is what an embedding lookup reads.
+  std::vector<float> column(K);
+  dequantize_q8_column(d.matrix(), 7, column.data(), K, N);
+  for (std::int64_t k = 0; k < K; ++k) ASSERT_EQ(column[k], d.values[k * N + 7]);
 }
 
-// Every instruction set's fp16 and int8 products against the fp32 reference
-// on the widened weights (exact for fp16; the values q · scale for int8).
+// Every instruction set's fp16 products against the fp32 reference on the
+// widened weights (exact), and the int8 ones against the reference on the
+// quantized activations and weights; the int8 kernels of all instruction
+// sets agree bit for bit.
 TEST(Kernels, Fp16AndInt8ProductsOfEveryIsaMatchTheReference) {
+  std::vector<std::pair<std::string, std::vector<std::vector<float>>>> int8_results;
   for (const LinearIsa& isa : available_isas()) {
     SCOPED_TRACE(isa.name);
     std::mt19937 rng(13);
+    int8_results.push_back({isa.q8_name, {}});
+    std::vector<std::vector<float>>& mine = int8_results.back().second;
     for (const Shape& s : kShapes) {
       SCOPED_TRACE(std::to_string(s.M) + "x" + std::to_string(s.K) + "x" + std::to_string(s.N));
       const auto x = random_vector(s.M * s.K, rng), b = random_vector(s.N, rng);
       auto w16 = random_vector(s.K * s.N, rng);
       const auto bits = to_f16(w16);  // w16: the fp16 values
-      const auto w = random_vector(s.K * s.N, rng);
-      const Q8Data nn8 = quantize(w, s.K, s.N, false), nt8 = quantize(w, s.N, s.K, true);
+      const Q8Data q8 = quantize(random_vector(s.K * s.N, rng), s.K, s.N);
       std::vector<float> y(s.M * s.N), ref(s.M * s.N);
-      auto check = [&](const char* what) {
-        EXPECT_LT(max_error(y, ref, s.K), 2e-5) << what;
+      auto check = [&](const char* what, double tolerance) {
+        EXPECT_LT(max_error(y, ref, s.K), tolerance) << what;
         std::fill(y.begin(), y.end(), NAN);
       };
       isa.nn_f16(x.data(), {bits.data()}, b.data(), y.data(), s.M, s.K, s.N, 0, s.N);
       linear_nn_f32_reference(x.data(), w16.data(), b.data(), ref.data(), s.M, s.K, s.N);
-      check("nn fp16");
+      check("nn fp16", 2e-5);
       isa.nt_f16(x.data(), {bits.data()}, nullptr, y.data(), s.M, s.K, s.N, 0, s.N);
       linear_nt_f32_reference(x.data(), w16.data(), nullptr, ref.data(), s.M, s.K, s.N);
-      check("nt fp16");
-      isa.nn_q8(x.data(), {nn8.q.data(), nn8.scales.data()}, b.data(), y.data(), s.M, s.K, s.N, 0, s.N);
-      linear_nn_f32_reference(x.data(), nn8.values.data(), b.data(), ref.data(), s.M, s.K, s.N);
-      check("nn int8");
-      isa.nt_q8(x.data(), {nt8.q.data(), nt8.scales.data()}, b.data(), y.data(), s.M, s.K, s.N, 0, s.N);
-      linear_nt_f32_reference(x.data(), nt8.values.data(), b.data(), ref.data(), s.M, s.K, s.N);
-      check("nt int8");
+      check("nt fp16", 2e-5);
+      // int8 through the dispatcher's quantization of x, on this ISA.
+      linear_q8_with(isa.q8, x.data(), q8.matrix(), b.data(), y.data(), s.M, s.K, s.N);
+      mine.push_back(y);
+      linear_q8_reference(x.data(), q8.values.data(), b.data(), ref.data(), s.M, s.K, s.N);
+      check("int8", 2e-5);
     }
   }
+  for (const auto& [name, results] : int8_results) EXPECT_EQ(results, int8_results.front().second) << name;
 }
 
 TEST(Kernels, Fp16AndInt8RowsAreTheSameWhateverElseIsInTheBatch) {
-  const std::int64_t K = 200, N = 301, M = 80;  // both sides of the packed-strips switch (64 rows)
+  const std::int64_t K = 200, N = 301, M = 80;  // both sides of the fp16 packed-strips switch (64 rows)
   std::mt19937 rng(6);
   const auto x = random_vector(M * K, rng), b = random_vector(N, rng);
   auto w16 = random_vector(K * N, rng);
   const auto bits = to_f16(w16);
-  const Q8Data nn8 = quantize(random_vector(K * N, rng), K, N, false), nt8 = quantize(random_vector(N * K, rng), N, K, true);
+  const Q8Data q8 = quantize(random_vector(K * N, rng), K, N);
   using Product = std::function<void(const float*, float*, std::int64_t)>;
   const std::pair<const char*, Product> products[] = {
       {"nn fp16", [&](const float* xs, float* y, std::int64_t rows) { linear_nn_f16(xs, {bits.data()}, b.data(), y, rows, K, N); }},
       {"nt fp16", [&](const float* xs, float* y, std::int64_t rows) { linear_nt_f16(xs, {bits.data()}, b.data(), y, rows, K, N); }},
-      {"nn int8",
-       [&](const float* xs, float* y, std::int64_t rows) { linear_nn_q8(xs, {nn8.q.data(), nn8.scales.data()}, b.data(), y, rows, K, N); }},
-      {"nt int8",
-       [&](const float* xs, float* y, std::int64_t rows) { linear_nt_q8(xs, {nt8.q.data(), nt8.scales.data()}, b.data(), y, rows, K, N); }},
+      {"int8", [&](const float* xs, float* y, std::int64_t rows) { linear_q8(xs, q8.matrix(), b.data(), y, rows, K, N); }},
   };
   const int threads = at::get_num_threads();
   for (const auto& [name, product] : products) {

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <vector>
 
 #include "bf16.h"
 #include "linear_isa.h"
@@ -31,6 +32,10 @@ LinearIsa choose() {
   __builtin_cpu_init();
   if (allows("avx512") && __builtin_cpu_supports("avx512f")) {
     LinearIsa isa = linear_isa_avx512();
+    if (__builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw")) {
+      isa.q8 = linear_q8_avx512vnni();
+      isa.q8_name = "avx512vnni";
+    }
     if (allows("avx512bf16") && __builtin_cpu_supports("avx512bf16")) {
       isa.nt_bf16 = linear_nt_bf16_avx512bf16();
       isa.nn_bf16 = linear_nn_bf16_avx512bf16();
@@ -72,9 +77,10 @@ void linear_nt_f32(const float* x, const float* w, const float* b, float* y, std
 
 const char* linear_f32_isa() { return chosen_isa().name; }
 
-// Column split of the fp16 and int8 Conv1D-form products: a multiple of
-// every ISA's tile width for them (64 int8 columns = one cache line per k).
+// Column split of the fp16 and int8 products: a multiple of every ISA's
+// tile width for them, and the int8 panel width.
 constexpr int kCompressedColumnBlock = 64;
+static_assert(kCompressedColumnBlock == kQ8Panel, "int8 columns are split at panels");
 
 void linear_nn_f16(const float* x, F16Matrix w, const float* b, float* y, std::int64_t M, std::int64_t K, std::int64_t N) {
   run(chosen_isa().nn_f16, kCompressedColumnBlock, x, w, b, y, M, K, N);
@@ -84,59 +90,114 @@ void linear_nt_f16(const float* x, F16Matrix w, const float* b, float* y, std::i
   run(chosen_isa().nt_f16, chosen_isa().nt_block, x, w, b, y, M, K, N);
 }
 
-void linear_nn_q8(const float* x, Q8Matrix w, const float* b, float* y, std::int64_t M, std::int64_t K, std::int64_t N) {
-  run(chosen_isa().nn_q8, kCompressedColumnBlock, x, w, b, y, M, K, N);
-}
-
-void linear_nt_q8(const float* x, Q8Matrix w, const float* b, float* y, std::int64_t M, std::int64_t K, std::int64_t N) {
-  run(chosen_isa().nt_q8, chosen_isa().nt_block, x, w, b, y, M, K, N);
-}
-
 namespace {
 
-// One block of n values `stride` apart -> q, and its scale.
-float quantize_block(const float* w, std::int64_t stride, std::int64_t n, std::int8_t* q, std::int64_t q_stride) {
+// Rounds to nearest even for |v| < 2^22 (adding 1.5 · 2^23 leaves no
+// fraction bits): plain arithmetic the compiler vectorizes, where nearbyint
+// was a library call per element (this file has no -ffast-math to fold it).
+inline float round_nearest(float v) {
+  constexpr float kMagic = 12582912.0f;
+  return (v + kMagic) - kMagic;
+}
+
+// One block of n values `stride` apart -> q[i * q_stride], returns the
+// scale (max |v| / 127; 0 for an all-zero block). The weights and the
+// activations are both quantized here.
+float quantize_block(const float* v, std::int64_t stride, std::int64_t n, std::int8_t* q, std::int64_t q_stride) {
   float amax = 0.0f;
-  for (std::int64_t i = 0; i < n; ++i) amax = std::max(amax, std::abs(w[i * stride]));
+  for (std::int64_t i = 0; i < n; ++i) amax = std::max(amax, std::abs(v[i * stride]));
   const float scale = amax / 127.0f;
-  const float inv = scale > 0.0f ? 1.0f / scale : 0.0f;
-  for (std::int64_t i = 0; i < n; ++i)
-    q[i * q_stride] = static_cast<std::int8_t>(std::clamp(std::nearbyint(w[i * stride] * inv), -127.0f, 127.0f));
+  const float inv = scale > 0.0f ? 127.0f / amax : 0.0f;
+  for (std::int64_t i = 0; i < n; ++i) q[i * q_stride] = static_cast<std::int8_t>(std::clamp(round_nearest(v[i * stride] * inv), -127.0f, 127.0f));
   return scale;
+}
+
+// x (M, K) by blocks: the kernels' Q8Rows.
+struct QuantizedRows {
+  std::vector<std::int8_t> q;
+  std::vector<float> scales;
+  std::vector<std::int32_t> sums;
+  Q8Rows rows;
+};
+QuantizedRows quantize_rows(const float* x, std::int64_t M, std::int64_t K) {
+  const std::int64_t blocks = q8_blocks(K), ld = blocks * kQ8Block;
+  QuantizedRows out{std::vector<std::int8_t>(static_cast<std::size_t>(M * ld)), std::vector<float>(static_cast<std::size_t>(M * blocks)),
+                    std::vector<std::int32_t>(static_cast<std::size_t>(M * blocks)), {}};
+  for (std::int64_t m = 0; m < M; ++m)
+    for (std::int64_t b = 0; b < blocks; ++b) {
+      const std::int64_t k0 = b * kQ8Block, n = std::min(kQ8Block, K - k0);
+      std::int8_t* q = out.q.data() + m * ld + k0;
+      out.scales[m * blocks + b] = quantize_block(x + m * K + k0, 1, n, q, 1);
+      std::int32_t sum = 0;
+      for (std::int64_t i = 0; i < n; ++i) sum += q[i];
+      out.sums[m * blocks + b] = sum;
+    }
+  out.rows = {out.q.data(), out.scales.data(), out.sums.data(), ld, blocks};
+  return out;
+}
+
+std::uint8_t q8_byte(Q8Matrix w, std::int64_t k, std::int64_t n, std::int64_t K) {
+  return static_cast<std::uint8_t>(w.quads[q8_quad_index(k / 4, n, K)] >> (8 * (k % 4)));
 }
 
 }  // namespace
 
-void quantize_q8_nn(const float* w, std::int8_t* q, float* scales, std::int64_t K, std::int64_t N) {
-  // Column n's block b: rows [32b, 32b + 32) of column n.
-  at::parallel_for(0, q8_blocks(K), 1, [&](std::int64_t b0, std::int64_t b1) {
-    for (std::int64_t b = b0; b < b1; ++b) {
-      const std::int64_t k0 = b * kQ8Block, n_k = std::min(kQ8Block, K - k0);
-      for (std::int64_t n = 0; n < N; ++n) scales[b * N + n] = quantize_block(w + k0 * N + n, N, n_k, q + k0 * N + n, N);
-    }
+void linear_q8(const float* x, Q8Matrix w, const float* b, float* y, std::int64_t M, std::int64_t K, std::int64_t N) {
+  linear_q8_with(chosen_isa().q8, x, w, b, y, M, K, N);
+}
+
+void linear_q8_with(LinearColumnsQ8 fn, const float* x, Q8Matrix w, const float* b, float* y, std::int64_t M, std::int64_t K,
+                    std::int64_t N) {
+  if (M <= 0 || N <= 0) return;
+  const QuantizedRows xq = quantize_rows(x, M, K);
+  const std::int64_t blocks = (N + kCompressedColumnBlock - 1) / kCompressedColumnBlock;
+  const std::int64_t grain = std::max<std::int64_t>(1, (1 << 18) / std::max<std::int64_t>(1, M * K * kCompressedColumnBlock));
+  at::parallel_for(0, blocks, grain, [&](std::int64_t begin, std::int64_t end) {
+    fn(xq.rows, w, b, y, M, K, N, begin * kCompressedColumnBlock, std::min(N, end * kCompressedColumnBlock));
   });
 }
 
-void quantize_q8_nt(const float* w, std::int8_t* q, float* scales, std::int64_t N, std::int64_t K) {
+const char* linear_q8_isa() { return chosen_isa().q8_name; }
+
+void quantize_q8(const float* w, std::int64_t k_stride, std::int64_t n_stride, std::uint32_t* quads, float* scales, std::int64_t K,
+                 std::int64_t N) {
   const std::int64_t blocks = q8_blocks(K);
-  at::parallel_for(0, N, 64, [&](std::int64_t n0, std::int64_t n1) {
+  std::fill(quads, quads + q8_quads_size(K, N), 0x80808080u);  // the padding columns: zeros
+  at::parallel_for(0, N, 256, [&](std::int64_t n0, std::int64_t n1) {
+    std::int8_t q[kQ8Block];
     for (std::int64_t n = n0; n < n1; ++n)
       for (std::int64_t b = 0; b < blocks; ++b) {
-        const std::int64_t k0 = b * kQ8Block;
-        scales[n * blocks + b] = quantize_block(w + n * K + k0, 1, std::min(kQ8Block, K - k0), q + n * K + k0, 1);
+        const std::int64_t k0 = b * kQ8Block, count = std::min(kQ8Block, K - k0);
+        std::fill(q, q + kQ8Block, 0);
+        scales[b * N + n] = quantize_block(w + k0 * k_stride + n * n_stride, k_stride, count, q, 1);
+        for (std::int64_t p = 0; p < kQ8Block / 4 && k0 + 4 * p < K; ++p) {
+          std::uint32_t quad = 0;
+          for (int i = 0; i < 4; ++i) quad |= static_cast<std::uint32_t>(static_cast<std::uint8_t>(q[4 * p + i] + 128)) << (8 * i);
+          quads[q8_quad_index(k0 / 4 + p, n, K)] = quad;
+        }
       }
   });
 }
 
-void dequantize_q8_nn(Q8Matrix w, float* out, std::int64_t K, std::int64_t N) {
-  for (std::int64_t k = 0; k < K; ++k)
-    for (std::int64_t n = 0; n < N; ++n) out[k * N + n] = static_cast<float>(w.q[k * N + n]) * w.scales[k / kQ8Block * N + n];
+void dequantize_q8_column(Q8Matrix w, std::int64_t n, float* out, std::int64_t K, std::int64_t N) {
+  for (std::int64_t k = 0; k < K; ++k) out[k] = static_cast<float>(static_cast<int>(q8_byte(w, k, n, K)) - 128) * w.scales[k / kQ8Block * N + n];
 }
 
-void dequantize_q8_nt(Q8Matrix w, float* out, std::int64_t N, std::int64_t K) {
-  const std::int64_t blocks = q8_blocks(K);
-  for (std::int64_t n = 0; n < N; ++n)
-    for (std::int64_t k = 0; k < K; ++k) out[n * K + k] = static_cast<float>(w.q[n * K + k]) * w.scales[n * blocks + k / kQ8Block];
+void dequantize_q8(Q8Matrix w, float* out, std::int64_t K, std::int64_t N) {
+  for (std::int64_t k = 0; k < K; ++k)
+    for (std::int64_t n = 0; n < N; ++n)
+      out[k * N + n] = static_cast<float>(static_cast<int>(q8_byte(w, k, n, K)) - 128) * w.scales[k / kQ8Block * N + n];
+}
+
+void linear_q8_reference(const float* x, const float* w, const float* b, float* y, std::int64_t M, std::int64_t K, std::int64_t N) {
+  const QuantizedRows xq = quantize_rows(x, M, K);
+  for (std::int64_t m = 0; m < M; ++m)
+    for (std::int64_t n = 0; n < N; ++n) {
+      double s = b ? b[n] : 0.0;
+      for (std::int64_t k = 0; k < K; ++k)
+        s += static_cast<double>(xq.q[m * xq.rows.ld + k]) * xq.scales[m * xq.rows.ld_blocks + k / kQ8Block] * w[k * N + n];
+      y[m * N + n] = static_cast<float>(s);
+    }
 }
 
 bool kernels_enabled() {

@@ -31,40 +31,60 @@ void linear_nn_f32_reference(const float* x, const float* w, const float* b, flo
 void linear_nt_f32_reference(const float* x, const float* w, const float* b, float* y, std::int64_t M, std::int64_t K,
                              std::int64_t N);
 
-// Compressed weights for fp32 activations (the fp16 and int8 formats of a
-// CPU model): the products read the small weights and widen them to fp32 in
-// registers, exactly (fp16) or as q · scale rounded once (int8), then run as
-// the fp32 kernels do: the same batch invariance, and the fp32 reference on
-// the widened matrix is exact for them (dequantize_*).
-//
-// fp16 (IEEE half, raw bits) in the layout of the fp32 call.
+// fp16 weights for fp32 activations (a CPU model's fp16 format), in the
+// layout of the fp32 calls (raw IEEE half bits): the products widen them to
+// fp32 in registers (exact) and run as the fp32 kernels do, with the same
+// batch invariance; the fp32 reference on the widened matrix is exact for
+// them.
 struct F16Matrix {
   const std::uint16_t* bits;
 };
-// int8 in blocks of kQ8Block consecutive k with one fp32 scale each
-// (value = q · scale, scale = max |block| / 127): Conv1D form q (K, N) with
-// scales (ceil(K/32), N), the blocks running down each column; x · wᵀ form
-// q (N, K) with scales (N, ceil(K/32)), the blocks along each row.
-// (llama.cpp's Q8_0 has the same blocks with fp16 scales.)
+void linear_nn_f16(const float* x, F16Matrix w, const float* b, float* y, std::int64_t M, std::int64_t K, std::int64_t N);
+void linear_nt_f16(const float* x, F16Matrix w, const float* b, float* y, std::int64_t M, std::int64_t K, std::int64_t N);
+
+// int8 weights (a CPU model's int8 format) for y = x · w + b, w (K, N) in
+// Conv1D form (the tied lm_head is kept in this form too, as wteᵀ): blocks
+// of kQ8Block consecutive k of a column share one fp32 scale (value =
+// q · scale, scale = max |block| / 127, q in [-127, 127]). Stored for
+// integer dot products in panels of kQ8Panel columns, each panel contiguous
+// (a product streams it; row-major quads strided by N cost the lm_head a
+// TLB miss per row): `quads` of q8_quads_size(K, N), quad (p, n) at
+// q8_quad_index(p, n, K) holding q[4p + i][n] + 128 in byte i (k past K and
+// columns past N hold 128, i.e. 0); `scales` (ceil(K/32), N) row-major.
+// Each row of x is quantized by blocks the same way, each block's products
+// are summed exactly in int32, then scaled and summed in fp32 (llama.cpp's
+// Q8_0 · Q8_0, with fp32 scales). Every instruction set computes the same
+// operations: results agree bit for bit between them and do not depend on
+// the batch.
 constexpr std::int64_t kQ8Block = 32;
+constexpr std::int64_t kQ8Panel = 64;
 struct Q8Matrix {
-  const std::int8_t* q;
+  const std::uint32_t* quads;
   const float* scales;
 };
 inline std::int64_t q8_blocks(std::int64_t K) { return (K + kQ8Block - 1) / kQ8Block; }
+inline std::int64_t q8_quads(std::int64_t K) { return (K + 3) / 4; }
+inline std::int64_t q8_panels(std::int64_t N) { return (N + kQ8Panel - 1) / kQ8Panel; }
+inline std::int64_t q8_quads_size(std::int64_t K, std::int64_t N) { return q8_panels(N) * q8_quads(K) * kQ8Panel; }
+inline std::int64_t q8_quad_index(std::int64_t p, std::int64_t n, std::int64_t K) {
+  return (n / kQ8Panel * q8_quads(K) + p) * kQ8Panel + n % kQ8Panel;
+}
+void linear_q8(const float* x, Q8Matrix w, const float* b, float* y, std::int64_t M, std::int64_t K, std::int64_t N);
 
-void linear_nn_f16(const float* x, F16Matrix w, const float* b, float* y, std::int64_t M, std::int64_t K, std::int64_t N);
-void linear_nt_f16(const float* x, F16Matrix w, const float* b, float* y, std::int64_t M, std::int64_t K, std::int64_t N);
-void linear_nn_q8(const float* x, Q8Matrix w, const float* b, float* y, std::int64_t M, std::int64_t K, std::int64_t N);
-void linear_nt_q8(const float* x, Q8Matrix w, const float* b, float* y, std::int64_t M, std::int64_t K, std::int64_t N);
-
-// w (K, N) -> q (K, N), scales (ceil(K/32), N); w (N, K) -> q (N, K),
-// scales (N, ceil(K/32)). Round to nearest, an all-zero block gets scale 0.
-void quantize_q8_nn(const float* w, std::int8_t* q, float* scales, std::int64_t K, std::int64_t N);
-void quantize_q8_nt(const float* w, std::int8_t* q, float* scales, std::int64_t N, std::int64_t K);
-// The fp32 values the kernels compute with: out has w's shape.
-void dequantize_q8_nn(Q8Matrix w, float* out, std::int64_t K, std::int64_t N);
-void dequantize_q8_nt(Q8Matrix w, float* out, std::int64_t N, std::int64_t K);
+// Quantizes w with element (k, n) at w[k * k_stride + n * n_stride]: a
+// (K, N) matrix (N, 1) or the transpose of an (N, K) one (1, K). Rounds to
+// nearest; an all-zero block gets scale 0.
+void quantize_q8(const float* w, std::int64_t k_stride, std::int64_t n_stride, std::uint32_t* quads, float* scales, std::int64_t K,
+                 std::int64_t N);
+// The fp32 values the kernels multiply by: out (K, N); or column n, out (K)
+// (an embedding lookup of the tied matrix).
+void dequantize_q8(Q8Matrix w, float* out, std::int64_t K, std::int64_t N);
+void dequantize_q8_column(Q8Matrix w, std::int64_t n, float* out, std::int64_t K, std::int64_t N);
+// x quantized as linear_q8 does, products with the dequantized w (K, N)
+// summed in double.
+void linear_q8_reference(const float* x, const float* w, const float* b, float* y, std::int64_t M, std::int64_t K, std::int64_t N);
+// "avx512vnni", "avx2" or "scalar".
+const char* linear_q8_isa();
 
 // bf16: y = x · wᵀ + b with x (M, K), w (N, K), b (N) or null, y (M, N) all
 // bf16 (raw bits); products summed in fp32, y rounded once. Batch-invariant

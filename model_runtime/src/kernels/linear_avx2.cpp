@@ -2,9 +2,12 @@
 // called when the CPU has them).
 #include <immintrin.h>
 
+#include <cstring>
+
 #include "linear_isa.h"
 #include "attention_tiles.h"
 #include "linear_bf16_tiles.h"
+#include "linear_q8_tiles.h"
 #include "linear_tiles.h"
 
 namespace inkstream::kernels {
@@ -70,7 +73,52 @@ void nn_bf16(const std::uint16_t* x, const std::uint32_t* w, const std::uint16_t
   nn_bf16_columns<WidenedPairs<Avx2>, 6, 2>(x, w, b, y, M, K, N, n0, n1);
 }
 
+// The int8 trait (linear_q8_tiles.h): the weight bytes' offset undone (xor
+// 0x80 gives the signed values), then llama.cpp's sign trick: |x| (unsigned)
+// times w with x's sign, pairs summed in int16 (at most 2 · 127 · 127, no
+// saturation), then quads in int32.
+struct Avx2Q8 {
+  using IV = __m256i;
+  using FV = __m256;
+  using WQ = __m256i;
+  struct XQ {
+    __m256i x, abs;
+  };
+  static constexpr int W = 8;
+  static IV izero() { return _mm256_setzero_si256(); }
+  static FV fzero() { return _mm256_setzero_ps(); }
+  static WQ signed_bytes(__m256i u) { return _mm256_xor_si256(u, _mm256_set1_epi8(static_cast<char>(0x80))); }
+  static WQ load_quads(const std::uint32_t* p) { return signed_bytes(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))); }
+  static WQ load_quads_partial(const std::uint32_t* p, int n) {
+    return signed_bytes(_mm256_maskload_epi32(reinterpret_cast<const int*>(p), Avx2::mask(n)));  // lanes past n: never stored
+  }
+  static XQ broadcast_x(const std::int8_t* x4) {
+    int v;
+    std::memcpy(&v, x4, sizeof v);
+    const __m256i x = _mm256_set1_epi32(v);
+    return {x, _mm256_abs_epi8(x)};
+  }
+  static IV dot(IV acc, WQ w, const XQ& x) {
+    const __m256i pairs = _mm256_maddubs_epi16(x.abs, _mm256_sign_epi8(w, x.x));
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(pairs, _mm256_set1_epi16(1)));
+  }
+  static IV finish(IV acc, std::int32_t) { return acc; }
+  static FV to_float(IV v) { return _mm256_cvtepi32_ps(v); }
+  static FV fload(const float* p) { return _mm256_loadu_ps(p); }
+  static FV fload_partial(const float* p, int n) { return Avx2::load_partial(p, n); }
+  static FV fbroadcast(float f) { return _mm256_set1_ps(f); }
+  static FV fmul(FV a, FV b) { return _mm256_mul_ps(a, b); }
+  static FV ffma(FV a, FV b, FV c) { return _mm256_fmadd_ps(a, b, c); }
+  static FV fadd(FV a, FV b) { return _mm256_add_ps(a, b); }
+  static void fstore(float* p, FV v, int n) {
+    if (n == W) _mm256_storeu_ps(p, v);
+    else Avx2::store_partial(p, v, n);
+  }
+};
+
 }  // namespace
+
+LinearColumnsQ8 linear_q8_avx2() { return q8_columns<Avx2Q8, 2, 2>; }
 
 LinearIsa linear_isa_avx2() {
   return {"avx2",
@@ -80,8 +128,8 @@ LinearIsa linear_isa_avx2() {
           4,
           nn_columns<Avx2, 3, 4, F16Matrix>,
           nt_columns<Avx2, 2, 4, F16Matrix>,
-          nn_columns<Avx2, 3, 4, Q8Matrix>,
-          nt_columns<Avx2, 2, 4, Q8Matrix>,
+          q8_columns<Avx2Q8, 2, 2>,
+          "avx2",
           nt_bf16,
           nn_bf16,
           "avx2",

@@ -37,8 +37,8 @@ LinearIsa linear_isa_avx512() {
           4,
           nn_columns<Avx512, 8, 2, F16Matrix>,
           nt_columns<Avx512, 4, 4, F16Matrix>,
-          nn_columns<Avx512, 4, 4, Q8Matrix>,
-          nt_columns<Avx512, 4, 4, Q8Matrix>,
+          linear_q8_avx2(),  // AVX-512F alone has no byte products the AVX2 ones lack
+          "avx2",
           nt_bf16,
           nn_bf16,
           "avx512",

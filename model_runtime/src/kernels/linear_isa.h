@@ -18,6 +18,18 @@ using LinearColumns = LinearColumnsOf<const float*>;
 using LinearColumnsBf16 = void (*)(const std::uint16_t* x, const std::uint16_t* w, const std::uint16_t* b, std::uint16_t* y,
                                    std::int64_t M, std::int64_t K, std::int64_t N, std::int64_t n_begin, std::int64_t n_end);
 
+// Rows of x quantized for linear_q8: row m's int8 values at q + m * ld
+// (ld = its blocks * 32, zero past K), block scales and sums of the int8
+// values at scales / sums + m * ld_blocks.
+struct Q8Rows {
+  const std::int8_t* q;
+  const float* scales;
+  const std::int32_t* sums;
+  std::int64_t ld, ld_blocks;
+};
+using LinearColumnsQ8 = void (*)(const Q8Rows& x, Q8Matrix w, const float* b, float* y, std::int64_t M, std::int64_t K,
+                                 std::int64_t N, std::int64_t n_begin, std::int64_t n_end);
+
 // bf16 x, b, y with w packed in k pairs (pack_bf16_pairs): linear_nn_bf16.
 using LinearColumnsBf16Pairs = void (*)(const std::uint16_t* x, const std::uint32_t* w, const std::uint16_t* b, std::uint16_t* y,
                                         std::int64_t M, std::int64_t K, std::int64_t N, std::int64_t n_begin, std::int64_t n_end);
@@ -34,7 +46,8 @@ struct LinearIsa {
   LinearColumns nn, nt;
   int nn_block, nt_block;  // column granularity of a split (nt_block also of the fp16 and int8 x · wᵀ)
   LinearColumnsOf<F16Matrix> nn_f16, nt_f16;
-  LinearColumnsOf<Q8Matrix> nn_q8, nt_q8;
+  LinearColumnsQ8 q8;  // replaced by linear_q8_avx512vnni() where the CPU has it
+  const char* q8_name;
   LinearColumnsBf16 nt_bf16;       // granularity nt_block
   LinearColumnsBf16Pairs nn_bf16;  // column tiles as wide as nn's: split by nn_block
   const char* bf16_name;
@@ -52,5 +65,13 @@ LinearIsa linear_isa_scalar();
 // widening ones of linear_isa_avx512() where the CPU has the instruction.
 LinearColumnsBf16 linear_nt_bf16_avx512bf16();
 LinearColumnsBf16Pairs linear_nn_bf16_avx512bf16();
+// linear_q8 through a given instruction set's columns (tests).
+void linear_q8_with(LinearColumnsQ8 fn, const float* x, Q8Matrix w, const float* b, float* y, std::int64_t M, std::int64_t K,
+                    std::int64_t N);
+
+// AVX-512 VNNI's int8 product (linear_avx512vnni.cpp); AVX-512F CPUs
+// without it use the AVX2 one.
+LinearColumnsQ8 linear_q8_avx512vnni();
+LinearColumnsQ8 linear_q8_avx2();
 
 }  // namespace inkstream::kernels

@@ -5,6 +5,7 @@
 #include "linear_isa.h"
 #include "attention_tiles.h"
 #include "linear_bf16_tiles.h"
+#include "linear_q8_tiles.h"
 #include "linear_tiles.h"
 
 namespace inkstream::kernels {
@@ -52,6 +53,36 @@ void nn_bf16(const std::uint16_t* x, const std::uint32_t* w, const std::uint16_t
   nn_bf16_columns<WidenedPairs<Scalar>, 4, 8>(x, w, b, y, M, K, N, n0, n1);
 }
 
+// The int8 trait (linear_q8_tiles.h) on one lane: the weight bytes' offset
+// undone before multiplying.
+struct ScalarQ8 {
+  using IV = std::int32_t;
+  using FV = float;
+  using WQ = std::uint32_t;
+  using XQ = const std::int8_t*;
+  static constexpr int W = 1;
+  static IV izero() { return 0; }
+  static FV fzero() { return 0.0f; }
+  static WQ load_quads(const std::uint32_t* p) { return *p; }
+  static WQ load_quads_partial(const std::uint32_t* p, int n) { return n > 0 ? *p : 0x80808080u; }
+  static XQ broadcast_x(const std::int8_t* x4) { return x4; }
+  static IV dot(IV acc, WQ w, XQ x) {
+    for (int i = 0; i < 4; ++i) acc += (static_cast<int>((w >> (8 * i)) & 0xffu) - 128) * x[i];
+    return acc;
+  }
+  static IV finish(IV acc, std::int32_t) { return acc; }
+  static FV to_float(IV v) { return static_cast<float>(v); }
+  static FV fload(const float* p) { return *p; }
+  static FV fload_partial(const float* p, int n) { return n > 0 ? *p : 0.0f; }
+  static FV fbroadcast(float f) { return f; }
+  static FV fmul(FV a, FV b) { return a * b; }
+  static FV ffma(FV a, FV b, FV c) { return std::fma(a, b, c); }
+  static FV fadd(FV a, FV b) { return a + b; }
+  static void fstore(float* p, FV v, int n) {
+    if (n > 0) *p = v;
+  }
+};
+
 }  // namespace
 
 LinearIsa linear_isa_scalar() {
@@ -62,8 +93,8 @@ LinearIsa linear_isa_scalar() {
           4,
           nn_columns<Scalar, 4, 8, F16Matrix>,
           nt_columns<Scalar, 2, 4, F16Matrix>,
-          nn_columns<Scalar, 4, 8, Q8Matrix>,
-          nt_columns<Scalar, 2, 4, Q8Matrix>,
+          q8_columns<ScalarQ8, 4, 4>,
+          "scalar",
           nt_bf16,
           nn_bf16,
           "scalar",

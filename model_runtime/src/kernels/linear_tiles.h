@@ -19,9 +19,8 @@ namespace {
 
 // Weight sources: element (r, c) of a row-major matrix with `ld` columns,
 // loaded as W fp32 lanes from (r, c) on (load_partial: the first n, the rest
-// zero). fp32, fp16 (widened exactly) and int8 with block scales (q · scale,
-// rounded once), for either layout of the int8 blocks. row_to_f32 writes n
-// elements of row r from column c as the tiles see them (packing).
+// zero): fp32, or fp16 widened exactly. row_to_f32 writes n elements of row
+// r from column c as the tiles see them (packing).
 struct F32Weights {
   const float* w;
   std::int64_t ld;
@@ -53,53 +52,9 @@ struct F16Weights {
   }
 };
 
-// int8, blocks down the columns (Conv1D form): scale of (r, c) at
-// scales[(r / 32) * ld + c].
-struct Q8Columns {
-  const std::int8_t* q;
-  const float* scales;
-  std::int64_t ld;
-  template <class T>
-  typename T::V load(std::int64_t r, std::int64_t c) const {
-    return T::mul(T::load_i8(q + r * ld + c), T::load(scales + r / kQ8Block * ld + c));
-  }
-  template <class T>
-  typename T::V load_partial(std::int64_t r, std::int64_t c, int n) const {
-    return T::mul(T::load_i8(Edge<std::int8_t, T::W>(q + r * ld + c, n).v), T::load_partial(scales + r / kQ8Block * ld + c, n));
-  }
-  void row_to_f32(std::int64_t r, std::int64_t c, std::int64_t n, float* out) const {
-    const std::int8_t* qr = q + r * ld + c;
-    const float* s = scales + r / kQ8Block * ld + c;
-    for (std::int64_t i = 0; i < n; ++i) out[i] = static_cast<float>(qr[i]) * s[i];
-  }
-};
-
-// int8, blocks along the rows (x · wᵀ form): scale of (r, c) at
-// scales[r * blocks + c / 32]. A load of W <= 32 lanes from a c that
-// is a multiple of W stays inside one block.
-struct Q8Rows {
-  const std::int8_t* q;
-  const float* scales;
-  std::int64_t ld, blocks;  // blocks = q8_blocks(ld)
-  template <class T>
-  typename T::V load(std::int64_t r, std::int64_t c) const {
-    return T::mul(T::load_i8(q + r * ld + c), T::broadcast(scales[r * blocks + c / kQ8Block]));
-  }
-  template <class T>
-  typename T::V load_partial(std::int64_t r, std::int64_t c, int n) const {
-    return T::mul(T::load_i8(Edge<std::int8_t, T::W>(q + r * ld + c, n).v), T::broadcast(scales[r * blocks + c / kQ8Block]));
-  }
-};
-
 // The source over a whole matrix of each weight type: `ld` is its row length.
 inline F32Weights weight_source(const float* w, std::int64_t ld) { return {w, ld}; }
 inline F16Weights weight_source(F16Matrix w, std::int64_t ld) { return {w.bits, ld}; }
-inline Q8Columns nn_weight_source(Q8Matrix w, std::int64_t N) { return {w.q, w.scales, N}; }
-inline Q8Rows nt_weight_source(Q8Matrix w, std::int64_t K) { return {w.q, w.scales, K, q8_blocks(K)}; }
-template <class WT>
-auto nn_weight_source(WT w, std::int64_t N) { return weight_source(w, N); }
-template <class WT>
-auto nt_weight_source(WT w, std::int64_t K) { return weight_source(w, K); }
 
 // One MR x (NV*T::W) block of y = x · w + b over the k in [0, K) of this
 // call: weights (k, c0 + ...) of source `w` (see above); `x` rows are `ldx`
@@ -153,7 +108,7 @@ void nn_block(const float* x, std::int64_t ldx, std::int64_t M, std::int64_t K, 
 }
 
 // Columns [n_begin, n_end) of y = x · w + b for all M rows; w is (K, N) of
-// any weight type (weight_source).
+// fp32 or fp16 (weight_source).
 // - Up to 64 rows (decoding steps, however many sequences share them): each
 //   block of columns is read from memory once, by the first MR rows; the
 //   next row blocks find it in L2 (K x BW weights: 96 KB in fp32 for GPT-2
@@ -164,20 +119,19 @@ void nn_block(const float* x, std::int64_t ldx, std::int64_t M, std::int64_t K, 
 //   reads at full memory speed, into column strips, then every row block of
 //   x runs over the strips from cache.
 // Both give every element the same operations (see nn_tile; widening is
-// exact or one rounding either way), so the switch keeps results
-// batch-invariant.
+// exact), so the switch keeps results batch-invariant.
 template <class T, int MR, int NV, class WT>
 void nn_columns(const float* x, WT wm, const float* b, float* y, std::int64_t M, std::int64_t K, std::int64_t N,
                 std::int64_t n_begin, std::int64_t n_end) {
   constexpr int BW = NV * T::W;
-  const auto w = nn_weight_source(wm, N);
+  const auto w = weight_source(wm, N);
   if (M <= 64) {
     for (std::int64_t n0 = n_begin; n0 < n_end; n0 += BW)
       nn_block<T, MR, NV>(x, K, M, K, w, n0, b ? b + n0 : nullptr, y + n0, N,
                           static_cast<int>(std::min<std::int64_t>(BW, n_end - n0)), true, true);
     return;
   }
-  constexpr std::int64_t KC = 128;  // a multiple of kQ8Block
+  constexpr std::int64_t KC = 128;
   const std::int64_t ncols = n_end - n_begin, strips = (ncols + BW - 1) / BW;
   std::vector<float> packed(static_cast<std::size_t>(KC * strips * BW));
   for (std::int64_t k0 = 0; k0 < K; k0 += KC) {
@@ -221,11 +175,11 @@ void nt_tile(const float* x, std::int64_t K, const S& w, const float* b, float* 
 }
 
 // Columns [n_begin, n_end) of y = x · wᵀ + b; w is (N, K) of any weight
-// type (weight_source).
+// fp32 or fp16 (weight_source).
 template <class T, int MR, int NR, class WT>
 void nt_columns(const float* x, WT wm, const float* b, float* y, std::int64_t M, std::int64_t K, std::int64_t N,
                 std::int64_t n_begin, std::int64_t n_end) {
-  const auto w = nt_weight_source(wm, K);
+  const auto w = weight_source(wm, K);
   for (std::int64_t n0 = n_begin; n0 < n_end; n0 += NR) {
     const int rows_w = static_cast<int>(std::min<std::int64_t>(NR, n_end - n0));
     for_row_blocks<MR>(M, [&](std::int64_t m, auto rows) {

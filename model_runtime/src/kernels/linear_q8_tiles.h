@@ -1,0 +1,94 @@
+#pragma once
+// The int8 product of linear.h (linear_q8), written once over an integer
+// trait `I` and compiled per instruction set: AVX-512 VNNI
+// (linear_avx512vnni.cpp), AVX2 (linear_avx2.cpp), scalar. Every output is
+// computed the same way on all of them, so they agree bit for bit:
+//   for each block b of 32 k: d = Σ_k xq[k] · q[k][n]          (exact, int32)
+//                             acc = fma(float(d), sw[b][n] · sx[b], acc)
+//   y = acc + bias
+// with the row's activations quantized per block as the weights are
+// (Q8Rows, quantize_q8_rows). Internal linkage, as the other tiles.
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+
+#include "linear_isa.h"
+#include "row_blocks.h"
+
+namespace inkstream::kernels {
+namespace {
+
+// One MR x (NV*I::W) block of y = x · w + b over all k, for columns c0 +
+// [0, cols): `quads` points at the block's first column in its panel (quad
+// rows kQ8Panel apart), w.scales at the matrix's.
+// The trait: I::IV (int32 lanes), I::FV (fp32 lanes), W lanes;
+// load_quads(p) / load_quads_partial(p, n): W columns' quads;
+// broadcast_x(x4): one row's 4 quantized activations as every lane's
+// operand; dot(acc, w, x): acc + the 4 products of each lane (with `w`'s
+// bytes offset by 128: see finish); finish(acc, sum): the exact dot product
+// given the block's activation sum (VNNI multiplies unsigned weight bytes,
+// so it subtracts 128 · sum; AVX2 and scalar undo the offset before
+// multiplying and ignore it).
+template <class I, int MR, int NV>
+void q8_tile(const Q8Rows& x, std::int64_t K, const std::uint32_t* quads, const float* scales, const float* b, float* y,
+             std::int64_t N, std::int64_t c0, int cols) {
+  constexpr int W = I::W;
+  int lanes[NV];
+  for (int j = 0; j < NV; ++j) lanes[j] = std::clamp(cols - j * W, 0, W);
+  const bool full = cols == NV * W;
+  typename I::FV acc[MR][NV];
+  for (int r = 0; r < MR; ++r)
+    for (int j = 0; j < NV; ++j) acc[r][j] = I::fzero();
+  const std::int64_t blocks = q8_blocks(K), n_quads = q8_quads(K);
+  for (std::int64_t blk = 0; blk < blocks; ++blk) {
+    typename I::IV dots[MR][NV];
+    for (int r = 0; r < MR; ++r)
+      for (int j = 0; j < NV; ++j) dots[r][j] = I::izero();
+    const std::int64_t p_end = std::min(n_quads, (blk + 1) * (kQ8Block / 4));
+    for (std::int64_t p = blk * (kQ8Block / 4); p < p_end; ++p) {
+      typename I::WQ wv[NV];
+      const std::uint32_t* row = quads + p * kQ8Panel;
+      for (int j = 0; j < NV; ++j) wv[j] = full ? I::load_quads(row + j * W) : I::load_quads_partial(row + j * W, lanes[j]);
+      for (int r = 0; r < MR; ++r) {
+        const typename I::XQ xb = I::broadcast_x(x.q + r * x.ld + 4 * p);
+        for (int j = 0; j < NV; ++j) dots[r][j] = I::dot(dots[r][j], wv[j], xb);
+      }
+    }
+    const float* sw = scales + blk * N + c0;
+    for (int j = 0; j < NV; ++j) {
+      const typename I::FV swv = full ? I::fload(sw + j * W) : I::fload_partial(sw + j * W, lanes[j]);
+      for (int r = 0; r < MR; ++r) {
+        const std::int64_t xb = r * x.ld_blocks + blk;
+        const typename I::FV scale = I::fmul(swv, I::fbroadcast(x.scales[xb]));
+        acc[r][j] = I::ffma(I::to_float(I::finish(dots[r][j], x.sums[xb])), scale, acc[r][j]);
+      }
+    }
+  }
+  for (int j = 0; j < NV; ++j) {
+    if (lanes[j] == 0) continue;
+    const typename I::FV bias = b ? (full ? I::fload(b + c0 + j * W) : I::fload_partial(b + c0 + j * W, lanes[j])) : I::fzero();
+    for (int r = 0; r < MR; ++r) I::fstore(y + r * N + c0 + j * W, I::fadd(acc[r][j], bias), lanes[j]);
+  }
+}
+
+// Columns [n_begin, n_end) of y = x · w + b for all M rows (x quantized by
+// the caller; n_begin a multiple of kQ8Panel). Each block of columns is
+// read from memory once, by the first MR rows; the next row blocks find it
+// in L2. Block widths divide kQ8Panel: a block never crosses a panel.
+template <class I, int MR, int NV>
+void q8_columns(const Q8Rows& x, Q8Matrix w, const float* b, float* y, std::int64_t M, std::int64_t K, std::int64_t N,
+                std::int64_t n_begin, std::int64_t n_end) {
+  constexpr int BW = NV * I::W;
+  static_assert(kQ8Panel % BW == 0, "a column block must not cross a panel");
+  for (std::int64_t n0 = n_begin; n0 < n_end; n0 += BW) {
+    const int cols = static_cast<int>(std::min<std::int64_t>(BW, n_end - n0));
+    const std::uint32_t* quads = w.quads + q8_quad_index(0, n0, K);
+    for_row_blocks<MR>(M, [&](std::int64_t m, auto rows) {
+      const Q8Rows xm{x.q + m * x.ld, x.scales + m * x.ld_blocks, x.sums + m * x.ld_blocks, x.ld, x.ld_blocks};
+      q8_tile<I, decltype(rows)::value, NV>(xm, K, quads, w.scales, b, y + m * N, N, n0, cols);
+    });
+  }
+}
+
+}  // namespace
+}  // namespace inkstream::kernels
