@@ -30,6 +30,10 @@ for dtype in bf16 fp32; do
   results+=("$("$BUILD/bench/generation_bench" --model "$folder" --dtype "$dtype" --threads "$THREADS" --decode 64 --copy-weights)")
   results+=("$(/usr/bin/python3 bench/pytorch_gpt2_bench.py --model "$folder" --dtype "$dtype" --threads "$THREADS" --decode 64 | sed 's/}$/, "implementation": "pytorch"}/')")
 done
+# The CPU weight formats made at load from the fp32 checkpoint.
+for dtype in fp16 int8; do
+  results+=("$("$BUILD/bench/generation_bench" --model "$MODELS/gpt2-small-f32" --dtype "$dtype" --threads "$THREADS" --decode 64 --copy-weights)")
+done
 printf '%s\n' "${results[@]}" | /usr/bin/python3 -c '
 import json, sys
 rows = [json.loads(l) for l in sys.stdin if l.strip()]

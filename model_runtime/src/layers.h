@@ -15,8 +15,9 @@ at::Tensor layer_norm(const at::Tensor& x, const at::Tensor& w, const at::Tensor
 // batch-invariant kernels (kernels/linear.h, kernels/attention.h): CPU, fp32
 // or bf16, under c10::InferenceMode (serving), kernels not turned off. bf16
 // matrices packed at load always use them (conv1d); where libtorch has
-// native bf16, bf16 chunks over 64 rows go there. Training (also its
-// recomputation under no_grad) and the fp16 and CUDA paths use libtorch.
+// native bf16, bf16 chunks over 64 rows go there. CPU models with fp16 or
+// int8 weights run fp32 activations here too. Training (also its
+// recomputation under no_grad) and the CUDA paths use libtorch.
 bool uses_kernels(const at::Tensor& x);
 
 // bf16 w (IN, OUT) packed in k pairs for the bf16 kernels: int32
