@@ -83,6 +83,8 @@ void Gpt2Model::store_weights_as(WeightFormat format) {
     for (Gpt2Layer& w : layers_)
       for (torch::Tensor* m : {&w.c_attn_w, &w.c_proj_w, &w.c_fc_w, &w.mlp_proj_w}) *m = m->to(torch::kHalf);
   } else {
+    if (config_.n_embd % 4 != 0)
+      throw InvalidRequest("dtype int8 needs a width (n_embd) divisible by 4; this model's is " + std::to_string(config_.n_embd));
     // The (V, C) embedding and lm_head in the kernels' Conv1D form (C, V).
     layers::Quantized e = layers::quantize_q8(wte_, /*transposed=*/true);
     wte_ = e.quads;

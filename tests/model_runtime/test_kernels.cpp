@@ -437,3 +437,25 @@ TEST(Kernels, Fp16AndInt8RowsAreTheSameWhateverElseIsInTheBatch) {
 
 }  // namespace
 }  // namespace inkstream::kernels
+
+namespace inkstream::kernels {
+namespace {
+
+// A NaN or infinite activation must not reach an undefined float-to-int
+// conversion (UBSan checks this in the debug build): its block quantizes to
+// zeros or a NaN scale, the other rows are untouched.
+TEST(Kernels, Int8ProductsSurviveNonFiniteActivations) {
+  const std::int64_t K = 64, N = 8;
+  std::mt19937 rng(9);
+  const Q8Data w = quantize(random_vector(K * N, rng), K, N);
+  auto x = random_vector(3 * K, rng);
+  x[3] = NAN;
+  x[K + 40] = INFINITY;
+  std::vector<float> y(3 * N), clean(N);
+  linear_q8(x.data(), w.matrix(), nullptr, y.data(), 3, K, N);
+  linear_q8(x.data() + 2 * K, w.matrix(), nullptr, clean.data(), 1, K, N);
+  for (std::int64_t n = 0; n < N; ++n) EXPECT_EQ(y[2 * N + n], clean[n]);
+}
+
+}  // namespace
+}  // namespace inkstream::kernels

@@ -108,7 +108,12 @@ float quantize_block(const float* v, std::int64_t stride, std::int64_t n, std::i
   for (std::int64_t i = 0; i < n; ++i) amax = std::max(amax, std::abs(v[i * stride]));
   const float scale = amax / 127.0f;
   const float inv = scale > 0.0f ? 127.0f / amax : 0.0f;
-  for (std::int64_t i = 0; i < n; ++i) q[i * q_stride] = static_cast<std::int8_t>(std::clamp(round_nearest(v[i * stride] * inv), -127.0f, 127.0f));
+  for (std::int64_t i = 0; i < n; ++i) {
+    const float r = round_nearest(v[i * stride] * inv);
+    // NaN (or an infinite block, whose scale is inf) gives 0, never an
+    // undefined float-to-int conversion.
+    q[i * q_stride] = static_cast<std::int8_t>(r == r ? std::clamp(r, -127.0f, 127.0f) : 0.0f);
+  }
   return scale;
 }
 
