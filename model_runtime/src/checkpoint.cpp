@@ -43,6 +43,15 @@ std::optional<torch::ScalarType> torch_dtype(StoredDtype d) {
   }
 }
 
+// Drops the resident pages of a range of a private, unmodified file
+// mapping: a later read re-reads the file.
+void drop_pages(const void* ptr, std::size_t nbytes) {
+  const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const auto begin = reinterpret_cast<std::uintptr_t>(ptr) / page * page;
+  const auto end = (reinterpret_cast<std::uintptr_t>(ptr) + nbytes + page - 1) / page * page;
+  ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+}
+
 // Wraps mapped bytes as a tensor without copying; the tensor keeps the
 // mapping alive. Misaligned data is copied (kernels may assume alignment).
 torch::Tensor tensor_from_mapping(const TensorEntry& e, torch::ScalarType dtype, const std::shared_ptr<MappedFile>& mapping,
@@ -53,12 +62,8 @@ torch::Tensor tensor_from_mapping(const TensorEntry& e, torch::ScalarType dtype,
   if (copy || reinterpret_cast<std::uintptr_t>(ptr) % torch::elementSize(dtype) != 0) {
     torch::Tensor owned = torch::from_blob(ptr, e.shape, options).clone();
     // The mapped pages just read would stay resident until the whole file is
-    // unmapped, doubling the peak memory of a load: drop them now (the
-    // mapping is private and unmodified, so a later read re-reads the file).
-    const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
-    const auto begin = reinterpret_cast<std::uintptr_t>(ptr) / page * page;
-    const auto end = (reinterpret_cast<std::uintptr_t>(ptr) + e.nbytes + page - 1) / page * page;
-    ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+    // unmapped, doubling the peak memory of a load: drop them now.
+    drop_pages(ptr, e.nbytes);
     return owned;
   }
   return torch::from_blob(ptr, e.shape, [mapping](void*) {}, options);
@@ -80,8 +85,10 @@ struct StoredTensor {
 };
 
 // Reads weights from safetensors file(s) into name -> tensor (stored dtype).
-void read_safetensors(const fs::path& path, std::vector<StoredTensor>& out, std::vector<TensorInfo>& table, bool copy) {
+void read_safetensors(const fs::path& path, std::vector<StoredTensor>& out, std::vector<TensorInfo>& table, bool copy,
+                      std::vector<std::shared_ptr<MappedFile>>& mappings) {
   const SafetensorsFile file = SafetensorsFile::open(path);
+  if (!copy) mappings.push_back(file.mapping());
   // File order = data order, which is how a person reading `inspect` expects it.
   std::vector<std::pair<const std::string*, const TensorEntry*>> ordered;
   for (const auto& [name, entry] : file.tensors()) ordered.emplace_back(&name, &entry);
@@ -99,7 +106,7 @@ void read_safetensors(const fs::path& path, std::vector<StoredTensor>& out, std:
 }
 
 void read_sharded(const fs::path& index_path, std::vector<StoredTensor>& out, std::vector<TensorInfo>& table, std::string& format,
-                  bool copy) {
+                  bool copy, std::vector<std::shared_ptr<MappedFile>>& mappings) {
   Json index;
   try {
     index = Json::parse(detail::read_text_file(index_path));
@@ -119,7 +126,7 @@ void read_sharded(const fs::path& index_path, std::vector<StoredTensor>& out, st
   const fs::path dir = index_path.parent_path();
   for (const auto& f : files) {
     if (!fs::exists(dir / f)) throw CheckpointError(index_path.string() + ": shard " + f + " is missing");
-    read_safetensors(dir / f, out, table, copy);
+    read_safetensors(dir / f, out, table, copy, mappings);
   }
   for (const auto& [name, file] : index["weight_map"].items()) {
     const auto it = std::find_if(out.begin(), out.end(), [&](const StoredTensor& t) { return t.stored_name == name; });
@@ -197,10 +204,10 @@ Checkpoint load_checkpoint(const fs::path& dir, const LoadOptions& options) {
 
   std::vector<StoredTensor> stored;
   if (fs::exists(dir / "model.safetensors")) {
-    read_safetensors(dir / "model.safetensors", stored, ck.table, options.copy_weights);
+    read_safetensors(dir / "model.safetensors", stored, ck.table, options.copy_weights, ck.mappings);
     ck.weights_format = "safetensors";
   } else if (fs::exists(dir / "model.safetensors.index.json")) {
-    read_sharded(dir / "model.safetensors.index.json", stored, ck.table, ck.weights_format, options.copy_weights);
+    read_sharded(dir / "model.safetensors.index.json", stored, ck.table, ck.weights_format, options.copy_weights, ck.mappings);
   } else if (fs::exists(dir / "pytorch_model.bin")) {
     read_pytorch_bin(dir / "pytorch_model.bin", stored, ck.table);
     ck.weights_format = "pytorch_model.bin";
@@ -250,6 +257,13 @@ Checkpoint load_checkpoint(const fs::path& dir, const LoadOptions& options) {
     spdlog::warn("{}: ignoring unexpected tensor '{}'", dir.string(), t->stored_name);
   ck.stored_dtype = dtypes.size() == 1 ? *dtypes.begin() : "mixed";
   return ck;
+}
+
+void release_mapped_pages(const Checkpoint& ck, const torch::Tensor& t) {
+  if (!t.defined() || !t.device().is_cpu() || t.nbytes() == 0) return;
+  const auto* begin = static_cast<const std::byte*>(t.data_ptr());
+  for (const auto& m : ck.mappings)
+    if (begin >= m->data() && begin + t.nbytes() <= m->data() + m->size()) return drop_pages(begin, t.nbytes());
 }
 
 }  // namespace inkstream

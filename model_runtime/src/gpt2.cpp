@@ -2,6 +2,9 @@
 #include <torch/types.h>
 #include <sys/mman.h>
 
+#include <functional>
+#include <utility>
+
 #include "inkstream/model_runtime/checkpoint.h"
 #include "inkstream/model_runtime/device.h"
 #include "inkstream/model_runtime/errors.h"
@@ -60,49 +63,58 @@ void KvCache::keep_rows(const std::vector<std::int64_t>& rows) {
 std::shared_ptr<Gpt2Model> Gpt2Model::load(const std::filesystem::path& dir, const ModelLoadOptions& options) {
   const torch::Device device = parse_device(options.device);
   const Precision precision = parse_precision(options.dtype, device);
-  // fp16 and int8 CPU weights are made from fp32 (mapped where the file is
-  // fp32: the conversion reads it once, and only the converted matrices and
-  // small copies stay).
+  // fp16 and int8 CPU weights are converted matrix by matrix from the
+  // stored tensors, mapped (where the file allows) and released as each is
+  // done: only the converted weights and small fp32 copies stay.
   const bool converted = device.is_cpu() && (precision.weights == WeightFormat::F16 || precision.weights == WeightFormat::Int8);
-  Checkpoint ck = load_checkpoint(dir, {precision.compute, device, options.copy_weights && !converted});
+  Checkpoint ck = converted ? load_checkpoint(dir, {std::nullopt, device, false})
+                            : load_checkpoint(dir, {precision.compute, device, options.copy_weights});
   auto model = std::make_shared<Gpt2Model>(ck.config, ck.weights, ck.tokenizer, dir.filename().string());
   ck.weights.clear();  // the relaid tensors replace these, not sit beside them
-  if (converted) model->store_weights_as(precision.weights);
+  if (converted) model->store_weights_as(precision.weights, [&ck](const torch::Tensor& t) { release_mapped_pages(ck, t); });
   model->lay_out_for_cpu_kernels();
   return model;
 }
 
-void Gpt2Model::store_weights_as(WeightFormat format) {
-  // The five large matrices change form; everything else becomes a private
-  // copy so that no tensor keeps the checkpoint's file mapping alive.
+void Gpt2Model::store_weights_as(WeightFormat format, const std::function<void(const torch::Tensor&)>& release) {
+  // The five large matrices change form (each old one released as soon as
+  // it is replaced); everything else becomes a private fp32 copy so that no
+  // tensor keeps the checkpoint's file mapping alive.
   const bool tied = lm_head_.is_same(wte_);
-  auto own = [](torch::Tensor& t) { t = t.clone(); };
+  auto own = [](torch::Tensor& t) { t = t.to(torch::kFloat32, /*non_blocking=*/false, /*copy=*/true); };
+  auto replace = [&](torch::Tensor& m, torch::Tensor converted) {
+    const torch::Tensor old = std::exchange(m, std::move(converted));
+    release(old);
+  };
   if (format == WeightFormat::F16) {
-    wte_ = wte_.to(torch::kHalf);
-    lm_head_ = tied ? wte_ : lm_head_.to(torch::kHalf);
+    auto half = [](const torch::Tensor& t) { return t.to(torch::kHalf, /*non_blocking=*/false, /*copy=*/true); };
+    if (!tied) replace(lm_head_, half(lm_head_));
+    replace(wte_, half(wte_));
+    if (tied) lm_head_ = wte_;
     for (Gpt2Layer& w : layers_)
-      for (torch::Tensor* m : {&w.c_attn_w, &w.c_proj_w, &w.c_fc_w, &w.mlp_proj_w}) *m = m->to(torch::kHalf);
+      for (torch::Tensor* m : {&w.c_attn_w, &w.c_proj_w, &w.c_fc_w, &w.mlp_proj_w}) replace(*m, half(*m));
   } else {
     if (config_.n_embd % 4 != 0)
       throw InvalidRequest("dtype int8 needs a width (n_embd) divisible by 4; this model's is " + std::to_string(config_.n_embd));
     // The (V, C) embedding and lm_head in the kernels' Conv1D form (C, V).
+    if (!tied) {
+      layers::Quantized h = layers::quantize_q8(lm_head_, /*transposed=*/true);
+      replace(lm_head_, h.quads);
+      lm_head_s_ = h.scales;
+    }
     layers::Quantized e = layers::quantize_q8(wte_, /*transposed=*/true);
-    wte_ = e.quads;
+    replace(wte_, e.quads);
     wte_s_ = e.scales;
     if (tied) {
       lm_head_ = wte_;
       lm_head_s_ = wte_s_;
-    } else {
-      layers::Quantized h = layers::quantize_q8(lm_head_, /*transposed=*/true);
-      lm_head_ = h.quads;
-      lm_head_s_ = h.scales;
     }
     for (Gpt2Layer& w : layers_) {
       const std::pair<torch::Tensor*, torch::Tensor*> matrices[] = {
           {&w.c_attn_w, &w.c_attn_s}, {&w.c_proj_w, &w.c_proj_s}, {&w.c_fc_w, &w.c_fc_s}, {&w.mlp_proj_w, &w.mlp_proj_s}};
       for (auto [m, s] : matrices) {
         layers::Quantized q = layers::quantize_q8(*m);
-        *m = q.quads;
+        replace(*m, q.quads);
         *s = q.scales;
       }
     }
@@ -110,6 +122,7 @@ void Gpt2Model::store_weights_as(WeightFormat format) {
   for (torch::Tensor* t : {&wpe_, &ln_f_w_, &ln_f_b_}) own(*t);
   for (Gpt2Layer& w : layers_)
     for (torch::Tensor* t : {&w.ln_1_w, &w.ln_1_b, &w.c_attn_b, &w.c_proj_b, &w.ln_2_w, &w.ln_2_b, &w.c_fc_b, &w.mlp_proj_b}) own(*t);
+  compute_ = torch::kFloat32;
   format_ = format;
 }
 

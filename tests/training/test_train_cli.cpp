@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cmath>
 
 #include "process.h"
 #include "temp_files.h"
@@ -66,6 +67,21 @@ TEST(Cli, CleanTokenizeTrainThenCompleteWithTheExportedModel) {
                    "--max-tokens", "5", "--seed", "1"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_FALSE(r.out.empty());
+
+  // The exported model's validation perplexity, in fp32 and int8.
+  for (const char* dtype : {"fp32", "int8"}) {
+    r = run_process({kBinary, "eval", "--model", (root / "run/model").string(), "--data", (root / "ds").string(), "--dtype", dtype,
+                     "--seq-len", "16", "--windows", "4", "--json"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const auto j = nlohmann::json::parse(r.out);
+    EXPECT_EQ(j["dtype"], dtype);
+    EXPECT_EQ(j["tokens"], 64);
+    EXPECT_GT(j["perplexity"].get<double>(), 1.0);
+    EXPECT_NEAR(j["perplexity"].get<double>(), std::exp(j["loss"].get<double>()), 1e-6 * j["perplexity"].get<double>());
+  }
+  r = run_process({kBinary, "eval", "--model", (root / "run/model").string(), "--data", (root / "nowhere").string()});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("nowhere"), std::string::npos) << r.err;
   fs::remove_all(root);
 }
 

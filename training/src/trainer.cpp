@@ -1,5 +1,7 @@
 #include "inkstream/training/trainer.h"
 
+#include "inkstream/training/evaluation.h"
+
 #include <ATen/autocast_mode.h>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
@@ -88,14 +90,6 @@ std::uint64_t mix(std::uint64_t x) {
   return x ^ (x >> 31);
 }
 
-// (B, T + 1) windows of the stream starting at the given offsets.
-torch::Tensor windows(const TokenStream& stream, const std::vector<std::uint64_t>& offsets, std::int64_t len) {
-  torch::Tensor out = torch::empty({static_cast<std::int64_t>(offsets.size()), len + 1}, torch::kLong);
-  auto* p = out.data_ptr<std::int64_t>();
-  for (std::size_t i = 0; i < offsets.size(); ++i)
-    stream.read(offsets[i], static_cast<std::size_t>(len + 1), p + i * static_cast<std::size_t>(len + 1));
-  return out;
-}
 
 // The training batch of (step, micro): depends on nothing else, so a resumed
 // run sees exactly the data an uninterrupted one would.
@@ -104,7 +98,7 @@ torch::Tensor training_batch(const TokenStream& train, const TrainOptions& o, st
   const std::uint64_t span = train.size() - static_cast<std::uint64_t>(o.seq_len);  // offsets in [0, span)
   std::vector<std::uint64_t> offsets;
   for (std::int64_t b = 0; b < o.batch_size; ++b) offsets.push_back(rng() % span);
-  return windows(train, offsets, o.seq_len);
+  return token_windows(train, offsets, o.seq_len);
 }
 
 // glibc serves blocks over 32 MiB with fresh mmap()s, and the kernel zeroes
@@ -348,13 +342,11 @@ TrainResult run_training(const TrainOptions& o, const std::atomic<bool>* stop,
     if (val.size() < 2) return std::nan("");
     const std::int64_t len = std::min<std::int64_t>(o.seq_len, static_cast<std::int64_t>(val.size()) - 1);
     const std::int64_t n = std::max<std::int64_t>(1, o.eval_batches) * o.batch_size;
-    const std::uint64_t span = val.size() - static_cast<std::uint64_t>(len);
+    const std::vector<std::uint64_t> all = evaluation_offsets(val.size(), len, n);
     double sum = 0;
     for (std::int64_t b = 0; b < n; b += o.batch_size) {
-      std::vector<std::uint64_t> offsets;
-      for (std::int64_t i = b; i < std::min(n, b + o.batch_size); ++i)
-        offsets.push_back(span * static_cast<std::uint64_t>(i) / static_cast<std::uint64_t>(n));
-      const torch::Tensor w = windows(val, offsets, len).to(device);
+      const std::vector<std::uint64_t> offsets(all.begin() + b, all.begin() + std::min(n, b + o.batch_size));
+      const torch::Tensor w = token_windows(val, offsets, len).to(device);
       sum += trainer.evaluate(w.narrow(1, 0, len), w.narrow(1, 1, len)) * static_cast<double>(offsets.size());
     }
     return sum / static_cast<double>(n);

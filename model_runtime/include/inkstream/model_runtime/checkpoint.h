@@ -49,7 +49,16 @@ struct Checkpoint {
   // h.N.{ln_1,attn.c_attn,attn.c_proj,ln_2,mlp.c_fc,mlp.c_proj}.{weight,bias},
   // ln_f.{weight,bias}, lm_head.weight (the tied wte when absent).
   std::map<std::string, at::Tensor> weights;
+  // The safetensors files the uncopied weights are views of.
+  std::vector<std::shared_ptr<MappedFile>> mappings;
 };
+
+// Drops the resident pages under `t` when it is a view of one of ck's file
+// mappings whose values have been copied or converted elsewhere (the
+// mapping is private and unmodified: touching them again re-reads the
+// file). Converting a checkpoint matrix by matrix so keeps the peak memory
+// of a load near the converted size. Does nothing for any other tensor.
+void release_mapped_pages(const Checkpoint& ck, const at::Tensor& t);
 
 // Loads and validates everything; throws CheckpointError with a message that
 // names the file and tensor for any problem.

@@ -10,6 +10,7 @@
 #include <c10/core/Device.h>
 
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -139,7 +140,7 @@ class Gpt2Model {
  private:
   at::Tensor block(const at::Tensor& x, std::int64_t layer, KvCache* cache) const;
   void lay_out_for_cpu_kernels();
-  void store_weights_as(WeightFormat format);
+  void store_weights_as(WeightFormat format, const std::function<void(const at::Tensor&)>& release);
 
   ModelConfig config_;
   std::shared_ptr<const Tokenizer> tokenizer_;
