@@ -13,9 +13,13 @@ BIN=$BUILD/cli/inkstream
 mkdir -p "$WORK"
 
 sudo=""; [[ $(id -u) -eq 0 ]] || sudo=sudo
-for p in fortunes fortunes-min python3 npm; do
+for p in fortunes fortunes-min; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$p" >&2
+done
+# python3 and npm may come from elsewhere than Debian's packages (Node's own npm).
+for p in python3 npm; do
+  command -v "$p" >/dev/null || DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$p" >&2
 done
 if [[ ! -f $WORK/tokens/dataset.json ]]; then
   if [[ ! -d $WORK/gutenberg ]]; then

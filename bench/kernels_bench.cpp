@@ -4,7 +4,7 @@
 // the tied lm_head, for the row counts of decoding (1 to 24 rows) and a
 // prefill chunk. Prints one JSON line per (shape, rows).
 //
-//   kernels_bench [--threads 2] [--reps 20]
+//   kernels_bench [--threads 2] [--reps 20] [--bandwidth-only]
 #include <ATen/Parallel.h>
 #include <CLI/CLI.hpp>
 #include <torch/torch.h>
@@ -36,8 +36,20 @@ int main(int argc, char** argv) {
   CLI::App app{"fp32 linear kernels vs libtorch/OpenBLAS"};
   app.add_option("--threads", threads);
   app.add_option("--reps", reps);
+  bool bandwidth_only = false;
+  app.add_flag("--bandwidth-only", bandwidth_only, "print the read bandwidth line only");
   CLI11_PARSE(app, argc, argv);
   c10::InferenceMode guard;
+  configure_threads(threads, torch::kFloat32);
+  {
+    // The machine's read bandwidth with these threads: summing 1 GiB of
+    // floats (what decoding's weight streams are bounded by).
+    const torch::Tensor big = torch::ones({std::int64_t{1} << 28});
+    const double best = best_ms(5, [&] { (void)big.sum().item<float>(); });
+    std::cout << nlohmann::json{{"figure", "read_bandwidth"}, {"threads", threads}, {"gb_s", big.nbytes() / 1e9 / (best / 1e3)}}.dump()
+              << std::endl;
+  }
+  if (bandwidth_only) return 0;
   struct Case {
     const char* name;
     std::int64_t K, N;

@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 BUILD=${1:-build}
 MODELS=${INKSTREAM_BENCH_MODELS:-/tmp/inkstream-bench-models}
 THREADS=${THREADS:-2}
+LLAMA_NPM=3.22.1
 F=/usr/share/games/fortunes
 if [[ ! -d $F ]]; then
   echo "installing the 'fortunes' package for English prose" >&2
@@ -54,6 +55,56 @@ for d in ours:
 '
 
 echo
+echo "## CPU weight formats against llama.cpp (node-llama-cpp $LLAMA_NPM, prebuilt CPU binary) on the same weights"
+# The GGUF files come from bench/gguf_convert; node-llama-cpp is installed
+# from npm into a scratch folder. Three interleaved rounds, best of each.
+LLAMA_DIR=$MODELS/llama-cpp
+mkdir -p "$LLAMA_DIR"
+[[ -d $LLAMA_DIR/node_modules/node-llama-cpp ]] ||
+  (cd "$LLAMA_DIR" && npm install --silent --no-audit --no-fund "node-llama-cpp@$LLAMA_NPM" >&2)
+cp bench/llama_cpp_bench.mjs "$LLAMA_DIR/"
+for t in f16 q8_0; do
+  [[ -f $LLAMA_DIR/gpt2-small-$t.gguf ]] ||
+    "$BUILD/bench/gguf_convert" --model "$MODELS/gpt2-small-f32" --out "$LLAMA_DIR/gpt2-small-$t.gguf" --type "$t"
+done
+bandwidth=$("$BUILD/bench/kernels_bench" --threads "$THREADS" --bandwidth-only)
+rows=()
+for round in 1 2 3; do
+  for d in int8 fp16 fp32; do
+    rows+=("$("$BUILD/bench/generation_bench" --model "$MODELS/gpt2-small-f32" --dtype "$d" --threads "$THREADS" --decode 64 --copy-weights)")
+  done
+  for t in q8_0 f16; do
+    rows+=("$(cd "$LLAMA_DIR" && node llama_cpp_bench.mjs --model "gpt2-small-$t.gguf" --threads "$THREADS" | sed "s/}$/, \"dtype\": \"$t\"}/")")
+  done
+done
+printf '%s\n' "$bandwidth" "${rows[@]}" | /usr/bin/python3 -c '
+import json, sys
+lines = [json.loads(l) for l in sys.stdin if l.strip()]
+bw = lines[0]["gb_s"]
+best = {}
+for r in lines[1:]:
+    key = ("llama.cpp " if "implementation" in r else "inkstream ") + r["dtype"]
+    b = best.setdefault(key, dict(r))
+    b["decode_tok_s_n1"] = max(b["decode_tok_s_n1"], r["decode_tok_s_n1"])
+    b["prefill"] = min(b.get("prefill", 1e9), r.get("prefill_no_cache_ms", r["prefill_ms"]))
+# Bytes of weights read per token: GPT-2 small, 124.4 M parameters (85.0 M in
+# the layers, 38.6 M in the tied head, read once per token either way).
+params = 124.4e6
+bytes_per = {"fp32": 4, "bf16": 2, "fp16": 2, "f16": 2, "int8": 1 + 4 / 32, "q8_0": 34 / 32}
+print("read bandwidth (%d threads): %.1f GB/s" % (lines[0]["threads"], bw))
+print()
+print("| implementation | decode N=1 tok/s | bandwidth limit tok/s | share of the limit | prefill 256 ms |")
+print("|---|---|---|---|---|")
+for key, r in best.items():
+    limit = bw * 1e9 / (params * bytes_per[r["dtype"]])
+    print("| %s | %.1f | %.0f | %.0f%% | %.0f |" % (key, r["decode_tok_s_n1"], limit, 100 * r["decode_tok_s_n1"] / limit, r["prefill"]))
+print()
+ratio = lambda a, b: best[a]["decode_tok_s_n1"] / best[b]["decode_tok_s_n1"]
+print("- int8 / llama.cpp q8_0: %.2fx decode; fp16 / llama.cpp f16: %.2fx decode" % (ratio("inkstream int8", "llama.cpp q8_0"), ratio("inkstream fp16", "llama.cpp f16")))
+print("- prefill 256: inkstream int8 %.0f ms, fp16 %.0f ms against llama.cpp f16 %.0f ms" % (best["inkstream int8"]["prefill"], best["inkstream fp16"]["prefill"], best["llama.cpp f16"]["prefill"]))
+'
+echo
+
 echo "## Language server: editor-perceived latency (bf16 GPT-2-small shape, n=3, max_tokens=24, ~540-token document)"
 "$BUILD/bench/lsp_bench" --binary "$BUILD/cli/inkstream" --model "$MODELS/gpt2-small-bf16" --text $F/literature --runs 5
 

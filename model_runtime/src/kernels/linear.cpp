@@ -128,15 +128,20 @@ QuantizedRows quantize_rows(const float* x, std::int64_t M, std::int64_t K) {
   const std::int64_t blocks = q8_blocks(K), ld = blocks * kQ8Block;
   QuantizedRows out{std::vector<std::int8_t>(static_cast<std::size_t>(M * ld)), std::vector<float>(static_cast<std::size_t>(M * blocks)),
                     std::vector<std::int32_t>(static_cast<std::size_t>(M * blocks)), {}};
-  for (std::int64_t m = 0; m < M; ++m)
-    for (std::int64_t b = 0; b < blocks; ++b) {
-      const std::int64_t k0 = b * kQ8Block, n = std::min(kQ8Block, K - k0);
-      std::int8_t* q = out.q.data() + m * ld + k0;
-      out.scales[m * blocks + b] = quantize_block(x + m * K + k0, 1, n, q, 1);
-      std::int32_t sum = 0;
-      for (std::int64_t i = 0; i < n; ++i) sum += q[i];
-      out.sums[m * blocks + b] = sum;
-    }
+  // Rows in parallel once there are enough (a prompt chunk: 256 x 3072
+  // values took 4% of a server's time on one thread).
+  const std::int64_t grain = std::max<std::int64_t>(1, (1 << 15) / std::max<std::int64_t>(1, K));
+  at::parallel_for(0, M, grain, [&](std::int64_t m0, std::int64_t m1) {
+    for (std::int64_t m = m0; m < m1; ++m)
+      for (std::int64_t b = 0; b < blocks; ++b) {
+        const std::int64_t k0 = b * kQ8Block, n = std::min(kQ8Block, K - k0);
+        std::int8_t* q = out.q.data() + m * ld + k0;
+        out.scales[m * blocks + b] = quantize_block(x + m * K + k0, 1, n, q, 1);
+        std::int32_t sum = 0;
+        for (std::int64_t i = 0; i < n; ++i) sum += q[i];
+        out.sums[m * blocks + b] = sum;
+      }
+  });
   out.rows = {out.q.data(), out.scales.data(), out.sums.data(), ld, blocks};
   return out;
 }

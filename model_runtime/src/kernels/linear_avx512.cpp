@@ -35,8 +35,8 @@ LinearIsa linear_isa_avx512() {
           nt_columns<Avx512, 4, 4, const float*>,
           32,
           4,
-          nn_columns<Avx512, 8, 2, F16Matrix>,
-          nt_columns<Avx512, 4, 4, F16Matrix>,
+          nn_columns<Avx512, 4, 4, F16Matrix>,
+          nt_columns<Avx512, 2, 8, F16Matrix>,
           linear_q8_avx2(),  // AVX-512F alone has no byte products the AVX2 ones lack
           "avx2",
           nt_bf16,

@@ -23,9 +23,11 @@ struct Precision {
 };
 
 // "auto" | "fp32" | "bf16" | "fp16" | "int8" (also float32/bfloat16/
-// float16/q8_0). auto on the CPU = bf16 where the CPU has native bf16
-// (AVX-512 BF16 / AMX), else fp32; on CUDA bf16 on devices that support it,
-// else fp16. int8 is a CPU format. Throws InvalidRequest for anything else.
+// float16/q8_0). auto on the CPU = int8 where the kernels have a vector
+// int8 path (AVX-512 VNNI or AVX2: the fastest there, within the quality
+// bounds), else fp32 (never a format the CPU would emulate); on CUDA bf16
+// on devices that support it, else fp16. int8 is a CPU format. Throws
+// InvalidRequest for anything else.
 Precision parse_precision(const std::string& name, const c10::Device& device);
 
 std::string format_label(WeightFormat f);  // "fp32", "bf16", "fp16", "int8"
@@ -54,8 +56,5 @@ int configure_threads(int threads, c10::ScalarType dtype = c10::kBFloat16, Workl
 // activations every step, so keep such memory in the process. Process-wide:
 // called once by an executable at start-up, never by library code.
 void keep_freed_memory_for_inference();
-
-// True when the CPU has native bf16 dot products (avx512_bf16 or amx_bf16).
-bool cpu_has_native_bf16();
 
 }  // namespace inkstream
