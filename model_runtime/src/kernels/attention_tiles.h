@@ -82,7 +82,7 @@ void attend_rows(const float* q, float* y, std::int64_t ldq, std::int64_t rows, 
     const std::int64_t n = seen(r), t = tail(r);
     for (std::int64_t j = 0; j < t; ++j) s[n + j] = dot<T>(q + r * ldq, kt + r * ldt_row + j * D, D) * scale;
     float top = -INFINITY;
-    for (std::int64_t j = 0; j < n + t; ++j) top = std::fmax(top, s[j]);
+    for (std::int64_t j = 0; j < n + t; ++j) top = s[j] > top ? s[j] : top;  // as fmax (a NaN score is passed over), inline
     float sum = 0;
     for (std::int64_t j = 0; j < n + t; ++j) sum += s[j] = std::exp(s[j] - top);
     const float inv = 1.0f / sum;
