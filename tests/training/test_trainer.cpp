@@ -272,13 +272,23 @@ TEST(Training, TheExportLoadsInTheRuntimeWithTheTrainedWeights) {
   fs::remove_all(root);
 }
 
-TEST(Training, FineTuningAFixtureCheckpointLowersValidationLoss) {
-  const fs::path root = test::fresh_dir("train-finetune");
+namespace {
+
+// 12 steps fine-tuning the tiny fixture on make_dataset's sentences.
+TrainOptions fine_tune_run(const fs::path& root) {
   TrainOptions o = small_run(make_dataset(root), root / "run");
   o.init = kFixtures / "tiny";
   o.steps = 12;
   o.lr = 1e-2;
   o.eval_every = 0;
+  return o;
+}
+
+}  // namespace
+
+TEST(Training, FineTuningAFixtureCheckpointLowersValidationLoss) {
+  const fs::path root = test::fresh_dir("train-finetune");
+  const TrainOptions o = fine_tune_run(root);
   TrainOptions zero = o;
   zero.steps = 1;
   zero.lr = 1e-12;  // effectively the base model's validation loss
@@ -295,11 +305,7 @@ TEST(Training, FineTuningAFixtureCheckpointLowersValidationLoss) {
 // perplexity.
 TEST(Evaluation, GivesTheTrainersValidationLossAndComparesFormats) {
   const fs::path root = test::fresh_dir("train-eval");
-  TrainOptions o = small_run(make_dataset(root), root / "run");
-  o.init = kFixtures / "tiny";
-  o.steps = 12;
-  o.lr = 1e-2;
-  o.eval_every = 0;
+  const TrainOptions o = fine_tune_run(root);
   const TrainResult r = run_training(o, nullptr, nullptr);
   const TokenStream val = TokenStream::open(o.data, "val");
   const EvaluationOptions e{o.seq_len, o.eval_batches * o.batch_size};
