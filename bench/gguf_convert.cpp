@@ -73,6 +73,7 @@ Tensor encode(const std::string& name, const torch::Tensor& t, GgmlType type) {
   out.ne = c.dim() == 1 ? std::vector<std::uint64_t>{static_cast<std::uint64_t>(cols)}
                         : std::vector<std::uint64_t>{static_cast<std::uint64_t>(cols), static_cast<std::uint64_t>(rows)};
   const float* p = c.data_ptr<float>();
+  if (!torch::isfinite(c).all().item<bool>()) throw std::runtime_error(name + ": the weights hold NaN or infinite values");
   if (type == kGgmlF32) {
     out.data.assign(reinterpret_cast<const char*>(p), static_cast<std::size_t>(c.numel()) * 4);
   } else if (type == kGgmlF16) {
@@ -98,6 +99,8 @@ Tensor encode(const std::string& name, const torch::Tensor& t, GgmlType type) {
 
 }  // namespace
 
+int convert(const std::string& model_dir, const std::string& out_path, const std::string& type_name);
+
 int main(int argc, char** argv) {
   std::string model_dir, out_path, type_name = "f16";
   CLI::App app{"Hugging Face GPT-2 folder -> GGUF (f16 or q8_0) for llama.cpp"};
@@ -105,6 +108,15 @@ int main(int argc, char** argv) {
   app.add_option("--out", out_path)->required();
   app.add_option("--type", type_name)->check(CLI::IsMember({"f16", "q8_0"}));
   CLI11_PARSE(app, argc, argv);
+  try {
+    return convert(model_dir, out_path, type_name);
+  } catch (const std::exception& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 1;
+  }
+}
+
+int convert(const std::string& model_dir, const std::string& out_path, const std::string& type_name) {
   const GgmlType matrix_type = type_name == "f16" ? kGgmlF16 : kGgmlQ8_0;
 
   const Checkpoint ck = load_checkpoint(model_dir, {torch::kFloat32, torch::kCPU, true});
@@ -138,8 +150,11 @@ int main(int argc, char** argv) {
   // The tokenizer: vocab.json's byte-level strings in id order, merges.txt.
   const auto vocab = nlohmann::json::parse(read_text(std::filesystem::path(model_dir) / "vocab.json"));
   std::vector<std::string> tokens(static_cast<std::size_t>(c.vocab_size));
-  for (const auto& [token, id] : vocab.items())
-    if (id.get<std::int64_t>() < c.vocab_size) tokens[static_cast<std::size_t>(id.get<std::int64_t>())] = token;
+  for (const auto& [token, id] : vocab.items()) {
+    const std::int64_t i = id.get<std::int64_t>();
+    if (i < 0 || i >= c.vocab_size) throw std::runtime_error("vocab.json: id " + std::to_string(i) + " of '" + token + "' is outside the vocabulary");
+    tokens[static_cast<std::size_t>(i)] = token;
+  }
   for (std::size_t i = 0; i < tokens.size(); ++i)
     if (tokens[i].empty()) tokens[i] = "[PAD" + std::to_string(i) + "]";
   std::vector<std::string> merges;
@@ -176,11 +191,11 @@ int main(int argc, char** argv) {
   kv_str("tokenizer.ggml.pre", "gpt-2");
   kv_strings("tokenizer.ggml.tokens", tokens);
   kv.str("tokenizer.ggml.token_type"), kv.pod<std::uint32_t>(kArray), kv.pod<std::uint32_t>(kI32), kv.pod<std::uint64_t>(tokens.size());
-  for (std::size_t i = 0; i < tokens.size(); ++i) kv.pod<std::int32_t>(tokens[i] == "<|endoftext|>" ? 3 : 1);  // control : normal
+  for (std::size_t i = 0; i < tokens.size(); ++i) kv.pod<std::int32_t>(static_cast<std::int64_t>(i) == c.eos_token_id ? 3 : 1);  // control : normal
   ++kv_count;
   kv_strings("tokenizer.ggml.merges", merges);
-  kv_u32("tokenizer.ggml.bos_token_id", 50256);
-  kv_u32("tokenizer.ggml.eos_token_id", 50256);
+  kv_u32("tokenizer.ggml.bos_token_id", static_cast<std::uint32_t>(c.bos_token_id));
+  kv_u32("tokenizer.ggml.eos_token_id", static_cast<std::uint32_t>(c.eos_token_id));
   f.pod<std::uint64_t>(kv_count);
   f.bytes(kv.data().data(), kv.size());
   std::uint64_t offset = 0;

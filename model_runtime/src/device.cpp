@@ -59,10 +59,11 @@ Precision parse_precision(const std::string& name, const torch::Device& device) 
     }
     // int8 wherever the kernels have a vector int8 path (AVX-512 VNNI or
     // AVX2): the fastest decoding and prefill on every CPU measured
-    // (bench/RESULTS.md: GPT-2 small 130 tok/s against 98 bf16 and 62 fp32;
-    // AVX2 98 against 52 fp32), and within the quality bounds (the bundled
-    // model's validation perplexity +0.01%). Else fp32: never a format the
-    // CPU could only emulate.
+    // (bench/RESULTS.md: GPT-2 small 212 tok/s against 147 bf16 and 81
+    // fp32; AVX2 147 against 57 fp32), and within the quality bounds (the
+    // bundled model's validation perplexity +0.01%). Else fp32: never a
+    // format the CPU could only emulate. (Gpt2Model::load also falls back to
+    // fp32 for a width int8 cannot hold.)
     const bool int8 = kernels::kernels_enabled() && std::strcmp(kernels::linear_q8_isa(), "scalar") != 0;
     return int8 ? Precision{torch::kFloat32, WeightFormat::Int8} : Precision{torch::kFloat32, WeightFormat::F32};
   }

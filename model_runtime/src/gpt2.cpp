@@ -62,7 +62,13 @@ void KvCache::keep_rows(const std::vector<std::int64_t>& rows) {
 
 std::shared_ptr<Gpt2Model> Gpt2Model::load(const std::filesystem::path& dir, const ModelLoadOptions& options) {
   const torch::Device device = parse_device(options.device);
-  const Precision precision = parse_precision(options.dtype, device);
+  Precision precision = parse_precision(options.dtype, device);
+  // int8 needs a width divisible by 4 (its k quads); `auto` then falls back
+  // to fp32 rather than refuse a model it would otherwise load.
+  const bool automatic = options.dtype.empty() || options.dtype == "auto";
+  if (automatic && precision.weights == WeightFormat::Int8 && std::filesystem::exists(dir / "config.json") &&
+      ModelConfig::load(dir / "config.json").n_embd % 4 != 0)
+    precision = {torch::kFloat32, WeightFormat::F32};
   // fp16 and int8 CPU weights are converted matrix by matrix from the
   // stored tensors, mapped (where the file allows) and released as each is
   // done: only the converted weights and small fp32 copies stay.
@@ -195,6 +201,8 @@ std::vector<torch::Tensor> Gpt2Model::layer_parameters(std::int64_t layer) const
 torch::Tensor Gpt2Model::forward_train(const torch::Tensor& ids, bool recompute_blocks) const {
   // ids is (B, T)
   TORCH_CHECK(ids.dim() == 2, "ids must be (B, T)");
+  if (format_ == WeightFormat::Int8 || (format_ == WeightFormat::F16 && compute_ == torch::kFloat32))
+    throw InvalidRequest("a model loaded with " + format_label(format_) + " CPU weights serves inference only; load it as fp32 or bf16 to train");
   const auto B = ids.size(0), T = ids.size(1);
   if (T > config_.n_positions)
     throw InvalidRequest("sequence of " + std::to_string(T) + " tokens exceeds the model's context of " +

@@ -53,7 +53,10 @@ std::vector<float> random_vector(std::size_t n, std::mt19937& rng) {
 // Largest |a - ref| relative to the scale of the dot products (sqrt(K)).
 double max_error(const std::vector<float>& a, const std::vector<float>& ref, std::int64_t K) {
   double worst = 0;
-  for (std::size_t i = 0; i < a.size(); ++i) worst = std::max(worst, std::abs(static_cast<double>(a[i]) - ref[i]));
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    const double e = std::abs(static_cast<double>(a[i]) - ref[i]);
+    worst = e == e ? std::max(worst, e) : INFINITY;  // an element never written (NaN) fails
+  }
   return worst / std::sqrt(static_cast<double>(K));
 }
 
@@ -441,20 +444,27 @@ TEST(Kernels, Fp16AndInt8RowsAreTheSameWhateverElseIsInTheBatch) {
 namespace inkstream::kernels {
 namespace {
 
-// A NaN or infinite activation must not reach an undefined float-to-int
-// conversion (UBSan checks this in the debug build): its block quantizes to
-// zeros or a NaN scale, the other rows are untouched.
-TEST(Kernels, Int8ProductsSurviveNonFiniteActivations) {
+// A NaN or an infinite activation makes its row's outputs NaN (as fp32's
+// would be: never hidden as finite logits), never an undefined
+// float-to-int conversion, and leaves the other rows untouched; blocks too
+// small for 127 / max quantize to zeros.
+TEST(Kernels, Int8ProductsPropagateNonFiniteActivations) {
   const std::int64_t K = 64, N = 8;
   std::mt19937 rng(9);
   const Q8Data w = quantize(random_vector(K * N, rng), K, N);
-  auto x = random_vector(3 * K, rng);
+  auto x = random_vector(4 * K, rng);
   x[3] = NAN;
   x[K + 40] = INFINITY;
-  std::vector<float> y(3 * N), clean(N);
-  linear_q8(x.data(), w.matrix(), nullptr, y.data(), 3, K, N);
+  for (std::int64_t k = 0; k < K; ++k) x[3 * K + k] = 1e-38f * static_cast<float>(k % 3);
+  std::vector<float> y(4 * N), clean(N);
+  linear_q8(x.data(), w.matrix(), nullptr, y.data(), 4, K, N);
   linear_q8(x.data() + 2 * K, w.matrix(), nullptr, clean.data(), 1, K, N);
-  for (std::int64_t n = 0; n < N; ++n) EXPECT_EQ(y[2 * N + n], clean[n]);
+  for (std::int64_t n = 0; n < N; ++n) {
+    EXPECT_TRUE(std::isnan(y[n])) << n;
+    EXPECT_TRUE(std::isnan(y[N + n])) << n;
+    EXPECT_EQ(y[2 * N + n], clean[n]);
+    EXPECT_EQ(y[3 * N + n], 0.0f) << n;  // the tiny row: zeros
+  }
 }
 
 }  // namespace

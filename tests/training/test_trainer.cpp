@@ -9,6 +9,8 @@
 #include <cmath>
 
 #include "inkstream/model_runtime/checkpoint.h"
+#include "inkstream/model_runtime/device.h"
+#include "inkstream/model_runtime/errors.h"
 #include "inkstream/model_runtime/gpt2.h"
 #include "inkstream/training/evaluation.h"
 #include "inkstream/training/token_dataset.h"
@@ -318,5 +320,30 @@ TEST(Evaluation, GivesTheTrainersValidationLossAndComparesFormats) {
     EXPECT_LE(std::abs(q.perplexity - fp32.perplexity), bound * fp32.perplexity) << dtype << ": " << q.perplexity << " vs " << fp32.perplexity;
   }
   EXPECT_THROW(evaluate(*Gpt2Model::load(o.out / "checkpoint", {"cpu", "fp32"}), val, {0, 1}), std::invalid_argument);
+  fs::remove_all(root);
+}
+
+// `auto` picks int8 on CPUs with AVX2 or AVX-512, but int8 needs a width
+// divisible by 4: a model of width 30 still loads under `auto` (as fp32)
+// and is refused, clearly, when int8 is asked for; an int8 model refuses
+// training with a clear error. The precision rule itself: int8 is a CPU
+// format.
+TEST(Training, AutoFallsBackToFp32ForAWidthInt8CannotHold) {
+  const fs::path root = test::fresh_dir("train-width30");
+  TrainOptions o = small_run(make_dataset(root), root / "run");
+  o.config.n_embd = 30;
+  o.config.n_head = 3;
+  o.steps = 1;
+  o.eval_every = 0;
+  const TrainResult r = run_training(o, nullptr, nullptr);
+  const auto model = Gpt2Model::load(r.model_dir, {"cpu", "auto"});
+  EXPECT_EQ(model->weight_format(), WeightFormat::F32);
+  EXPECT_THROW(Gpt2Model::load(r.model_dir, {"cpu", "int8"}), InvalidRequest);
+  const auto int8 = Gpt2Model::load(kFixtures / "tiny", {"cpu", "int8"});
+  EXPECT_THROW(int8->forward_train(torch::zeros({1, 4}, torch::kLong), false), InvalidRequest);
+  EXPECT_THROW(parse_precision("int8", c10::Device(c10::kCUDA, 0)), InvalidRequest);
+  EXPECT_EQ(parse_precision("fp16", c10::Device(c10::kCUDA, 0)).compute, torch::kFloat16);
+  EXPECT_EQ(parse_precision("fp16", c10::kCPU).compute, torch::kFloat32);
+  EXPECT_THROW(parse_precision("int4", c10::kCPU), InvalidRequest);
   fs::remove_all(root);
 }

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <vector>
 
 #include "bf16.h"
@@ -101,20 +102,28 @@ inline float round_nearest(float v) {
 }
 
 // One block of n values `stride` apart -> q[i * q_stride], returns the
-// scale (max |v| / 127; 0 for an all-zero block). The weights and the
-// activations are both quantized here.
+// scale (max |v| / 127). The weights and the activations are both
+// quantized here. An all-zero block, or one so small that 127 / max
+// overflows (|v| < ~4e-37), gets scale 0 and zeros; a block holding a NaN
+// gets a NaN scale (its products are NaN, as fp32's would be) and an
+// infinite one an infinite scale (NaN products too), with zeros for q:
+// never an undefined float-to-int conversion.
 float quantize_block(const float* v, std::int64_t stride, std::int64_t n, std::int8_t* q, std::int64_t q_stride) {
   float amax = 0.0f;
-  for (std::int64_t i = 0; i < n; ++i) amax = std::max(amax, std::abs(v[i * stride]));
-  const float scale = amax / 127.0f;
-  const float inv = scale > 0.0f ? 127.0f / amax : 0.0f;
+  bool nan = false;
   for (std::int64_t i = 0; i < n; ++i) {
-    const float r = round_nearest(v[i * stride] * inv);
-    // NaN (or an infinite block, whose scale is inf) gives 0, never an
-    // undefined float-to-int conversion.
+    const float a = std::abs(v[i * stride]);
+    nan |= a != a;
+    amax = a > amax ? a : amax;
+  }
+  const float inv = 127.0f / amax;  // inf for an all-zero block; 0 for an infinite one (q 0, scale inf)
+  const bool usable = !nan && amax > 0.0f && inv <= std::numeric_limits<float>::max();
+  for (std::int64_t i = 0; i < n; ++i) {
+    const float r = usable ? round_nearest(v[i * stride] * inv) : 0.0f;
     q[i * q_stride] = static_cast<std::int8_t>(r == r ? std::clamp(r, -127.0f, 127.0f) : 0.0f);
   }
-  return scale;
+  if (nan) return std::numeric_limits<float>::quiet_NaN();
+  return usable ? amax / 127.0f : 0.0f;
 }
 
 // x (M, K) by blocks: the kernels' Q8Rows.

@@ -44,7 +44,7 @@ using AttendRows = void (*)(const float* q, float* y, std::int64_t ldq, std::int
 struct LinearIsa {
   const char* name;
   LinearColumns nn, nt;
-  int nn_block, nt_block;  // column granularity of a split (nt_block also of the fp16 and int8 x · wᵀ)
+  int nn_block, nt_block;  // column granularity of a split (nt_block also of the fp16 x · wᵀ; fp16 nn and int8 split at 64 columns)
   LinearColumnsOf<F16Matrix> nn_f16, nt_f16;
   LinearColumnsQ8 q8;  // replaced by linear_q8_avx512vnni() where the CPU has it
   const char* q8_name;

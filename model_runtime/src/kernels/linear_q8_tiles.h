@@ -7,7 +7,7 @@
 //                             acc = fma(float(d), sw[b][n] · sx[b], acc)
 //   y = acc + bias
 // with the row's activations quantized per block as the weights are
-// (Q8Rows, quantize_q8_rows). Internal linkage, as the other tiles.
+// (Q8Rows, quantize_rows in linear.cpp). Internal linkage, as the other tiles.
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
