@@ -7,8 +7,8 @@
 
 #include <CLI/CLI.hpp>
 #include <chrono>
-#include <thread>
 #include <iostream>
+#include <thread>
 #include <nlohmann/json.hpp>
 
 #include "inkstream/model_runtime/device.h"
@@ -62,30 +62,30 @@ int main(int argc, char** argv) {
     std::sort(times.begin(), times.end());
     out["prefill_ms"] = times[times.size() / 2];
     // The same forward without a KV cache (what a training step does), and
-    // with a fresh one, on a thread of their own: a thread that runs
-    // libtorch's parallel operators keeps an OpenMP team for its lifetime,
-    // and an idle second team beside the engine's halved its decoding speed
-    // here (247 -> 139 tok/s, int8). The thread ends, and its team with it.
+    // with a fresh one, on a thread of their own that ends when they are
+    // measured: run on the main thread, whose OpenMP team then stayed beside
+    // the engine's, they cut the decode figures below from ~200 to ~139
+    // tok/s (int8, this VM).
     std::thread([&] {
-    c10::InferenceMode guard;
-    const auto ids = torch::tensor(std::vector<std::int64_t>(prompt.begin(), prompt.end()), torch::kLong).view({1, -1});
-    times.clear();
-    for (int r = 0; r < repeats + 1; ++r) {
-      const auto start = Clock::now();
-      model->forward_last(ids.to(model->device())).to(torch::kCPU);
-      if (r > 0) times.push_back(ms(start, Clock::now()));
-    }
-    std::sort(times.begin(), times.end());
-    out["prefill_no_cache_ms"] = times[times.size() / 2];
-    times.clear();
-    for (int r = 0; r < repeats + 1; ++r) {
-      KvCache cache(model->config(), 1, prompt_len + 1, model->dtype(), model->device());
-      const auto start = Clock::now();
-      model->forward_last(ids.to(model->device()), &cache).to(torch::kCPU);
-      if (r > 0) times.push_back(ms(start, Clock::now()));
-    }
-    std::sort(times.begin(), times.end());
-    out["prefill_fresh_cache_ms"] = times[times.size() / 2];
+      c10::InferenceMode guard;
+      const auto ids = torch::tensor(std::vector<std::int64_t>(prompt.begin(), prompt.end()), torch::kLong).view({1, -1});
+      times.clear();
+      for (int r = 0; r < repeats + 1; ++r) {
+        const auto start = Clock::now();
+        model->forward_last(ids.to(model->device())).to(torch::kCPU);
+        if (r > 0) times.push_back(ms(start, Clock::now()));
+      }
+      std::sort(times.begin(), times.end());
+      out["prefill_no_cache_ms"] = times[times.size() / 2];
+      times.clear();
+      for (int r = 0; r < repeats + 1; ++r) {
+        KvCache cache(model->config(), 1, prompt_len + 1, model->dtype(), model->device());
+        const auto start = Clock::now();
+        model->forward_last(ids.to(model->device()), &cache).to(torch::kCPU);
+        if (r > 0) times.push_back(ms(start, Clock::now()));
+      }
+      std::sort(times.begin(), times.end());
+      out["prefill_fresh_cache_ms"] = times[times.size() / 2];
     }).join();
   }
   // Decode: tokens/s with N alternatives, sampling as the editor would.

@@ -31,10 +31,6 @@ for dtype in bf16 fp32; do
   results+=("$("$BUILD/bench/generation_bench" --model "$folder" --dtype "$dtype" --threads "$THREADS" --decode 64 --copy-weights)")
   results+=("$(/usr/bin/python3 bench/pytorch_gpt2_bench.py --model "$folder" --dtype "$dtype" --threads "$THREADS" --decode 64 | sed 's/}$/, "implementation": "pytorch"}/')")
 done
-# The CPU weight formats made at load from the fp32 checkpoint.
-for dtype in fp16 int8; do
-  results+=("$("$BUILD/bench/generation_bench" --model "$MODELS/gpt2-small-f32" --dtype "$dtype" --threads "$THREADS" --decode 64 --copy-weights)")
-done
 printf '%s\n' "${results[@]}" | /usr/bin/python3 -c '
 import json, sys
 rows = [json.loads(l) for l in sys.stdin if l.strip()]
@@ -55,6 +51,22 @@ for d in ours:
 '
 
 echo
+echo "## Every CPU weight format, native kernels and capped to AVX2 (INKSTREAM_KERNELS=avx2), fp32 checkpoint"
+formats=()
+for k in auto avx2; do
+  for d in fp32 bf16 fp16 int8; do
+    formats+=("$(INKSTREAM_KERNELS=$k "$BUILD/bench/generation_bench" --model "$MODELS/gpt2-small-f32" --dtype "$d" --threads "$THREADS" --decode 64 --copy-weights | sed "s/}$/, \"kernels\": \"$k\"}/")")
+  done
+done
+printf '%s\n' "${formats[@]}" | /usr/bin/python3 -c '
+import json, sys
+print("| kernels | format | decode N=1 tok/s | N=4 aggregate | prefill 256 ms | load ms | peak RSS MB |")
+print("|---|---|---|---|---|---|---|")
+for r in (json.loads(l) for l in sys.stdin if l.strip()):
+    print("| %s | %s | %.1f | %.0f | %.0f | %.0f | %.0f |" % (r["kernels"], r["dtype"], r["decode_tok_s_n1"], r["decode_tok_s_n4"],
+          r["prefill_no_cache_ms"], r["load_ms"], r["peak_rss_mb"]))
+'
+
 echo "## CPU weight formats against llama.cpp (node-llama-cpp $LLAMA_NPM, prebuilt CPU binary) on the same weights"
 # The GGUF files come from bench/gguf_convert; node-llama-cpp is installed
 # from npm into a scratch folder. Three interleaved rounds, best of each.
@@ -105,7 +117,7 @@ print("- prefill 256: inkstream int8 %.0f ms, fp16 %.0f ms against llama.cpp f16
 '
 echo
 
-echo "## Language server: editor-perceived latency (bf16 GPT-2-small shape, n=3, max_tokens=24, ~540-token document)"
+echo "## Language server: editor-perceived latency (GPT-2-small shape from its bf16 checkpoint, dtype auto, n=3, max_tokens=24, ~540-token document)"
 "$BUILD/bench/lsp_bench" --binary "$BUILD/cli/inkstream" --model "$MODELS/gpt2-small-bf16" --text $F/literature --runs 5
 
 echo
@@ -121,6 +133,10 @@ for d in fp32 bf16; do
     echo "# $d, INKSTREAM_KERNELS=$k"
     INKSTREAM_KERNELS=$k "$BUILD/bench/decode_step_bench" --model "$folder" --dtype "$d" --threads "$THREADS"
   done
+done
+for d in fp16 int8; do  # libtorch has no CPU kernels for these formats: ours only
+  echo "# $d"
+  "$BUILD/bench/decode_step_bench" --model "$MODELS/gpt2-small-f32" --dtype "$d" --threads "$THREADS"
 done
 
 echo

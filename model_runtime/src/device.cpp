@@ -1,8 +1,4 @@
 #include "inkstream/model_runtime/device.h"
-
-#include <cstring>
-
-#include "kernels/linear.h"
 #include <torch/cuda.h>
 #include <torch/utils.h>
 #include <torch/types.h>
@@ -10,12 +6,14 @@
 #include <dlfcn.h>
 #include <malloc.h>
 
+#include <cstring>
 #include <fstream>
 #include <set>
 #include <sstream>
 #include <thread>
 
 #include "inkstream/model_runtime/errors.h"
+#include "kernels/linear.h"
 
 #if INKSTREAM_WITH_CUDA
 #include <ATen/cuda/CUDAContext.h>
@@ -59,11 +57,10 @@ Precision parse_precision(const std::string& name, const torch::Device& device) 
     }
     // int8 wherever the kernels have a vector int8 path (AVX-512 VNNI or
     // AVX2): the fastest decoding and prefill on every CPU measured
-    // (bench/RESULTS.md: GPT-2 small 212 tok/s against 147 bf16 and 81
-    // fp32; AVX2 147 against 57 fp32), and within the quality bounds (the
+    // (bench/RESULTS.md: GPT-2 small 218 tok/s against 125 bf16 and 68
+    // fp32; AVX2 148 against 58 fp32), and within the quality bounds (the
     // bundled model's validation perplexity +0.01%). Else fp32: never a
-    // format the CPU could only emulate. (Gpt2Model::load also falls back to
-    // fp32 for a width int8 cannot hold.)
+    // format the CPU could only emulate.
     const bool int8 = kernels::kernels_enabled() && std::strcmp(kernels::linear_q8_isa(), "scalar") != 0;
     return int8 ? Precision{torch::kFloat32, WeightFormat::Int8} : Precision{torch::kFloat32, WeightFormat::F32};
   }

@@ -62,13 +62,7 @@ void KvCache::keep_rows(const std::vector<std::int64_t>& rows) {
 
 std::shared_ptr<Gpt2Model> Gpt2Model::load(const std::filesystem::path& dir, const ModelLoadOptions& options) {
   const torch::Device device = parse_device(options.device);
-  Precision precision = parse_precision(options.dtype, device);
-  // int8 needs a width divisible by 4 (its k quads); `auto` then falls back
-  // to fp32 rather than refuse a model it would otherwise load.
-  const bool automatic = options.dtype.empty() || options.dtype == "auto";
-  if (automatic && precision.weights == WeightFormat::Int8 && std::filesystem::exists(dir / "config.json") &&
-      ModelConfig::load(dir / "config.json").n_embd % 4 != 0)
-    precision = {torch::kFloat32, WeightFormat::F32};
+  const Precision precision = parse_precision(options.dtype, device);
   // fp16 and int8 CPU weights are converted matrix by matrix from the
   // stored tensors, mapped (where the file allows) and released as each is
   // done: only the converted weights and small fp32 copies stay.
@@ -100,8 +94,6 @@ void Gpt2Model::store_weights_as(WeightFormat format, const std::function<void(c
     for (Gpt2Layer& w : layers_)
       for (torch::Tensor* m : {&w.c_attn_w, &w.c_proj_w, &w.c_fc_w, &w.mlp_proj_w}) replace(*m, half(*m));
   } else {
-    if (config_.n_embd % 4 != 0)
-      throw InvalidRequest("dtype int8 needs a width (n_embd) divisible by 4; this model's is " + std::to_string(config_.n_embd));
     // The (V, C) embedding and lm_head in the kernels' Conv1D form (C, V).
     if (!tied) {
       layers::Quantized h = layers::quantize_q8(lm_head_, /*transposed=*/true);
@@ -175,7 +167,7 @@ torch::Tensor Gpt2Model::forward_hidden(const torch::Tensor& ids, KvCache* cache
   if (cache && past + T > cache->capacity())
     throw InvalidRequest("KV cache capacity " + std::to_string(cache->capacity()) + " exceeded");
   const torch::Tensor pos = torch::arange(past, past + T, torch::TensorOptions().dtype(torch::kLong).device(ids.device()));
-  torch::Tensor x = layers::embedding(wte_, wte_s_, ids.reshape(-1), compute_).view({ids.size(0), T, config_.n_embd}) +
+  torch::Tensor x = layers::embedding(wte_, wte_s_, ids.reshape(-1), config_.n_embd, compute_).view({ids.size(0), T, config_.n_embd}) +
                     wpe_.index_select(0, pos).unsqueeze(0);  // (B, T, C)
   for (std::int64_t l = 0; l < config_.n_layer; ++l) x = block(x, l, cache);
   if (cache) cache->set_length(past + T);
@@ -243,7 +235,7 @@ torch::Tensor Gpt2Model::forward_decode(const torch::Tensor& ids, const std::vec
   }
   TORCH_CHECK(static_cast<std::int64_t>(positions.size()) == R, "decode groups do not cover the rows");
   const torch::Tensor pos = torch::tensor(positions, torch::TensorOptions().dtype(torch::kLong)).to(ids.device());
-  torch::Tensor x = (layers::embedding(wte_, wte_s_, ids, compute_) + wpe_.index_select(0, pos)).view({R, 1, config_.n_embd});  // (R, 1, C)
+  torch::Tensor x = (layers::embedding(wte_, wte_s_, ids, config_.n_embd, compute_) + wpe_.index_select(0, pos)).view({R, 1, config_.n_embd});  // (R, 1, C)
   for (std::int64_t l = 0; l < config_.n_layer; ++l) {
     const Gpt2Layer& w = layers_[static_cast<std::size_t>(l)];
     x = x + layers::attention_decode(layers::layer_norm(x, w.ln_1_w, w.ln_1_b, config_.layer_norm_epsilon), w, config_, l, groups);
@@ -257,12 +249,13 @@ torch::Tensor Gpt2Model::forward_decode(const torch::Tensor& ids, const std::vec
 std::map<std::string, torch::Tensor> Gpt2Model::named_weights() const {
   // Packed matrices are given back in their Conv1D layout, int8 widened
   // (copies).
-  auto plain = [](const torch::Tensor& w, const torch::Tensor& s) {
+  const std::int64_t C = config_.n_embd;
+  auto plain = [](const torch::Tensor& w, const torch::Tensor& s, std::int64_t in) {
     if (layers::is_packed(w)) return layers::unpack_bf16_pairs(w);
-    return layers::is_q8(w) ? layers::dequantize_q8(w, s) : w;
+    return layers::is_q8(w) ? layers::dequantize_q8(w, s, in) : w;
   };
-  auto plain_nt = [](const torch::Tensor& w, const torch::Tensor& s) {  // int8 is kept as wᵀ
-    return layers::is_q8(w) ? layers::dequantize_q8(w, s).t().contiguous() : w;
+  auto plain_nt = [C](const torch::Tensor& w, const torch::Tensor& s) {  // int8 is kept as wᵀ
+    return layers::is_q8(w) ? layers::dequantize_q8(w, s, C).t().contiguous() : w;
   };
   std::map<std::string, torch::Tensor> out = {
       {"wte.weight", plain_nt(wte_, wte_s_)}, {"wpe.weight", wpe_}, {"ln_f.weight", ln_f_w_}, {"ln_f.bias", ln_f_b_}};
@@ -272,15 +265,15 @@ std::map<std::string, torch::Tensor> Gpt2Model::named_weights() const {
     const Gpt2Layer& w = layers_[i];
     out[p + "ln_1.weight"] = w.ln_1_w;
     out[p + "ln_1.bias"] = w.ln_1_b;
-    out[p + "attn.c_attn.weight"] = plain(w.c_attn_w, w.c_attn_s);
+    out[p + "attn.c_attn.weight"] = plain(w.c_attn_w, w.c_attn_s, C);
     out[p + "attn.c_attn.bias"] = w.c_attn_b;
-    out[p + "attn.c_proj.weight"] = plain(w.c_proj_w, w.c_proj_s);
+    out[p + "attn.c_proj.weight"] = plain(w.c_proj_w, w.c_proj_s, C);
     out[p + "attn.c_proj.bias"] = w.c_proj_b;
     out[p + "ln_2.weight"] = w.ln_2_w;
     out[p + "ln_2.bias"] = w.ln_2_b;
-    out[p + "mlp.c_fc.weight"] = plain(w.c_fc_w, w.c_fc_s);
+    out[p + "mlp.c_fc.weight"] = plain(w.c_fc_w, w.c_fc_s, C);
     out[p + "mlp.c_fc.bias"] = w.c_fc_b;
-    out[p + "mlp.c_proj.weight"] = plain(w.mlp_proj_w, w.mlp_proj_s);
+    out[p + "mlp.c_proj.weight"] = plain(w.mlp_proj_w, w.mlp_proj_s, 4 * C);
     out[p + "mlp.c_proj.bias"] = w.mlp_proj_b;
   }
   return out;

@@ -97,36 +97,39 @@ Quantized quantize_q8(const torch::Tensor& w, bool transposed) {
 
 namespace {
 
-kernels::Q8Matrix q8_matrix(const torch::Tensor& quads, const torch::Tensor& scales) {
+// The kernels' view of an int8 matrix of `in` inputs (the quads do not
+// record it: they hold whole groups of 4).
+kernels::Q8Matrix q8_matrix(const torch::Tensor& quads, const torch::Tensor& scales, std::int64_t in) {
   TORCH_CHECK(is_q8(quads) && quads.is_contiguous() && scales.scalar_type() == torch::kFloat32 && scales.is_contiguous(),
               "int8 weights need their quads and scales");
+  TORCH_CHECK(kernels::q8_quads(in) == quads.size(1) && kernels::q8_blocks(in) == scales.size(0), "int8 matrix: ", in,
+              " inputs do not fit its quads");
   return {reinterpret_cast<const std::uint32_t*>(quads.data_ptr()), scales.data_ptr<float>()};
 }
 
-// IN of an int8 matrix, rounded up to a whole quad (the x it multiplies
-// gives the exact count); OUT is its scales' width.
-std::int64_t q8_rows_upper_bound(const torch::Tensor& quads) { return 4 * quads.size(1); }
-
 }  // namespace
 
-torch::Tensor dequantize_q8(const torch::Tensor& quads, const torch::Tensor& scales) {
-  // -> (IN, OUT); IN taken as 4 * quads (GPT-2's are multiples of 4)
-  const auto IN = q8_rows_upper_bound(quads), OUT = scales.size(1);
-  torch::Tensor out = torch::empty({IN, OUT}, torch::kFloat32);
-  kernels::dequantize_q8(q8_matrix(quads, scales), out.data_ptr<float>(), IN, OUT);
+torch::Tensor dequantize_q8(const torch::Tensor& quads, const torch::Tensor& scales, std::int64_t in) {
+  // -> (IN, OUT); OUT is the scales' width
+  const auto OUT = scales.size(1);
+  const kernels::Q8Matrix q8 = q8_matrix(quads, scales, in);
+  torch::Tensor out = torch::empty({in, OUT}, torch::kFloat32);
+  kernels::dequantize_q8(q8, out.data_ptr<float>(), in, OUT);
   return out;
 }
 
-torch::Tensor embedding(const torch::Tensor& w, const torch::Tensor& scales, const torch::Tensor& ids, c10::ScalarType compute) {
+torch::Tensor embedding(const torch::Tensor& w, const torch::Tensor& scales, const torch::Tensor& ids, std::int64_t C,
+                        c10::ScalarType compute) {
   // w is (V, C) (int8: wᵀ, quantize_q8), ids (N) -> (N, C)
   if (!is_q8(w)) return w.index_select(0, ids).to(compute);
-  const auto C = q8_rows_upper_bound(w), V = scales.size(1), N = ids.size(0);
+  const kernels::Q8Matrix q8 = q8_matrix(w, scales, C);
+  const auto V = scales.size(1), N = ids.size(0);
   const torch::Tensor idc = ids.to(torch::kLong).contiguous();
   torch::Tensor out = torch::empty({N, C}, torch::kFloat32);
   for (std::int64_t i = 0; i < N; ++i) {
     const std::int64_t id = idc.data_ptr<std::int64_t>()[i];
     TORCH_CHECK(id >= 0 && id < V, "token id out of range");
-    kernels::dequantize_q8_column(q8_matrix(w, scales), id, out.data_ptr<float>() + i * C, C, V);
+    kernels::dequantize_q8_column(q8, id, out.data_ptr<float>() + i * C, C, V);
   }
   return out.to(compute);
 }
@@ -144,7 +147,7 @@ torch::Tensor conv1d(const torch::Tensor& x, const torch::Tensor& w, const torch
   if (is_compressed(w) && x.scalar_type() == torch::kFloat32) {
     const auto OUT = is_q8(w) ? scales.size(1) : w.size(1);
     if (!uses_kernels(x)) {
-      const torch::Tensor wf = is_q8(w) ? dequantize_q8(w, scales).narrow(0, 0, IN) : w.to(torch::kFloat32);
+      const torch::Tensor wf = is_q8(w) ? dequantize_q8(w, scales, IN) : w.to(torch::kFloat32);
       return torch::addmm(b, x.reshape({B * T, IN}), wf).view({B, T, OUT});
     }
     const torch::Tensor x2 = x.reshape({B * T, IN}).contiguous(), bc = b.contiguous();
@@ -153,7 +156,7 @@ torch::Tensor conv1d(const torch::Tensor& x, const torch::Tensor& w, const torch
       kernels::linear_nn_f16(x2.data_ptr<float>(), {reinterpret_cast<const std::uint16_t*>(w.data_ptr())}, bc.data_ptr<float>(),
                              y.data_ptr<float>(), B * T, IN, OUT);
     else
-      kernels::linear_q8(x2.data_ptr<float>(), q8_matrix(w, scales), bc.data_ptr<float>(), y.data_ptr<float>(), B * T, IN, OUT);
+      kernels::linear_q8(x2.data_ptr<float>(), q8_matrix(w, scales, IN), bc.data_ptr<float>(), y.data_ptr<float>(), B * T, IN, OUT);
     return y;
   }
   if (is_packed(w)) {
@@ -188,7 +191,7 @@ torch::Tensor conv1d(const torch::Tensor& x, const torch::Tensor& w, const torch
 
 torch::Tensor linear_nt(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& scales) {
   // x is (B, C) or (B, T, C), w is (V, C) -> (B, V) or (B, T, V)
-  if (is_q8(w) && !uses_kernels(x)) return torch::matmul(x, dequantize_q8(w, scales).narrow(0, 0, x.size(-1)));  // (C, V)
+  if (is_q8(w) && !uses_kernels(x)) return torch::matmul(x, dequantize_q8(w, scales, x.size(-1)));  // (C, V)
   if (is_compressed(w) && !uses_kernels(x)) return torch::matmul(x, w.to(torch::kFloat32).t());
   const bool compressed = uses_kernels(x) && x.scalar_type() == torch::kFloat32 && is_compressed(w);
   const bool fp32 = uses_kernels(x) && x.scalar_type() == torch::kFloat32 && w.scalar_type() == torch::kFloat32;
@@ -204,7 +207,7 @@ torch::Tensor linear_nt(const torch::Tensor& x, const torch::Tensor& w, const to
       kernels::linear_nt_f16(xc.data_ptr<float>(), {reinterpret_cast<const std::uint16_t*>(w.data_ptr())}, nullptr, y.data_ptr<float>(),
                              rows, C, V);
     } else if (compressed) {
-      kernels::linear_q8(xc.data_ptr<float>(), q8_matrix(w, scales), nullptr, y.data_ptr<float>(), rows, C, V);  // w is (C, V)
+      kernels::linear_q8(xc.data_ptr<float>(), q8_matrix(w, scales, C), nullptr, y.data_ptr<float>(), rows, C, V);  // w is (C, V)
     } else if (bf16) {
       kernels::linear_nt_bf16(reinterpret_cast<const std::uint16_t*>(xc.data_ptr()), reinterpret_cast<const std::uint16_t*>(w.data_ptr()),
                               nullptr, reinterpret_cast<std::uint16_t*>(y.data_ptr()), rows, C, V);

@@ -49,12 +49,13 @@ struct Quantized {
 };
 Quantized quantize_q8(const at::Tensor& w, bool transposed = false);
 bool is_q8(const at::Tensor& w);
-// Back to fp32 (the values the kernels multiply by): (IN, OUT).
-at::Tensor dequantize_q8(const at::Tensor& quads, const at::Tensor& scales);
+// Back to fp32 (the values the kernels multiply by): (IN, OUT). The quads
+// do not record IN (they hold whole groups of 4), so the caller gives it.
+at::Tensor dequantize_q8(const at::Tensor& quads, const at::Tensor& scales, std::int64_t in);
 
 // Rows `ids` (N) of the (V, C) embedding w -> (N, C) in the dtype
 // `compute`; an int8 w is the lm_head's (C, V) form, with scales.
-at::Tensor embedding(const at::Tensor& w, const at::Tensor& scales, const at::Tensor& ids, c10::ScalarType compute);
+at::Tensor embedding(const at::Tensor& w, const at::Tensor& scales, const at::Tensor& ids, std::int64_t C, c10::ScalarType compute);
 
 // Elementwise; gelu_new is the tanh approximation 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))).
 at::Tensor activation(const at::Tensor& x, Activation kind);

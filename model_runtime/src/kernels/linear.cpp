@@ -49,9 +49,10 @@ LinearIsa choose() {
   return linear_isa_scalar();
 }
 
-// WT: the weight argument (a pointer, F16Matrix or Q8Matrix).
-template <class E, class WT, class Fn>
-void run(Fn fn, int block, const E* x, WT w, const E* b, E* y, std::int64_t M, std::int64_t K, std::int64_t N) {
+// X: the activations (a pointer, or Q8Rows); WT: the weights (a pointer,
+// F16Matrix or Q8Matrix).
+template <class X, class WT, class E, class Fn>
+void run(Fn fn, int block, const X& x, WT w, const E* b, E* y, std::int64_t M, std::int64_t K, std::int64_t N) {
   if (M <= 0 || N <= 0) return;
   const std::int64_t blocks = (N + block - 1) / block;
   // Enough work per task to amortise the fork (~64K multiply-adds).
@@ -155,8 +156,10 @@ QuantizedRows quantize_rows(const float* x, std::int64_t M, std::int64_t K) {
   return out;
 }
 
-std::uint8_t q8_byte(Q8Matrix w, std::int64_t k, std::int64_t n, std::int64_t K) {
-  return static_cast<std::uint8_t>(w.quads[q8_quad_index(k / 4, n, K)] >> (8 * (k % 4)));
+// Element (k, n) of an int8 matrix as the kernels multiply by it.
+float q8_value(Q8Matrix w, std::int64_t k, std::int64_t n, std::int64_t K, std::int64_t N) {
+  const auto byte = static_cast<std::uint8_t>(w.quads[q8_quad_index(k / 4, n, K)] >> (8 * (k % 4)));
+  return static_cast<float>(static_cast<int>(byte) - 128) * w.scales[k / kQ8Block * N + n];
 }
 
 }  // namespace
@@ -169,11 +172,7 @@ void linear_q8_with(LinearColumnsQ8 fn, const float* x, Q8Matrix w, const float*
                     std::int64_t N) {
   if (M <= 0 || N <= 0) return;
   const QuantizedRows xq = quantize_rows(x, M, K);
-  const std::int64_t blocks = (N + kCompressedColumnBlock - 1) / kCompressedColumnBlock;
-  const std::int64_t grain = std::max<std::int64_t>(1, (1 << 18) / std::max<std::int64_t>(1, M * K * kCompressedColumnBlock));
-  at::parallel_for(0, blocks, grain, [&](std::int64_t begin, std::int64_t end) {
-    fn(xq.rows, w, b, y, M, K, N, begin * kCompressedColumnBlock, std::min(N, end * kCompressedColumnBlock));
-  });
+  run(fn, kCompressedColumnBlock, xq.rows, w, b, y, M, K, N);
 }
 
 const char* linear_q8_isa() { return chosen_isa().q8_name; }
@@ -199,13 +198,12 @@ void quantize_q8(const float* w, std::int64_t k_stride, std::int64_t n_stride, s
 }
 
 void dequantize_q8_column(Q8Matrix w, std::int64_t n, float* out, std::int64_t K, std::int64_t N) {
-  for (std::int64_t k = 0; k < K; ++k) out[k] = static_cast<float>(static_cast<int>(q8_byte(w, k, n, K)) - 128) * w.scales[k / kQ8Block * N + n];
+  for (std::int64_t k = 0; k < K; ++k) out[k] = q8_value(w, k, n, K, N);
 }
 
 void dequantize_q8(Q8Matrix w, float* out, std::int64_t K, std::int64_t N) {
   for (std::int64_t k = 0; k < K; ++k)
-    for (std::int64_t n = 0; n < N; ++n)
-      out[k * N + n] = static_cast<float>(static_cast<int>(q8_byte(w, k, n, K)) - 128) * w.scales[k / kQ8Block * N + n];
+    for (std::int64_t n = 0; n < N; ++n) out[k * N + n] = q8_value(w, k, n, K, N);
 }
 
 void linear_q8_reference(const float* x, const float* w, const float* b, float* y, std::int64_t M, std::int64_t K, std::int64_t N) {

@@ -73,7 +73,8 @@ void linear_q8(const float* x, Q8Matrix w, const float* b, float* y, std::int64_
 
 // Quantizes w with element (k, n) at w[k * k_stride + n * n_stride]: a
 // (K, N) matrix (N, 1) or the transpose of an (N, K) one (1, K). Rounds to
-// nearest; an all-zero block gets scale 0.
+// nearest; an all-zero (or below ~4e-37) block gets scale 0, a block with
+// a NaN a NaN scale (activations are quantized by the same rule).
 void quantize_q8(const float* w, std::int64_t k_stride, std::int64_t n_stride, std::uint32_t* quads, float* scales, std::int64_t K,
                  std::int64_t N);
 // The fp32 values the kernels multiply by: out (K, N); or column n, out (K)
@@ -88,8 +89,8 @@ const char* linear_q8_isa();
 
 // bf16: y = x · wᵀ + b with x (M, K), w (N, K), b (N) or null, y (M, N) all
 // bf16 (raw bits); products summed in fp32, y rounded once. Batch-invariant
-// like the fp32 kernels. Used for every matrix of a bf16 model on the CPU
-// (the Conv1D weights are stored transposed for it at load).
+// like the fp32 kernels. A bf16 model's tied lm_head (its Conv1D matrices
+// go through linear_nn_bf16 below).
 void linear_nt_bf16(const std::uint16_t* x, const std::uint16_t* w, const std::uint16_t* b, std::uint16_t* y, std::int64_t M,
                     std::int64_t K, std::int64_t N);
 void linear_nt_bf16_reference(const std::uint16_t* x, const std::uint16_t* w, const std::uint16_t* b, std::uint16_t* y,

@@ -46,9 +46,6 @@ struct Avx2 {
     _mm_storeu_si128(reinterpret_cast<__m128i*>(p), packed);
   }
   static V load_f16(const std::uint16_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
-  static V load_i8(const std::int8_t* p) {
-    return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
-  }
   static V mul(V a, V b) { return _mm256_mul_ps(a, b); }
   static V broadcast(float f) { return _mm256_set1_ps(f); }
   static V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
@@ -61,32 +58,18 @@ struct Avx2 {
   }
 };
 
-
-
-void nt_bf16(const std::uint16_t* x, const std::uint16_t* w, const std::uint16_t* b, std::uint16_t* y, std::int64_t M,
-             std::int64_t K, std::int64_t N, std::int64_t n0, std::int64_t n1) {
-  nt_bf16_columns<WidenedBf16<Avx2>, 2, 4>(x, w, b, y, M, K, N, n0, n1);
-}
-
-void nn_bf16(const std::uint16_t* x, const std::uint32_t* w, const std::uint16_t* b, std::uint16_t* y, std::int64_t M,
-             std::int64_t K, std::int64_t N, std::int64_t n0, std::int64_t n1) {
-  nn_bf16_columns<WidenedPairs<Avx2>, 6, 2>(x, w, b, y, M, K, N, n0, n1);
-}
-
 // The int8 trait (linear_q8_tiles.h): the weight bytes' offset undone (xor
 // 0x80 gives the signed values), then llama.cpp's sign trick: |x| (unsigned)
 // times w with x's sign, pairs summed in int16 (at most 2 · 127 · 127, no
 // saturation), then quads in int32.
 struct Avx2Q8 {
+  using F = Avx2;
   using IV = __m256i;
-  using FV = __m256;
   using WQ = __m256i;
   struct XQ {
     __m256i x, abs;
   };
-  static constexpr int W = 8;
   static IV izero() { return _mm256_setzero_si256(); }
-  static FV fzero() { return _mm256_setzero_ps(); }
   static WQ signed_bytes(__m256i u) { return _mm256_xor_si256(u, _mm256_set1_epi8(static_cast<char>(0x80))); }
   static WQ load_quads(const std::uint32_t* p) { return signed_bytes(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))); }
   static WQ load_quads_partial(const std::uint32_t* p, int n) {
@@ -103,17 +86,7 @@ struct Avx2Q8 {
     return _mm256_add_epi32(acc, _mm256_madd_epi16(pairs, _mm256_set1_epi16(1)));
   }
   static IV finish(IV acc, std::int32_t) { return acc; }
-  static FV to_float(IV v) { return _mm256_cvtepi32_ps(v); }
-  static FV fload(const float* p) { return _mm256_loadu_ps(p); }
-  static FV fload_partial(const float* p, int n) { return Avx2::load_partial(p, n); }
-  static FV fbroadcast(float f) { return _mm256_set1_ps(f); }
-  static FV fmul(FV a, FV b) { return _mm256_mul_ps(a, b); }
-  static FV ffma(FV a, FV b, FV c) { return _mm256_fmadd_ps(a, b, c); }
-  static FV fadd(FV a, FV b) { return _mm256_add_ps(a, b); }
-  static void fstore(float* p, FV v, int n) {
-    if (n == W) _mm256_storeu_ps(p, v);
-    else Avx2::store_partial(p, v, n);
-  }
+  static __m256 to_float(IV v) { return _mm256_cvtepi32_ps(v); }
 };
 
 }  // namespace
@@ -130,8 +103,8 @@ LinearIsa linear_isa_avx2() {
           nt_columns<Avx2, 2, 4, F16Matrix>,
           q8_columns<Avx2Q8, 2, 2>,
           "avx2",
-          nt_bf16,
-          nn_bf16,
+          nt_bf16_columns<WidenedBf16<Avx2>, 2, 4>,
+          nn_bf16_columns<WidenedPairs<Avx2>, 6, 2>,
           "avx2",
           attend_rows<Avx2, float>,
           attend_rows<Avx2, std::uint16_t>};

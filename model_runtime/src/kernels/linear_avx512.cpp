@@ -13,21 +13,6 @@
 #include "linear_tiles.h"
 
 namespace inkstream::kernels {
-namespace {
-
-
-
-void nt_bf16(const std::uint16_t* x, const std::uint16_t* w, const std::uint16_t* b, std::uint16_t* y, std::int64_t M,
-             std::int64_t K, std::int64_t N, std::int64_t n0, std::int64_t n1) {
-  nt_bf16_columns<WidenedBf16<Avx512>, 4, 4>(x, w, b, y, M, K, N, n0, n1);
-}
-
-void nn_bf16(const std::uint16_t* x, const std::uint32_t* w, const std::uint16_t* b, std::uint16_t* y, std::int64_t M,
-             std::int64_t K, std::int64_t N, std::int64_t n0, std::int64_t n1) {
-  nn_bf16_columns<WidenedPairs<Avx512>, 8, 2>(x, w, b, y, M, K, N, n0, n1);
-}
-
-}  // namespace
 
 LinearIsa linear_isa_avx512() {
   return {"avx512",
@@ -39,8 +24,8 @@ LinearIsa linear_isa_avx512() {
           nt_columns<Avx512, 2, 8, F16Matrix>,
           linear_q8_avx2(),  // AVX-512F alone has no byte products the AVX2 ones lack
           "avx2",
-          nt_bf16,
-          nn_bf16,
+          nt_bf16_columns<WidenedBf16<Avx512>, 4, 4>,
+          nn_bf16_columns<WidenedPairs<Avx512>, 8, 2>,
           "avx512",
           attend_rows<Avx512, float>,
           attend_rows<Avx512, std::uint16_t>};

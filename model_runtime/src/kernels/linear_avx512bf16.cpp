@@ -53,19 +53,10 @@ struct Avx512Bf16Pairs {
   }
 };
 
-void nn_bf16(const std::uint16_t* x, const std::uint32_t* w, const std::uint16_t* b, std::uint16_t* y, std::int64_t M,
-             std::int64_t K, std::int64_t N, std::int64_t n0, std::int64_t n1) {
-  nn_bf16_columns<Avx512Bf16Pairs, 8, 2>(x, w, b, y, M, K, N, n0, n1);  // 6 x 4 and 4 x 4 tiles measured the same
-}
-
-void nt_bf16(const std::uint16_t* x, const std::uint16_t* w, const std::uint16_t* b, std::uint16_t* y, std::int64_t M,
-             std::int64_t K, std::int64_t N, std::int64_t n0, std::int64_t n1) {
-  nt_bf16_columns<Avx512Bf16, 4, 4>(x, w, b, y, M, K, N, n0, n1);
-}
-
 }  // namespace
 
-LinearColumnsBf16 linear_nt_bf16_avx512bf16() { return nt_bf16; }
-LinearColumnsBf16Pairs linear_nn_bf16_avx512bf16() { return nn_bf16; }
+LinearColumnsBf16 linear_nt_bf16_avx512bf16() { return nt_bf16_columns<Avx512Bf16, 4, 4>; }
+// 6 x 4 and 4 x 4 tiles measured the same as 8 x 2.
+LinearColumnsBf16Pairs linear_nn_bf16_avx512bf16() { return nn_bf16_columns<Avx512Bf16Pairs, 8, 2>; }
 
 }  // namespace inkstream::kernels

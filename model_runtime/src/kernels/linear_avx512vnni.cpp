@@ -12,6 +12,7 @@
 
 #include <cstring>
 
+#include "avx512_vector.h"
 #include "linear_isa.h"
 #include "linear_q8_tiles.h"
 
@@ -19,16 +20,13 @@ namespace inkstream::kernels {
 namespace {
 
 struct Avx512Vnni {
+  using F = Avx512;
   using IV = __m512i;
-  using FV = __m512;
   using WQ = __m512i;
   using XQ = __m512i;
-  static constexpr int W = 16;
-  static __mmask16 mask(int n) { return static_cast<__mmask16>((1u << n) - 1); }
   static IV izero() { return _mm512_setzero_si512(); }
-  static FV fzero() { return _mm512_setzero_ps(); }
   static WQ load_quads(const std::uint32_t* p) { return _mm512_loadu_si512(p); }
-  static WQ load_quads_partial(const std::uint32_t* p, int n) { return _mm512_maskz_loadu_epi32(mask(n), p); }
+  static WQ load_quads_partial(const std::uint32_t* p, int n) { return _mm512_maskz_loadu_epi32(static_cast<__mmask16>((1u << n) - 1), p); }
   static XQ broadcast_x(const std::int8_t* x4) {
     int v;
     std::memcpy(&v, x4, sizeof v);
@@ -36,14 +34,7 @@ struct Avx512Vnni {
   }
   static IV dot(IV acc, WQ w, XQ x) { return _mm512_dpbusd_epi32(acc, w, x); }
   static IV finish(IV acc, std::int32_t sum) { return _mm512_sub_epi32(acc, _mm512_set1_epi32(128 * sum)); }
-  static FV to_float(IV v) { return _mm512_cvtepi32_ps(v); }
-  static FV fload(const float* p) { return _mm512_loadu_ps(p); }
-  static FV fload_partial(const float* p, int n) { return _mm512_maskz_loadu_ps(mask(n), p); }
-  static FV fbroadcast(float f) { return _mm512_set1_ps(f); }
-  static FV fmul(FV a, FV b) { return _mm512_mul_ps(a, b); }
-  static FV ffma(FV a, FV b, FV c) { return _mm512_fmadd_ps(a, b, c); }
-  static FV fadd(FV a, FV b) { return _mm512_add_ps(a, b); }
-  static void fstore(float* p, FV v, int n) { _mm512_mask_storeu_ps(p, mask(n), v); }
+  static __m512 to_float(IV v) { return _mm512_cvtepi32_ps(v); }
 };
 
 }  // namespace

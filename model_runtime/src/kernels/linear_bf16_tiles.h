@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "bf16.h"
+#include "padded.h"
 #include "row_blocks.h"
 
 namespace inkstream::kernels {
@@ -19,9 +20,7 @@ namespace {
 // KS bf16 values from p, of which the first n are real (the rest zero).
 template <class B>
 typename B::L load_bf16_partial(const std::uint16_t* p, int n) {
-  alignas(64) std::uint16_t buf[B::KS] = {};
-  std::memcpy(buf, p, static_cast<std::size_t>(std::min(n, B::KS)) * sizeof(std::uint16_t));
-  return B::load(buf);
+  return B::load(Padded<std::uint16_t, B::KS>(p, n).v);
 }
 
 // MR rows of x against NR rows of w (N, K): y[r, j] = dot(x_r, w_j) + b[j].
@@ -147,11 +146,7 @@ struct WidenedPairs {
     T::load_bf16_pairs(p, out.even, out.odd);
     return out;
   }
-  static Pairs load_pairs_partial(const std::uint32_t* p, int n) {
-    std::uint32_t buf[T::W] = {};
-    std::memcpy(buf, p, static_cast<std::size_t>(std::min(n, T::W)) * sizeof(std::uint32_t));
-    return load_pairs(buf);
-  }
+  static Pairs load_pairs_partial(const std::uint32_t* p, int n) { return load_pairs(Padded<std::uint32_t, T::W>(p, n).v); }
   static XPair broadcast_pair(const std::uint16_t* p, bool both) {
     return {T::broadcast(bf16_to_float(p[0])), T::broadcast(both ? bf16_to_float(p[1]) : 0.0f)};
   }

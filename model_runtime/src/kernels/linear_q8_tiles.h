@@ -21,24 +21,26 @@ namespace {
 // One MR x (NV*I::W) block of y = x · w + b over all k, for columns c0 +
 // [0, cols): `quads` points at the block's first column in its panel (quad
 // rows kQ8Panel apart), w.scales at the matrix's.
-// The trait: I::IV (int32 lanes), I::FV (fp32 lanes), W lanes;
-// load_quads(p) / load_quads_partial(p, n): W columns' quads;
+// The trait: I::IV (int32 lanes) and I::F, the instruction set's fp32
+// vector trait (linear_tiles.h's T: its W lanes, loads, stores and
+// arithmetic); load_quads(p) / load_quads_partial(p, n): W columns' quads;
 // broadcast_x(x4): one row's 4 quantized activations as every lane's
 // operand; dot(acc, w, x): acc + the 4 products of each lane (with `w`'s
 // bytes offset by 128: see finish); finish(acc, sum): the exact dot product
 // given the block's activation sum (VNNI multiplies unsigned weight bytes,
 // so it subtracts 128 · sum; AVX2 and scalar undo the offset before
-// multiplying and ignore it).
+// multiplying and ignore it); to_float(acc): the lanes as fp32.
 template <class I, int MR, int NV>
 void q8_tile(const Q8Rows& x, std::int64_t K, const std::uint32_t* quads, const float* scales, const float* b, float* y,
              std::int64_t N, std::int64_t c0, int cols) {
-  constexpr int W = I::W;
+  using F = typename I::F;
+  constexpr int W = F::W;
   int lanes[NV];
   for (int j = 0; j < NV; ++j) lanes[j] = std::clamp(cols - j * W, 0, W);
   const bool full = cols == NV * W;
-  typename I::FV acc[MR][NV];
+  typename F::V acc[MR][NV];
   for (int r = 0; r < MR; ++r)
-    for (int j = 0; j < NV; ++j) acc[r][j] = I::fzero();
+    for (int j = 0; j < NV; ++j) acc[r][j] = F::zero();
   const std::int64_t blocks = q8_blocks(K), n_quads = q8_quads(K);
   for (std::int64_t blk = 0; blk < blocks; ++blk) {
     typename I::IV dots[MR][NV];
@@ -56,18 +58,22 @@ void q8_tile(const Q8Rows& x, std::int64_t K, const std::uint32_t* quads, const 
     }
     const float* sw = scales + blk * N + c0;
     for (int j = 0; j < NV; ++j) {
-      const typename I::FV swv = full ? I::fload(sw + j * W) : I::fload_partial(sw + j * W, lanes[j]);
+      const typename F::V swv = full ? F::load(sw + j * W) : F::load_partial(sw + j * W, lanes[j]);
       for (int r = 0; r < MR; ++r) {
         const std::int64_t xb = r * x.ld_blocks + blk;
-        const typename I::FV scale = I::fmul(swv, I::fbroadcast(x.scales[xb]));
-        acc[r][j] = I::ffma(I::to_float(I::finish(dots[r][j], x.sums[xb])), scale, acc[r][j]);
+        const typename F::V scale = F::mul(swv, F::broadcast(x.scales[xb]));
+        acc[r][j] = F::fma(I::to_float(I::finish(dots[r][j], x.sums[xb])), scale, acc[r][j]);
       }
     }
   }
   for (int j = 0; j < NV; ++j) {
     if (lanes[j] == 0) continue;
-    const typename I::FV bias = b ? (full ? I::fload(b + c0 + j * W) : I::fload_partial(b + c0 + j * W, lanes[j])) : I::fzero();
-    for (int r = 0; r < MR; ++r) I::fstore(y + r * N + c0 + j * W, I::fadd(acc[r][j], bias), lanes[j]);
+    const typename F::V bias = b ? (full ? F::load(b + c0 + j * W) : F::load_partial(b + c0 + j * W, lanes[j])) : F::zero();
+    for (int r = 0; r < MR; ++r) {
+      const typename F::V out = F::add(acc[r][j], bias);
+      if (lanes[j] == W) F::store(y + r * N + c0 + j * W, out);
+      else F::store_partial(y + r * N + c0 + j * W, out, lanes[j]);
+    }
   }
 }
 
@@ -78,7 +84,7 @@ void q8_tile(const Q8Rows& x, std::int64_t K, const std::uint32_t* quads, const 
 template <class I, int MR, int NV>
 void q8_columns(const Q8Rows& x, Q8Matrix w, const float* b, float* y, std::int64_t M, std::int64_t K, std::int64_t N,
                 std::int64_t n_begin, std::int64_t n_end) {
-  constexpr int BW = NV * I::W;
+  constexpr int BW = NV * I::F::W;
   static_assert(kQ8Panel % BW == 0, "a column block must not cross a panel");
   for (std::int64_t n0 = n_begin; n0 < n_end; n0 += BW) {
     const int cols = static_cast<int>(std::min<std::int64_t>(BW, n_end - n0));

@@ -33,7 +33,6 @@ struct Scalar {
   }
   static void store_bf16(std::uint16_t* p, V v) { *p = float_to_bf16(v); }
   static V load_f16(const std::uint16_t* p) { return c10::detail::fp16_ieee_to_fp32_value(*p); }
-  static V load_i8(const std::int8_t* p) { return static_cast<float>(*p); }
   static V mul(V a, V b) { return a * b; }
   static V broadcast(float f) { return f; }
   static V fma(V a, V b, V c) { return std::fma(a, b, c); }
@@ -41,28 +40,14 @@ struct Scalar {
   static float reduce(V v) { return v; }
 };
 
-
-
-void nt_bf16(const std::uint16_t* x, const std::uint16_t* w, const std::uint16_t* b, std::uint16_t* y, std::int64_t M,
-             std::int64_t K, std::int64_t N, std::int64_t n0, std::int64_t n1) {
-  nt_bf16_columns<WidenedBf16<Scalar>, 2, 4>(x, w, b, y, M, K, N, n0, n1);
-}
-
-void nn_bf16(const std::uint16_t* x, const std::uint32_t* w, const std::uint16_t* b, std::uint16_t* y, std::int64_t M,
-             std::int64_t K, std::int64_t N, std::int64_t n0, std::int64_t n1) {
-  nn_bf16_columns<WidenedPairs<Scalar>, 4, 8>(x, w, b, y, M, K, N, n0, n1);
-}
-
 // The int8 trait (linear_q8_tiles.h) on one lane: the weight bytes' offset
 // undone before multiplying.
 struct ScalarQ8 {
+  using F = Scalar;
   using IV = std::int32_t;
-  using FV = float;
   using WQ = std::uint32_t;
   using XQ = const std::int8_t*;
-  static constexpr int W = 1;
   static IV izero() { return 0; }
-  static FV fzero() { return 0.0f; }
   static WQ load_quads(const std::uint32_t* p) { return *p; }
   static WQ load_quads_partial(const std::uint32_t* p, int n) { return n > 0 ? *p : 0x80808080u; }
   static XQ broadcast_x(const std::int8_t* x4) { return x4; }
@@ -71,16 +56,7 @@ struct ScalarQ8 {
     return acc;
   }
   static IV finish(IV acc, std::int32_t) { return acc; }
-  static FV to_float(IV v) { return static_cast<float>(v); }
-  static FV fload(const float* p) { return *p; }
-  static FV fload_partial(const float* p, int n) { return n > 0 ? *p : 0.0f; }
-  static FV fbroadcast(float f) { return f; }
-  static FV fmul(FV a, FV b) { return a * b; }
-  static FV ffma(FV a, FV b, FV c) { return std::fma(a, b, c); }
-  static FV fadd(FV a, FV b) { return a + b; }
-  static void fstore(float* p, FV v, int n) {
-    if (n > 0) *p = v;
-  }
+  static float to_float(IV v) { return static_cast<float>(v); }
 };
 
 }  // namespace
@@ -95,8 +71,8 @@ LinearIsa linear_isa_scalar() {
           nt_columns<Scalar, 2, 4, F16Matrix>,
           q8_columns<ScalarQ8, 4, 4>,
           "scalar",
-          nt_bf16,
-          nn_bf16,
+          nt_bf16_columns<WidenedBf16<Scalar>, 2, 4>,
+          nn_bf16_columns<WidenedPairs<Scalar>, 4, 8>,
           "scalar",
           attend_rows<Scalar, float>,
           attend_rows<Scalar, std::uint16_t>};

@@ -6,12 +6,12 @@
 // at link time.
 #include <algorithm>
 #include <cstdint>
-#include <cstring>
 #include <vector>
 
 #include <c10/util/Half.h>
 
 #include "linear.h"
+#include "padded.h"
 #include "row_blocks.h"
 
 namespace inkstream::kernels {
@@ -31,13 +31,6 @@ struct F32Weights {
   void row_to_f32(std::int64_t r, std::int64_t c, std::int64_t n, float* out) const { std::copy_n(w + r * ld + c, n, out); }
 };
 
-// Up to W elements of type E from p into a zeroed buffer (the edges).
-template <class E, int W>
-struct Edge {
-  E v[W] = {};
-  Edge(const E* p, int n) { std::memcpy(v, p, static_cast<std::size_t>(std::min(n, W)) * sizeof(E)); }
-};
-
 struct F16Weights {
   const std::uint16_t* w;
   std::int64_t ld;
@@ -45,7 +38,7 @@ struct F16Weights {
   typename T::V load(std::int64_t r, std::int64_t c) const { return T::load_f16(w + r * ld + c); }
   template <class T>
   typename T::V load_partial(std::int64_t r, std::int64_t c, int n) const {
-    return T::load_f16(Edge<std::uint16_t, T::W>(w + r * ld + c, n).v);
+    return T::load_f16(Padded<std::uint16_t, T::W>(w + r * ld + c, n).v);
   }
   void row_to_f32(std::int64_t r, std::int64_t c, std::int64_t n, float* out) const {
     for (std::int64_t i = 0; i < n; ++i) out[i] = c10::detail::fp16_ieee_to_fp32_value(w[r * ld + c + i]);
