@@ -116,6 +116,7 @@ class LspJob final : public CompletionJob {
   std::int64_t version = 0;
   Position position;
   bool stream = false;
+  Json token;  // the request's workDoneToken (client-chosen), echoed in its notifications; null if none
 
  private:
   Server& server_;
@@ -412,6 +413,7 @@ class Server {
   void on_inline_completion(Reply& reply, const Json& params) {
     const std::string uri = parse_uri(params);
     const Position pos = parse_position(params);
+    Json token = parse_token(params);
     const Document* doc = documents_.find(uri);
     if (!doc) throw InvalidParams("textDocument.uri is not an open document: " + uri);
     const auto offset = offset_of(doc->text, pos, encoding_);
@@ -427,6 +429,7 @@ class Server {
     job->version = doc->version;
     job->position = position_of(doc->text, *offset, encoding_);  // normalised (clamped) position
     job->stream = streaming_;
+    job->token = std::move(token);
     job->query = {uri, doc->text.substr(0, *offset), doc->text.substr(*offset), settings_, resolve_model(model)};
     const std::string request_id = job->reply.id().dump();
     ++requests_;
@@ -439,6 +442,16 @@ class Server {
     jobs_[request_id] = job;
     if (jobs_.size() > 1024) prune_jobs();
     service_->submit(job, spec_for(model));
+  }
+
+  // The client's own name for a request (LSP's ProgressToken: an integer or a
+  // string), which its streamed notifications carry: clients whose LSP
+  // library hides JSON-RPC ids (vscode-languageclient) correlate by it.
+  static Json parse_token(const Json& params) {
+    if (!params.contains("workDoneToken")) return nullptr;
+    const Json& t = params["workDoneToken"];
+    if (t.is_string() || t.is_number_integer()) return t;
+    throw InvalidParams("workDoneToken must be an integer or a string");
   }
 
   void on_cancel(const Json& params) {
@@ -506,10 +519,12 @@ void Server::send_partial(const LspJob& job, const std::vector<PartialItem>& ite
   if (!job.stream) return;
   Json list = Json::array();
   for (const auto& item : items) list.push_back({{"index", item.index}, {"text", item.text}, {"done", item.done}});
-  notify("inkstream/partialCompletion", {{"requestId", job.reply.id()},
-                                        {"textDocument", {{"uri", job.document}}},
-                                        {"position", position_json(job.position)},
-                                        {"items", list}});
+  Json params = {{"requestId", job.reply.id()},
+                 {"textDocument", {{"uri", job.document}}},
+                 {"position", position_json(job.position)},
+                 {"items", list}};
+  if (!job.token.is_null()) params["token"] = job.token;
+  notify("inkstream/partialCompletion", params);
 }
 
 void Server::finish_job(LspJob& job, const CompletionOutcome& outcome, const std::optional<EngineStats>& engine, bool busy) {
@@ -546,6 +561,7 @@ void Server::finish_job(LspJob& job, const CompletionOutcome& outcome, const std
                  {"promptTokens", outcome.timings.prompt_n + outcome.timings.cache_n},
                  {"cachedTokens", outcome.timings.cache_n},
                  {"generatedTokens", outcome.timings.predicted_n}};
+  if (!job.token.is_null()) status["token"] = job.token;
   if (engine) status["engine"] = engine_json(*engine);
   notify("inkstream/status", status);
 }

@@ -118,6 +118,48 @@ TEST(LspSession, StreamsGrowingAlternativesBeforeTheResponse) {
   EXPECT_GE(partials, 3) << "expected several streamed updates";
 }
 
+// A client whose LSP library hides JSON-RPC ids (vscode-languageclient) names
+// its request with workDoneToken; every notification about it carries the name.
+TEST(LspSession, StreamedNotificationsEchoTheClientsToken) {
+  auto s = start(fixture("tiny"));
+  s->initialize({{"streaming", true}, {"n", 2}, {"max_tokens", 8}, {"stop_at", "none"}, {"stream_interval_ms", 0}});
+  open(*s, "Once upon a time ");
+  for (const Json& token : {Json("vscode-7"), Json(12345)}) {
+    Json params = completion_params(0, 17);
+    params["workDoneToken"] = token;
+    params["context"]["triggerKind"] = 1;
+    std::vector<Json> notes;
+    s->notify("textDocument/didChange", {{"textDocument", {{"uri", kUri}, {"version", token.is_string() ? 2 : 3}}},
+                                         {"contentChanges", {{{"text", token.is_string() ? "Once upon a time " : "Once upon a time, "}}}}});
+    if (token.is_number()) params["position"]["character"] = 18;
+    const int id = s->request_async("textDocument/inlineCompletion", params);
+    const Json r = s->wait_response(id, 60s, &notes);
+    ASSERT_TRUE(r.contains("result")) << r.dump();
+    int partials = 0, statuses = 0;
+    for (const auto& n : notes) {
+      if (n.value("method", "") != "inkstream/partialCompletion") continue;
+      ++partials;
+      EXPECT_EQ(n["params"]["token"], token);
+    }
+    for (int i = 0; i < 20 && statuses == 0; ++i) {  // the status follows the response
+      const auto m = s->next(2s);
+      if (!m) break;
+      if (m->value("method", "") == "inkstream/status" && (*m)["params"].value("requestId", Json()) == id) {
+        ++statuses;
+        EXPECT_EQ((*m)["params"]["token"], token);
+      }
+    }
+    EXPECT_GE(partials, 1);
+    EXPECT_EQ(statuses, 1);
+  }
+  Json bad = completion_params(0, 17);
+  bad["workDoneToken"] = Json::array({1});
+  const Json r = s->request("textDocument/inlineCompletion", bad, 10s);
+  ASSERT_TRUE(r.contains("error")) << r.dump();
+  EXPECT_EQ(r["error"]["code"], -32602);
+  EXPECT_NE(r["error"]["message"].get<std::string>().find("workDoneToken"), std::string::npos);
+}
+
 TEST(LspSession, CancelRequestAnswersRequestCancelledWithinAStep) {
   auto s = start(fixture("deep-scaled"));
   s->initialize({{"n", 4}, {"max_tokens", 60}, {"stop_at", "none"}});
