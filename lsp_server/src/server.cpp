@@ -356,6 +356,7 @@ class Server {
       Json clean = patch;
       clean.erase("streaming");
       settings_.apply(clean, errors);
+      spdlog::info("lsp: settings applied: {}", clean.dump());
     } else {
       errors.push_back("settings must be a JSON object");
     }

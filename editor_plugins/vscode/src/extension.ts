@@ -1,0 +1,84 @@
+// inkstream for VS Code: streamed prose suggestions from `inkstream lsp`.
+import * as vscode from 'vscode';
+import { needsRestart, readConfig, serverSettingKeys } from './config';
+import { Controller } from './controller';
+import { InkstreamServer } from './server';
+import { StatusItem } from './status';
+
+let server: InkstreamServer | undefined;
+
+export async function activate(context: vscode.ExtensionContext): Promise<void> {
+  let config = readConfig();
+  const output = vscode.window.createOutputChannel('inkstream', { log: true });
+  const status = new StatusItem();
+  let controller: Controller | undefined = undefined;
+  server = new InkstreamServer(
+    output,
+    serverSettingKeys(context.extension.packageJSON),
+    {
+      middleware: {
+        provideInlineCompletionItems: (document, position, ctx, token) => controller!.provide(document, position, ctx, token),
+      },
+      onPartial: (p) => controller?.onPartial(p),
+      onStatus: (p) => controller?.onStatus(p),
+      onStateChange: (running, crashed) => {
+        if (!running) controller?.serverStopped();
+        if (crashed) status.show('error', 'the server stopped; it restarts with the next suggestion');
+        else if (running) status.show(config.enable ? 'loading' : 'off');
+        else status.show('off');
+      },
+    },
+    config,
+  );
+  const srv = server;
+  controller = new Controller(config, () => srv.ready(), status, output);
+  const ctl = controller;
+
+  const command = (id: string, fn: () => unknown) => context.subscriptions.push(vscode.commands.registerCommand(id, fn));
+  command('inkstream.acceptAll', () => ctl.acceptAll());
+  command('inkstream.acceptWord', () => ctl.acceptWord());
+  command('inkstream.acceptLine', () => ctl.acceptLine());
+  command('inkstream.next', () => ctl.cycle(1));
+  command('inkstream.previous', () => ctl.cycle(-1));
+  command('inkstream.dismiss', () => ctl.dismiss());
+  command('inkstream.trigger', () => ctl.trigger());
+  command('inkstream.toggle', () =>
+    vscode.workspace.getConfiguration('inkstream').update('enable', !config.enable, vscode.ConfigurationTarget.Global),
+  );
+  command('inkstream.restart', () => srv.restart(config));
+  command('inkstream.showOutput', () => output.show(true));
+  command('inkstream.openSettings', () => vscode.commands.executeCommand('workbench.action.openSettings', '@ext:inkstream.inkstream'));
+  command('inkstream.menu', async () => {
+    const picks: (vscode.QuickPickItem & { run: () => unknown })[] = [
+      { label: config.enable ? '$(circle-slash) Turn suggestions off' : '$(pencil) Turn suggestions on', run: () => vscode.commands.executeCommand('inkstream.toggle') },
+      { label: '$(debug-restart) Restart the server', run: () => srv.restart(config) },
+      { label: '$(output) Show the server output', run: () => output.show(true) },
+      { label: '$(settings-gear) Open settings', run: () => vscode.commands.executeCommand('inkstream.openSettings') },
+    ];
+    const chosen = await vscode.window.showQuickPick(picks, { title: 'inkstream' });
+    await chosen?.run();
+  });
+
+  context.subscriptions.push(
+    output,
+    status,
+    controller,
+    server,
+    vscode.workspace.onDidChangeConfiguration(async (e) => {
+      if (!e.affectsConfiguration('inkstream')) return;
+      config = readConfig();
+      output.info(`settings changed${needsRestart(e) ? ' (restarting the server)' : ''}`);
+      ctl.setConfig(config);
+      if (needsRestart(e)) await srv.restart(config);
+      else if (e.affectsConfiguration('inkstream.completion')) await srv.settingsChanged(config);
+      if (e.affectsConfiguration('inkstream.enable')) status.show(config.enable ? (srv.running ? 'ready' : 'off') : 'off');
+    }),
+  );
+  void vscode.commands.executeCommand('setContext', 'inkstream.suggestionVisible', false);
+  if (config.enable) await srv.start();
+  else status.show('off');
+}
+
+export async function deactivate(): Promise<void> {
+  await server?.stop();
+}

@@ -1,0 +1,277 @@
+// End-to-end tests of the extension in a real VS Code (code-server 4.100.3 =
+// VS Code 1.100.3, Chromium, playwright-core) with the real `inkstream lsp`
+// and the bundled default model, on loopback. Prints measurements (first
+// ghost latency, flicker) and closes with "N passed, N failed".
+//
+//   INKSTREAM_BINARY=build/cli/inkstream INKSTREAM_MODEL=models/default \
+//   CODE_SERVER=<.../node_modules/code-server> node test/e2e/run.mjs [dist/inkstream.vsix]
+import { existsSync, mkdirSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Workbench, sleep } from './harness.mjs';
+import { analyse } from './flicker.mjs';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const extDir = resolve(here, '../..');
+const repo = resolve(extDir, '../..');
+const binary = resolve(process.env.INKSTREAM_BINARY ?? join(repo, 'build/cli/inkstream'));
+const model = resolve(process.env.INKSTREAM_MODEL ?? join(repo, 'models/default'));
+const codeServer = process.env.CODE_SERVER;
+const vsix = resolve(process.argv[2] ?? join(extDir, 'dist/inkstream.vsix'));
+const artifacts = resolve(process.env.E2E_ARTIFACTS ?? join(process.env.TMPDIR ?? '/tmp', 'inkstream-vscode-e2e-artifacts'));
+const only = process.env.E2E_ONLY ? new RegExp(process.env.E2E_ONLY) : undefined;
+for (const [what, p] of [['inkstream binary', binary], ['model', model], ['vsix', vsix], ['code-server', codeServer ?? '']])
+  if (!p || !existsSync(p)) {
+    console.error(`e2e: ${what} not found: ${p}`);
+    process.exit(2);
+  }
+mkdirSync(artifacts, { recursive: true });
+
+let passed = 0;
+let failed = 0;
+const check = (cond, what) => {
+  if (cond) passed++;
+  else {
+    failed++;
+    console.error(`FAIL: ${what}`);
+  }
+  return cond;
+};
+const eq = (got, want, what) => check(got === want, `${what}: got ${JSON.stringify(got)}, want ${JSON.stringify(want)}`);
+
+// Settings of every scenario: the real server and model, a log to check.
+let wb;
+const base = () => ({
+  'inkstream.server.path': binary,
+  'inkstream.server.args': ['--log-file', wb.serverLog, '--log-level', 'debug'],
+  'inkstream.completion.model': model,
+  'inkstream.completion.threads': 1,
+});
+// A long suggestion that streams for a while (several re-renders).
+const LONG = { 'inkstream.completion.max_tokens': 120, 'inkstream.completion.stop_at': 'none' };
+
+const completions = () => (wb.serverLogText().match(/lsp: completion \S+ (answered|cancelled|failed)/g) ?? []).length;
+
+const save = () => wb.save();
+
+// Types `text` into the focused editor, then waits for a finished suggestion
+// (status not "writing"), sampling the ghost text after every paint.
+async function suggestion(text, { timeout = 30000 } = {}) {
+  await wb.startSampling();
+  const typedAt = Date.now();
+  await wb.page.keyboard.type(text, { delay: 40 });
+  const lastKey = Date.now();
+  const end = Date.now() + timeout;
+  let status = '';
+  while (Date.now() < end) {
+    status = await wb.statusText();
+    const g = await wb.ghost();
+    if (g && !/writing/.test(status)) break;
+    await sleep(50);
+  }
+  await sleep(300);
+  const samples = await wb.samples();
+  return { samples, ghost: await wb.ghost(), status, typedAt, lastKey };
+}
+
+async function scenario(name, settings, fn) {
+  if (only && !only.test(name)) return;
+  const before = failed;
+  console.log(`--- ${name}`);
+  try {
+    const changes = (wb.extensionLog().match(/settings changed/g) ?? []).length;
+    // VS Code notices the file; the extension passes it on (or restarts the server).
+    if (wb.workspaceSettings(settings)) for (let i = 0; i < 50 && (wb.extensionLog().match(/settings changed/g) ?? []).length === changes; i++) await sleep(100);
+    await sleep(300);
+    await wb.waitStatus(/inkstream(?!: (starting|loading|error))/, 60000);
+    await fn();
+  } catch (e) {
+    check(false, `${name}: ${e.stack ?? e}`);
+  }
+  if (failed > before) {
+    await wb.screenshot(join(artifacts, `${name.replace(/\W+/g, '_')}.png`));
+    console.error(`  extension log (last lines):\n${wb.extensionLog().trim().split('\n').slice(-12).join('\n')}`);
+    console.error(`  server log (last lines):\n${wb.serverLogText().trim().split('\n').slice(-8).join('\n')}`);
+  }
+  try {
+    await wb.page.keyboard.press('Escape');
+    await save();
+  } catch {}
+}
+
+let PROSE = '';
+wb = new Workbench({ codeServer, vsix, settings: {} });
+const started = Date.now();
+try {
+  wb.install();
+  wb.writeSettings(base());
+  wb.workspaceSettings({});
+  PROSE = '# A story\n\nThe old lighthouse keeper climbed the stairs every night, and';
+  for (const n of ['grow', 'accept', 'word', 'line', 'cycle', 'dismiss', 'through', 'nostream', 'flicker']) wb.file(`${n}.md`, PROSE);
+  wb.file('notes.txt', 'Notes for the next chapter: the keeper finds a letter, and');
+  await wb.start();
+  console.log(`workbench up in ${Date.now() - started} ms`);
+
+  // n 16 and 230 tokens: a stream of about a second on this model.
+  await scenario('ghost text appears and grows in place', { ...LONG, 'inkstream.completion.max_tokens': 230, 'inkstream.completion.n': 16 }, async () => {
+    await wb.open('grow.md');
+    const r = await suggestion(' the');
+    const a = analyse(r.samples);
+    console.log(`  ${a.snapshots.length} distinct snapshots, first ghost ${r.samples.find((s) => s.text)?.t ? 'seen' : 'never'}`);
+    check(a.snapshots.length >= 3, `several growing snapshots (got ${a.snapshots.length}: ${JSON.stringify(a.snapshots)})`);
+    eq(a.snapshots[a.snapshots.length - 1], r.ghost, 'the last snapshot is what stays shown');
+    // Tab takes it: the document is the text plus the suggestion, and every
+    // snapshot shown on the way was a beginning of it.
+    await wb.page.keyboard.press('Tab');
+    await save();
+    const accepted = wb.readFile('grow.md').slice(PROSE.length + ' the'.length);
+    eq(accepted, r.ghost, 'after Tab the file holds the final suggestion');
+    check(a.snapshots.every((t) => accepted.startsWith(t)), 'every snapshot was a beginning of the final suggestion');
+    console.log(`  ${a.flickers} flickered frames over ${a.updates} updates`);
+  });
+
+  await scenario('accept all runs the accept command', {}, async () => {
+    await wb.open('accept.md');
+    const r = await suggestion(' the');
+    check(r.ghost.length > 0, 'a suggestion is shown');
+    await wb.page.keyboard.press('Tab');
+    await save();
+    eq(wb.readFile('accept.md'), `${'# A story\n\nThe old lighthouse keeper climbed the stairs every night, and'} the${r.ghost}`, 'file = text + suggestion');
+    await sleep(300);
+    check(/suggestion accepted/.test(wb.serverLogText()), 'the server log shows the accept command');
+    check((await wb.ghost()) !== r.ghost.slice(0), 'the accepted suggestion is no longer shown');
+  });
+
+  await scenario('accept word takes one word with its space per press', {}, async () => {
+    await wb.open('word.md');
+    const r = await suggestion(' the');
+    const words = r.ghost.match(/^\s*\S+/g);
+    check(r.ghost.split(/\s+/).filter(Boolean).length >= 2, `a suggestion of two words or more (${JSON.stringify(r.ghost)})`);
+    const first = /^[ \t]*\S+/.exec(r.ghost)?.[0] ?? '';
+    await wb.page.keyboard.press('Control+ArrowRight');
+    await sleep(400);
+    await save();
+    eq(wb.readFile('word.md'), `${'# A story\n\nThe old lighthouse keeper climbed the stairs every night, and'} the${first}`, 'one press took the first word and its leading space');
+    const rest = await wb.waitGhost((g) => g.length > 0, 5000).catch(() => '');
+    eq(rest, r.ghost.slice(first.length), 'the rest stays shown');
+    void words;
+  });
+
+  await scenario('accept line takes the first line of a multi-line suggestion', { ...LONG }, async () => {
+    await wb.open('line.md');
+    let r;
+    for (const w of [' the', ' of', ' a', ' to']) {
+      r = await suggestion(w);
+      if (r.ghost.includes('\n') && r.ghost.indexOf('\n') > 0) break;
+    }
+    check(r.ghost.indexOf('\n') > 0, `a multi-line suggestion (${JSON.stringify(r.ghost)})`);
+    await save();
+    const before = wb.readFile('line.md');
+    const firstLine = r.ghost.slice(0, r.ghost.indexOf('\n'));
+    await wb.page.keyboard.press('Control+Alt+ArrowRight');
+    await sleep(400);
+    await save();
+    eq(wb.readFile('line.md'), before + firstLine, 'accept line took the rest of the line');
+  });
+
+  await scenario('cycling alternatives', { 'inkstream.completion.n': 3 }, async () => {
+    await wb.open('cycle.md');
+    const r = await suggestion(' the');
+    check(/\(1\/[23]\)/.test(r.status), `the status shows alternative 1 of N (${r.status})`);
+    const first = r.ghost;
+    await wb.page.keyboard.press('Alt+BracketRight');
+    const second = await wb.waitGhost((g) => g && g !== first, 5000).catch(() => first);
+    check(second !== first, `Alt+] shows another alternative (${JSON.stringify(first)} -> ${JSON.stringify(second)})`);
+    check(/\(2\/[23]\)/.test(await wb.statusText()), `the status shows alternative 2 (${await wb.statusText()})`);
+    await wb.page.keyboard.press('Alt+BracketLeft');
+    const back = await wb.waitGhost((g) => g === first, 5000).catch(() => '');
+    eq(back, first, 'Alt+[ goes back');
+    // Tab takes the one shown
+    await wb.page.keyboard.press('Alt+BracketRight');
+    await wb.waitGhost((g) => g === second, 5000).catch(() => '');
+    await wb.page.keyboard.press('Tab');
+    await save();
+    eq(wb.readFile('cycle.md'), `${'# A story\n\nThe old lighthouse keeper climbed the stairs every night, and'} the${second}`, 'Tab accepted the alternative shown');
+  });
+
+  await scenario('dismiss cancels the server request', { 'inkstream.completion.max_tokens': 400, 'inkstream.completion.stop_at': 'none', 'inkstream.completion.n': 16 }, async () => {
+    await wb.open('dismiss.md');
+    const cancelledBefore = (wb.serverLogText().match(/ cancelled in /g) ?? []).length;
+    await wb.page.keyboard.type(' the', { delay: 40 });
+    await wb.waitGhost((g) => g.length > 0, 20000);
+    check(/writing/.test(await wb.statusText()), 'still streaming when Escape is pressed');
+    await wb.page.keyboard.press('Escape');
+    await sleep(150);
+    eq(await wb.ghost(), '', 'no ghost text after Escape');
+    await sleep(1500);
+    eq(await wb.ghost(), '', 'and none comes back');
+    const cancelledAfter = (wb.serverLogText().match(/ cancelled in /g) ?? []).length;
+    check(cancelledAfter > cancelledBefore, 'the server log shows the cancellation');
+  });
+
+  await scenario('typing through keeps the rest without a new request', {}, async () => {
+    await wb.open('through.md');
+    const r = await suggestion(' the');
+    const m = /^\s*\S+/.exec(r.ghost);
+    check(!!m && r.ghost.length > m[0].length, `a suggestion longer than a word (${JSON.stringify(r.ghost)})`);
+    const n = completions();
+    const typed = m[0];
+    await wb.page.keyboard.type(typed, { delay: 60 });
+    await sleep(800);
+    eq(await wb.ghost(), r.ghost.slice(typed.length), 'the rest of the suggestion stays shown');
+    eq(completions(), n, 'no new generation');
+  });
+
+  await scenario('a server without streaming', { 'inkstream.streaming': false }, async () => {
+    await wb.open('nostream.md');
+    const r = await suggestion(' the');
+    const a = analyse(r.samples);
+    check(r.ghost.length > 0, 'a suggestion is shown');
+    eq(a.snapshots.length, 1, `it appears once, whole (${JSON.stringify(a.snapshots)})`);
+    check(!/partialCompletion/.test(wb.serverLogText().split('initialize').pop() ?? '') , 'no streamed notifications');
+  });
+
+  await scenario('plaintext gets suggestions out of the box', {}, async () => {
+    await wb.open('notes.txt');
+    const r = await suggestion(' she');
+    check(r.ghost.length > 0, `ghost text in a .txt file (${JSON.stringify(r.ghost)})`);
+    const widget = await wb.page.evaluate(() => !!document.querySelector('.editor-widget.suggest-widget.visible'));
+    eq(widget, false, 'no word-suggestion popup over it');
+    await wb.page.keyboard.press('Tab');
+    await save();
+    eq(wb.readFile('notes.txt'), `Notes for the next chapter: the keeper finds a letter, and she${r.ghost}`, 'Tab accepts in plaintext');
+  });
+
+  // Measurements: first-ghost latency and flicker over several suggestions,
+  // with the default settings and with long streamed suggestions.
+  for (const [label, settings] of [['default settings', {}], ['long suggestions', LONG]]) {
+    await scenario(`flicker: ${label}`, settings, async () => {
+      await wb.open('flicker.md');
+      const totals = { updates: 0, flickers: 0, latencies: [] };
+      for (const w of [' the', ' and', ' then', ' a', ' of', ' it']) {
+        const r = await suggestion(w);
+        const a = analyse(r.samples);
+        totals.updates += a.updates;
+        totals.flickers += a.flickers;
+        const first = r.samples.find((s) => s.text);
+        if (first) totals.latencies.push(Math.round(first.t - (r.samples[0]?.t ?? first.t) - (r.lastKey - r.typedAt)));
+        check(a.updates >= 1, `${label}: a suggestion was shown`);
+        await wb.page.keyboard.press('Escape');
+        await wb.page.keyboard.press('Enter');
+      }
+      const rate = totals.updates ? totals.flickers / totals.updates : 0;
+      const lat = totals.latencies.sort((x, y) => x - y);
+      console.log(
+        `  flicker (${label}): ${totals.flickers} of ${totals.updates} updates (${(rate * 100).toFixed(1)}%); first ghost after the last key: median ${lat[lat.length >> 1]} ms (${lat.join(', ')}; includes the ${300} ms idle delay)`,
+      );
+      check(rate <= 0.1, `${label}: flicker ${(rate * 100).toFixed(1)}% <= 10%`);
+    });
+  }
+} catch (e) {
+  check(false, `e2e: ${e.stack ?? e}`);
+  await wb?.screenshot(join(artifacts, 'setup.png'));
+} finally {
+  await wb?.stop();
+}
+console.log(`vscode e2e (${Math.round((Date.now() - started) / 1000)} s): ${passed} passed, ${failed} failed`);
+process.exit(failed === 0 && passed > 0 ? 0 : 1);
