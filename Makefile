@@ -10,7 +10,7 @@ JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 PROMPT ?= It was a dark and stormy night; the rain fell in torrents, except at occasional intervals, when
 
-.PHONY: run test build deps test-deps test-release test-sanitize clean
+.PHONY: run test build deps test-deps test-release test-sanitize vscode clean
 
 deps:
 	@scripts/setup.sh
@@ -35,12 +35,19 @@ test-release: build
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
 # Unit tests and the malformed-input LSP test under ASan/UBSan. Tests that
-# time a child process (CLI, LSP sessions, Neovim) run in the release pass
+# time a child process (CLI, LSP sessions, Neovim, VS Code) run in the release pass
 # only: under ASan each start of the binary takes seconds.
 test-sanitize: test-deps
 	@cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DINKSTREAM_SANITIZE=ON -DINKSTREAM_BUILD_BENCH=OFF $(CMAKE_FLAGS) >/dev/null
 	@cmake --build $(ASAN_BUILD) -j $(JOBS)
-	@cd $(ASAN_BUILD) && ctest --output-on-failure -j $(JOBS) -E '^(Cli\.|LspSession\.|nvim_)'
+	@cd $(ASAN_BUILD) && ctest --output-on-failure -j $(JOBS) -E '^(Cli\.|LspSession\.|nvim_|vscode_)'
+
+# The VS Code extension as a .vsix (install: code --install-extension
+# editor_plugins/vscode/dist/inkstream.vsix). Needs Node 20 and npm.
+vscode:
+	@editor_plugins/vscode/scripts/setup_test_env.sh --packages-only
+	@cd editor_plugins/vscode && npm run -s package >/dev/null
+	@echo editor_plugins/vscode/dist/inkstream.vsix
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)

@@ -14,6 +14,9 @@ packages=(
 if [[ "${1:-}" == "--tests" ]]; then
   packages+=(
     python3 python3-numpy   # fixture checkpoint generator
+    # the VS Code extension's end-to-end tests: a real VS Code (code-server,
+    # set up by editor_plugins/vscode/scripts/setup_test_env.sh) in Chromium
+    chromium-headless-shell ripgrep libkrb5-dev make
   )
 fi
 
@@ -30,4 +33,9 @@ if ((${#missing[@]})); then
   if [[ $(id -u) -ne 0 ]]; then sudo="sudo"; fi
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+fi
+
+if [[ "${1:-}" == "--tests" ]]; then
+  editor_plugins_vscode="$(dirname "$0")/../editor_plugins/vscode"
+  "$editor_plugins_vscode/scripts/setup_test_env.sh" >/dev/null
 fi

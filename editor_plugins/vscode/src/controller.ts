@@ -54,6 +54,7 @@ export class Controller implements vscode.Disposable {
   private readonly shown = new Map<Session, Shown>();
   private contextVisible = false;
   private forceNext = false; // the next provider call is an explicit request (Alt+\)
+  private dismissed: { uri: string; version: number; at: Pos } | undefined;
   private readonly disposables: vscode.Disposable[] = [];
 
   constructor(
@@ -107,6 +108,9 @@ export class Controller implements vscode.Disposable {
     this.forceNext = false;
     if (!explicit) {
       if (!this.config.autoTrigger) return null;
+      // Dismissed here: nothing new until the writer types or moves.
+      const d = this.dismissed;
+      if (d && d.uri === uri && d.version === document.version && samePos(position, d.at)) return null;
       if (!(await sleep(this.config.idleDelayMs, token))) return null;
     }
     if (context.selectedCompletionInfo) return null; // the suggest widget is open: its item, not prose
@@ -116,9 +120,14 @@ export class Controller implements vscode.Disposable {
     return this.applies(s, document, position) ? this.items(s, document, position, !explicit) : null;
   }
 
-  // Whether `s` still describes this document and cursor.
+  // Whether `s` is the document's live session and still describes it and the cursor.
   private applies(s: Session, document: vscode.TextDocument, position: vscode.Position): boolean {
-    return s.uri === document.uri.toString() && s.version === document.version && samePos(position, s.cursor);
+    return (
+      this.store.current(s.uri) === s &&
+      s.uri === document.uri.toString() &&
+      s.version === document.version &&
+      samePos(position, s.cursor)
+    );
   }
 
   // The alternatives as shown now (whole words while they grow, if so set).
@@ -430,6 +439,10 @@ export class Controller implements vscode.Disposable {
   async dismiss(): Promise<void> {
     const editor = vscode.window.activeTextEditor;
     const s = editor && this.store.current(editor.document.uri.toString());
+    if (editor) {
+      const at = editor.selection.active;
+      this.dismissed = { uri: editor.document.uri.toString(), version: editor.document.version, at: { line: at.line, character: at.character } };
+    }
     this.end(s, 'dismissed');
     await vscode.commands.executeCommand('editor.action.inlineSuggest.hide');
   }
