@@ -16,9 +16,11 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     output,
     serverSettingKeys(context.extension.packageJSON),
     {
-      middleware: {
-        provideInlineCompletionItems: (document, position, ctx, token) => controller!.provide(document, position, ctx, token),
-      },
+      // The client library registers a provider for the server's capability
+      // and drops it whenever the server stops; ours (below) outlives
+      // restarts, so that the next suggestion after a crash can restart it.
+      // The library's one stays silent.
+      middleware: { provideInlineCompletionItems: () => null },
       onPartial: (p) => controller?.onPartial(p),
       onStatus: (p) => controller?.onStatus(p),
       onStateChange: (running, crashed) => {
@@ -33,6 +35,17 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   const srv = server;
   controller = new Controller(config, () => srv.ready(), status, output);
   const ctl = controller;
+
+  let provider: vscode.Disposable | undefined;
+  const registerProvider = () => {
+    provider?.dispose();
+    provider = vscode.languages.registerInlineCompletionItemProvider(
+      config.languages.map((language) => ({ language })),
+      { provideInlineCompletionItems: (document, position, ctx, token) => ctl.provide(document, position, ctx, token) },
+    );
+  };
+  registerProvider();
+  context.subscriptions.push({ dispose: () => provider?.dispose() });
 
   const command = (id: string, fn: () => unknown) => context.subscriptions.push(vscode.commands.registerCommand(id, fn));
   command('inkstream.acceptAll', () => ctl.acceptAll());
@@ -69,6 +82,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       config = readConfig();
       output.info(`settings changed${needsRestart(e) ? ' (restarting the server)' : ''}`);
       ctl.setConfig(config);
+      if (e.affectsConfiguration('inkstream.languages')) registerProvider();
       if (needsRestart(e)) await srv.restart(config);
       else if (e.affectsConfiguration('inkstream.completion')) await srv.settingsChanged(config);
       if (e.affectsConfiguration('inkstream.enable')) status.show(config.enable ? (srv.running ? 'ready' : 'off') : 'off');

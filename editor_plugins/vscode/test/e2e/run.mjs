@@ -5,6 +5,7 @@
 //
 //   INKSTREAM_BINARY=build/cli/inkstream INKSTREAM_MODEL=models/default \
 //   CODE_SERVER=<.../node_modules/code-server> node test/e2e/run.mjs [dist/inkstream.vsix]
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -69,6 +70,7 @@ async function suggestion(text, { timeout = 30000 } = {}) {
   const typedAt = Date.now();
   await wb.page.keyboard.type(text, { delay: 40 });
   const lastKey = Date.now();
+  const lastKeyPage = await wb.page.evaluate(() => performance.now());
   const end = Date.now() + timeout;
   let status = '';
   while (Date.now() < end) {
@@ -79,7 +81,10 @@ async function suggestion(text, { timeout = 30000 } = {}) {
   }
   await sleep(300);
   const samples = await wb.samples();
-  return { samples, ghost: await wb.ghost(), status, typedAt, lastKey };
+  // first ghost paint after the last key (ms)
+  const first = samples.find((x) => x.text && x.t > lastKeyPage);
+  const latency = first ? Math.round(first.t - lastKeyPage) : undefined;
+  return { samples, ghost: await wb.ghost(), status, typedAt, lastKey, latency };
 }
 
 async function scenario(name, settings, fn) {
@@ -114,7 +119,8 @@ try {
   wb.writeSettings(base());
   wb.workspaceSettings({});
   PROSE = '# A story\n\nThe old lighthouse keeper climbed the stairs every night, and';
-  for (const n of ['grow', 'accept', 'word', 'line', 'cycle', 'dismiss', 'through', 'nostream', 'flicker']) wb.file(`${n}.md`, PROSE);
+  for (const n of ['grow', 'accept', 'word', 'line', 'cycle', 'dismiss', 'through', 'nostream', 'moved', 'trigger', 'crash', 'flicker'])
+    wb.file(`${n}.md`, PROSE);
   wb.file('notes.txt', 'Notes for the next chapter: the keeper finds a letter, and');
   await wb.start();
   console.log(`workbench up in ${Date.now() - started} ms`);
@@ -124,7 +130,7 @@ try {
     await open('grow.md');
     const r = await suggestion(' the');
     const a = analyse(r.samples);
-    console.log(`  ${a.snapshots.length} distinct snapshots, first ghost ${r.samples.find((s) => s.text)?.t ? 'seen' : 'never'}`);
+    console.log(`  ${a.snapshots.length} distinct snapshots, first ghost ${r.latency} ms after the last key`);
     check(a.snapshots.length >= 3, `several growing snapshots (got ${a.snapshots.length}: ${JSON.stringify(a.snapshots)})`);
     eq(a.snapshots[a.snapshots.length - 1], r.ghost, 'the last snapshot is what stays shown');
     // Tab takes it: the document is the text plus the suggestion, and every
@@ -249,6 +255,49 @@ try {
     eq(wb.readFile('notes.txt'), `Notes for the next chapter: the keeper finds a letter, and she${r.ghost}`, 'Tab accepts in plaintext');
   });
 
+  await scenario('moving the cursor drops the suggestion for good', {}, async () => {
+    await open('moved.md');
+    const r = await suggestion(' the');
+    check(r.ghost.length > 0, 'a suggestion is shown');
+    await wb.page.keyboard.press('ArrowLeft');
+    await sleep(150);
+    eq(await wb.ghost(), '', 'no ghost text once the cursor moved');
+    await wb.page.keyboard.press('ArrowRight');
+    await sleep(1200);
+    eq(await wb.ghost(), '', 'the old suggestion does not come back at its old place');
+  });
+
+  await scenario('Alt+\\ asks for a suggestion when automatic ones are off', { 'inkstream.autoTrigger': false }, async () => {
+    await open('trigger.md');
+    const n = completions();
+    await wb.page.keyboard.type(' the', { delay: 40 });
+    await sleep(1200);
+    eq(await wb.ghost(), '', 'no suggestion by itself');
+    eq(completions(), n, 'no request by itself');
+    await wb.page.keyboard.press('Alt+Backslash');
+    const g = await wb.waitGhost((x) => x.length > 0, 15000).catch(() => '');
+    check(g.length > 0, 'Alt+\\ brings one');
+  });
+
+  await scenario('a crashed server restarts with the next suggestion', {}, async () => {
+    await open('crash.md');
+    const r = await suggestion(' the');
+    check(r.ghost.length > 0, 'a suggestion is shown');
+    await wb.page.keyboard.press('Escape');
+    const starts = (wb.serverLogText().match(/language server starting/g) ?? []).length;
+    spawnSync('pkill', ['-KILL', '-f', wb.serverLog]);
+    await wb.waitStatus(/error/, 10000);
+    await sleep(500);
+    const toasts = await wb.page.evaluate(() =>
+      [...document.querySelectorAll('.notification-toast')].filter((t) => t.textContent.includes('the server stopped')).length,
+    );
+    eq(toasts, 1, 'one message about it');
+    const again = await suggestion(' and');
+    check(again.ghost.length > 0, `a suggestion after the restart (${JSON.stringify(again.ghost)})`);
+    eq((wb.serverLogText().match(/language server starting/g) ?? []).length, starts + 1, 'the server was started again');
+    check(/restarting the server after it exited/.test(wb.extensionLog()), 'the extension log says why');
+  });
+
   // Measurements: first-ghost latency and flicker over several suggestions,
   // with the default settings and with long streamed suggestions.
   for (const [label, settings] of [['default settings', {}], ['long suggestions', LONG]]) {
@@ -260,8 +309,7 @@ try {
         const a = analyse(r.samples);
         totals.updates += a.updates;
         totals.flickers += a.flickers;
-        const first = r.samples.find((s) => s.text);
-        if (first) totals.latencies.push(Math.round(first.t - (r.samples[0]?.t ?? first.t) - (r.lastKey - r.typedAt)));
+        if (r.latency !== undefined) totals.latencies.push(r.latency);
         check(a.updates >= 1, `${label}: a suggestion was shown`);
         await wb.page.keyboard.press('Escape');
         await wb.page.keyboard.press('Enter');
