@@ -10,7 +10,7 @@ JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 PROMPT ?= It was a dark and stormy night; the rain fell in torrents, except at occasional intervals, when
 
-.PHONY: run test build deps test-deps test-release test-sanitize vscode clean
+.PHONY: run test build deps test-deps test-release test-sanitize vscode vscode-demo clean
 
 deps:
 	@scripts/setup.sh
@@ -48,6 +48,11 @@ vscode:
 	@editor_plugins/vscode/scripts/setup_test_env.sh --packages-only
 	@cd editor_plugins/vscode && npm run -s package >/dev/null
 	@echo editor_plugins/vscode/dist/inkstream.vsix
+
+# The extension in code-server (a real VS Code in the browser) on the demo
+# story, for people without VS Code: open the address it prints.
+vscode-demo: build
+	@scripts/vscode_demo.sh $(BUILD)/cli/inkstream
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)
