@@ -151,3 +151,8 @@ for d in fp32 auto; do
   "$BUILD/bench/keystroke_bench" --binary "$BUILD/cli/inkstream" --model "$folder" --dtype "$d" \
     --text $F/literature $F/fortunes $F/people $F/wisdom --pauses 6
 done
+
+echo
+echo "## VS Code extension: flicker and first-ghost latency of each re-render method (real VS Code in code-server)"
+(cd editor_plugins/vscode && scripts/setup_test_env.sh >/dev/null && npm run -s package >/dev/null)
+node bench/vscode_flicker.mjs "$BUILD/cli/inkstream" models/default 2>/dev/null

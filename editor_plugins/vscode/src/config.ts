@@ -12,6 +12,7 @@ export interface Config {
   idleDelayMs: number;
   renderThrottleMs: number;
   wholeWords: boolean;
+  renderMethod: 'hold' | 'hideTrigger' | 'hideThenTrigger';
 }
 
 export function readConfig(): Config {
@@ -26,6 +27,7 @@ export function readConfig(): Config {
     idleDelayMs: c.get<number>('idleDelayMs', 300),
     renderThrottleMs: c.get<number>('renderThrottleMs', 100),
     wholeWords: c.get<boolean>('wholeWords', true),
+    renderMethod: c.get<Config['renderMethod']>('renderMethod', 'hold'),
   };
 }
 

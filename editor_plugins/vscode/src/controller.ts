@@ -93,7 +93,7 @@ export class Controller implements vscode.Disposable {
       // A re-render, VS Code asking again by itself, or typing through.
       const automatic = context.triggerKind === vscode.InlineCompletionTriggerKind.Automatic;
       const view = this.shown.get(s);
-      if (!automatic && view?.automatic && !s.finished) {
+      if (!automatic && view?.automatic && !s.finished && this.config.renderMethod === 'hold') {
         // The no-blank re-render: hold the call while the text grows.
         view.holding = true;
         await this.grown(s, token, HOLD_MS);
@@ -295,7 +295,7 @@ export class Controller implements vscode.Disposable {
     if (view?.holding) return; // the held call answers with the latest text
     const selected = this.visible(s).find((v) => v.index === s.selected);
     if (view && selected && view.text === selected.text && view.selected === s.selected) return; // nothing new to show
-    if (view?.automatic) {
+    if (view?.automatic && this.config.renderMethod === 'hold') {
       // VS Code re-asks an explicit trigger over an automatic answer while
       // still showing it: growth without a blank frame.
       await vscode.commands.executeCommand('editor.action.inlineSuggest.trigger');
@@ -303,6 +303,11 @@ export class Controller implements vscode.Disposable {
     }
     // Otherwise VS Code would keep its answer: hide, then trigger, as one
     // command sequence in the workbench (the gap is one provider call).
+    if (this.config.renderMethod === 'hideThenTrigger') {
+      await vscode.commands.executeCommand('editor.action.inlineSuggest.hide');
+      await vscode.commands.executeCommand('editor.action.inlineSuggest.trigger');
+      return;
+    }
     await vscode.commands.executeCommand('runCommands', {
       commands: ['editor.action.inlineSuggest.hide', 'editor.action.inlineSuggest.trigger'],
     });

@@ -119,7 +119,7 @@ try {
   wb.writeSettings(base());
   wb.workspaceSettings({});
   PROSE = '# A story\n\nThe old lighthouse keeper climbed the stairs every night, and';
-  for (const n of ['grow', 'accept', 'word', 'line', 'cycle', 'dismiss', 'through', 'nostream', 'moved', 'trigger', 'crash', 'flicker'])
+  for (const n of ['grow', 'accept', 'word', 'line', 'cycle', 'dismiss', 'through', 'nostream', 'moved', 'trigger', 'crash', 'switch', 'switch2', 'flicker'])
     wb.file(`${n}.md`, PROSE);
   wb.file('notes.txt', 'Notes for the next chapter: the keeper finds a letter, and');
   await wb.start();
@@ -220,6 +220,19 @@ try {
     eq(await wb.ghost(), '', 'and none comes back');
     const cancelledAfter = (wb.serverLogText().match(/ cancelled in /g) ?? []).length;
     check(cancelledAfter > cancelledBefore, 'the server log shows the cancellation');
+  });
+
+  await scenario('switching editor cancels a streaming suggestion', { 'inkstream.completion.max_tokens': 400, 'inkstream.completion.stop_at': 'none', 'inkstream.completion.n': 16 }, async () => {
+    await open('switch.md');
+    const cancelledBefore = (wb.serverLogText().match(/ cancelled in /g) ?? []).length;
+    await wb.page.keyboard.type(' the', { delay: 40 });
+    await wb.waitGhost((g) => g.length > 0, 20000);
+    check(/writing/.test(await wb.statusText()), 'still streaming when the editor changes');
+    await wb.open('switch2.md');
+    await sleep(1000);
+    check((wb.serverLogText().match(/ cancelled in /g) ?? []).length > cancelledBefore, 'the server log shows the cancellation');
+    check(/suggestion ended: switched editor/.test(wb.extensionLog()), 'the extension ended it for the switch');
+    eq(await wb.ghost(), '', 'no ghost text in the other editor');
   });
 
   await scenario('typing through keeps the rest without a new request', {}, async () => {
@@ -331,5 +344,6 @@ try {
 } finally {
   await wb?.stop();
 }
-console.log(`vscode e2e (${Math.round((Date.now() - started) / 1000)} s): ${passed} passed, ${failed} failed`);
+console.log(`vscode e2e took ${Math.round((Date.now() - started) / 1000)} s`);
+console.log(`e2e: ${passed} passed, ${failed} failed`);
 process.exit(failed === 0 && passed > 0 ? 0 : 1);
