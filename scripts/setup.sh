@@ -37,5 +37,7 @@ fi
 
 if [[ "${1:-}" == "--tests" ]]; then
   editor_plugins_vscode="$(dirname "$0")/../editor_plugins/vscode"
-  "$editor_plugins_vscode/scripts/setup_test_env.sh" >/dev/null
+  # Needs Node 20 + npm: without them the VS Code tests are skipped, not the rest.
+  "$editor_plugins_vscode/scripts/setup_test_env.sh" >/dev/null ||
+    echo "setup: the VS Code extension's tests cannot be set up (see above); CTest will skip vscode_e2e" >&2
 fi

@@ -550,7 +550,7 @@ void Server::finish_job(LspJob& job, const CompletionOutcome& outcome, const std
   const double ms = std::chrono::duration<double, std::milli>(Clock::now() - job.received).count();
   spdlog::info("lsp: completion {} {} in {:.0f} ms ({}, {} streamed updates, {} items, {} of {} prompt tokens reused, prompt read in {:.1f} ms)",
                job.reply.id().dump(), outcome.cancelled ? "cancelled" : outcome.error.empty() ? "answered" : "failed", ms,
-               outcome.source, outcome.streamed_updates, outcome.items.size(), outcome.timings.cache_n,
+               outcome.source, job.stream ? outcome.streamed_updates : 0, outcome.items.size(), outcome.timings.cache_n,
                outcome.timings.cache_n + outcome.timings.prompt_n, outcome.timings.prompt_ms);
   Json status = {{"requestId", job.reply.id()},
                  {"busy", busy},

@@ -1,15 +1,15 @@
 // Streamed ghost text. VS Code's stable API cannot update a suggestion it
-// shows, so each streamed update re-renders it: hide + trigger, run in the
-// workbench as one command sequence, and the provider answers the trigger
-// from this session's cache. The extension owns the request's lifetime (VS
-// Code cancels its provider call on every hide): the session ends when the
-// writer types something else, moves, switches editor or dismisses.
+// shows, so each streamed update re-renders it (see render()), and the
+// provider answers from this session's cache. The extension owns the
+// request's lifetime (VS Code cancels its provider call on every re-render):
+// the session ends when the writer types something else, moves, switches
+// editor or dismisses.
 import * as vscode from 'vscode';
 import type { LanguageClient } from 'vscode-languageclient/node';
 import type { Config } from './config';
 import { nextLine, nextWord, wholeWords } from './prose';
 import type { PartialParams, StatusParams } from './server';
-import { type AcceptArgs, type Pos, samePos, Session, SessionStore } from './session';
+import { type AcceptArgs, type Pos, samePos, type Session, SessionStore } from './session';
 import type { StatusItem } from './status';
 import { RenderScheduler } from './throttle';
 
@@ -25,21 +25,21 @@ const FIRST_TEXT_WAIT_MS = 3000;
 // blank-free steps, its first words and the whole.
 const HOLD_MS = 1000;
 
-interface RequestState {
-  cancel: vscode.CancellationTokenSource;
-  waiters: (() => void)[]; // provider calls waiting for the first text
-  finishers: (() => void)[]; // provider calls held until the request ends
-}
-
 // What VS Code shows of a session: the answer of the last provider call.
 interface Shown {
   // Whether that call was automatic: then VS Code re-asks on an explicit
   // trigger *without* first clearing what it shows (no blank frame), and
-  // the provider may hold that call until the text has grown.
+  // the provider may hold that call while the text grows.
   automatic: boolean;
   text: string; // the selected alternative as shown
   selected: number;
   holding: boolean; // an explicit call is being held
+}
+
+interface RequestState {
+  cancel: vscode.CancellationTokenSource;
+  firstText: (() => void)[]; // provider calls waiting for the first shown text
+  finished: (() => void)[]; // provider calls held until the request ends
 }
 
 interface LspItem {
@@ -50,11 +50,11 @@ interface LspItem {
 export class Controller implements vscode.Disposable {
   private readonly store = new SessionStore(`vscode-${process.pid}`);
   private readonly requests = new Map<Session, RequestState>();
-  private readonly scheduler: RenderScheduler;
   private readonly shown = new Map<Session, Shown>();
-  private contextVisible = false;
-  private forceNext = false; // the next provider call is an explicit request (Alt+\)
+  private readonly scheduler: RenderScheduler;
+  private readonly contexts = new Map<string, boolean>();
   private dismissed: { uri: string; version: number; at: Pos } | undefined;
+  private readonly rerendering = new Set<string>(); // documents whose re-render is under way
   private readonly disposables: vscode.Disposable[] = [];
 
   constructor(
@@ -78,7 +78,7 @@ export class Controller implements vscode.Disposable {
     if (!config.enable) for (const s of this.store.all()) this.end(s, 'disabled');
   }
 
-  // ---- the provider (vscode-languageclient middleware) -----------------
+  // ---- the inline completion provider -----------------------------------
 
   async provide(
     document: vscode.TextDocument,
@@ -88,36 +88,36 @@ export class Controller implements vscode.Disposable {
   ): Promise<vscode.InlineCompletionItem[] | null> {
     if (!this.config.enable) return null;
     const uri = document.uri.toString();
+    const automatic = context.triggerKind === vscode.InlineCompletionTriggerKind.Automatic;
     let s = this.store.current(uri);
     if (s && this.applies(s, document, position)) {
       // A re-render, VS Code asking again by itself, or typing through.
-      const automatic = context.triggerKind === vscode.InlineCompletionTriggerKind.Automatic;
       const view = this.shown.get(s);
       if (!automatic && view?.automatic && !s.finished && this.config.renderMethod === 'hold') {
-        // The no-blank re-render: hold the call while the text grows.
+        // The blank-free re-render: hold the call while the text grows.
         view.holding = true;
-        await this.grown(s, token, HOLD_MS);
+        await this.waitFor(s, 'finished', token, HOLD_MS);
         view.holding = false;
-      } else if (!s.finished && this.visible(s).length === 0) {
-        await this.firstText(s, token);
+      } else if (!s.finished && s.count === 0) {
+        await this.waitFor(s, 'firstText', token, FIRST_TEXT_WAIT_MS);
       }
-      return this.applies(s, document, position) ? this.items(s, document, position, automatic) : null;
+      return this.answer(s, document, position, automatic, token);
     }
     if (s) this.end(s, 'moved');
-    const explicit = this.forceNext || context.triggerKind === vscode.InlineCompletionTriggerKind.Invoke;
-    this.forceNext = false;
-    if (!explicit) {
+    // A re-render's trigger that arrives after its session ended asks for nothing.
+    if (!automatic && this.rerendering.has(uri)) return null;
+    // Dismissed here: nothing new until the writer types, moves or presses Alt+\.
+    const d = this.dismissed;
+    if (d && d.uri === uri && d.version === document.version && samePos(position, d.at)) return null;
+    if (automatic) {
       if (!this.config.autoTrigger) return null;
-      // Dismissed here: nothing new until the writer types or moves.
-      const d = this.dismissed;
-      if (d && d.uri === uri && d.version === document.version && samePos(position, d.at)) return null;
       if (!(await sleep(this.config.idleDelayMs, token))) return null;
     }
     if (context.selectedCompletionInfo) return null; // the suggest widget is open: its item, not prose
-    s = await this.startSession(document, position, explicit);
+    s = await this.startSession(document, position, automatic, token);
     if (!s) return null;
-    await this.firstText(s, token);
-    return this.applies(s, document, position) ? this.items(s, document, position, !explicit) : null;
+    await this.waitFor(s, 'firstText', token, FIRST_TEXT_WAIT_MS);
+    return this.answer(s, document, position, automatic, token);
   }
 
   // Whether `s` is the document's live session and still describes it and the cursor.
@@ -130,40 +130,56 @@ export class Controller implements vscode.Disposable {
     );
   }
 
-  // The alternatives as shown now (whole words while they grow, if so set).
-  private visible(s: Session): { index: number; text: string }[] {
-    return s.ordered((text, done) => (this.config.wholeWords && this.config.streaming ? wholeWords(text, done) : text));
+  // What to show while an alternative grows (whole words, if so set).
+  private showPolicy(): (text: string, done: boolean) => string {
+    return this.config.wholeWords && this.config.streaming ? wholeWords : (t) => t;
   }
 
-  private items(s: Session, document: vscode.TextDocument, position: vscode.Position, automatic: boolean): vscode.InlineCompletionItem[] {
+  private answer(
+    s: Session,
+    document: vscode.TextDocument,
+    position: vscode.Position,
+    automatic: boolean,
+    token: vscode.CancellationToken,
+  ): vscode.InlineCompletionItem[] | null {
+    // VS Code discards the answer of a cancelled call: nothing is shown.
+    if (token.isCancellationRequested || !this.applies(s, document, position)) return null;
     // The range starts where the suggestion does on this line, so that text
     // typed since is a prefix of the item (VS Code then shows the rest).
     const start = position.line === s.anchor.line ? new vscode.Position(s.anchor.line, s.anchor.character) : position.with(undefined, 0);
     const typed = document.getText(new vscode.Range(start, position));
-    const out = this.visible(s).map(({ index, text }) => {
+    const items = s.ordered().map(({ index, text }) => {
       const item = new vscode.InlineCompletionItem(typed + text.slice(s.consumed.length), new vscode.Range(start, position));
       // Run after VS Code's own accept (a Tab bound elsewhere): the server counts it.
       item.command = { title: 'inkstream: accept', command: 'inkstream.accept', arguments: [s.acceptArgs(index)] };
       return item;
     });
-    const selected = this.visible(s).find((v) => v.index === s.selected);
-    this.shown.set(s, { automatic, text: selected?.text ?? '', selected: s.selected, holding: false });
-    this.setContext(out.length > 0);
-    this.showStatus(s);
-    return out;
+    this.shown.set(s, { automatic, text: s.shown(), selected: s.selected, holding: false });
+    this.showState(s);
+    return items;
   }
 
-  private async startSession(document: vscode.TextDocument, position: vscode.Position, explicit: boolean): Promise<Session | undefined> {
+  private async startSession(
+    document: vscode.TextDocument,
+    position: vscode.Position,
+    automatic: boolean,
+    token: vscode.CancellationToken,
+  ): Promise<Session | undefined> {
+    const version = document.version;
     const client = await this.client();
-    if (!client || document.isClosed) return undefined;
-    const s = this.store.start(document.uri.toString(), { line: position.line, character: position.character }, document.version);
-    const req: RequestState = { cancel: new vscode.CancellationTokenSource(), waiters: [], finishers: [] };
+    // (starting the server can take a while: the writer may have moved on)
+    if (!client || document.isClosed || token.isCancellationRequested || document.version !== version) return undefined;
+    const uri = document.uri.toString();
+    this.end(this.store.current(uri), 'replaced');
+    const s = this.store.start(uri, { line: position.line, character: position.character }, version, this.showPolicy());
+    const req: RequestState = { cancel: new vscode.CancellationTokenSource(), firstText: [], finished: [] };
     this.requests.set(s, req);
+    this.setContext('inkstream.requestPending', true);
     this.status.show('writing');
     const params = {
       textDocument: { uri: client.code2ProtocolConverter.asUri(document.uri) },
       position: { line: position.line, character: position.character },
-      context: { triggerKind: explicit ? 1 : 2 },
+      context: { triggerKind: automatic ? 2 : 1 },
       workDoneToken: s.token,
     };
     // Not VS Code's provider token: each re-render cancels that one.
@@ -174,28 +190,10 @@ export class Controller implements vscode.Disposable {
     return s;
   }
 
-  private firstText(s: Session, token: vscode.CancellationToken): Promise<void> {
+  // Waits until the request's `event` (or `ms`, or VS Code giving up).
+  private waitFor(s: Session, event: 'firstText' | 'finished', token: vscode.CancellationToken, ms: number): Promise<void> {
     const req = this.requests.get(s);
-    if (!req || s.finished || this.visible(s).length > 0) return Promise.resolve();
-    return new Promise<void>((resolve) => {
-      let settled = false;
-      const done = () => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        sub.dispose();
-        resolve();
-      };
-      const timer = setTimeout(done, FIRST_TEXT_WAIT_MS);
-      const sub = token.onCancellationRequested(done);
-      req.waiters.push(done);
-    });
-  }
-
-  // Waits until the session finished or `ms` passed (or VS Code gave up).
-  private grown(s: Session, token: vscode.CancellationToken, ms: number): Promise<void> {
-    const req = this.requests.get(s);
-    if (!req || s.finished) return Promise.resolve();
+    if (!req || s.finished || (event === 'firstText' && s.count > 0)) return Promise.resolve();
     return new Promise<void>((resolve) => {
       let settled = false;
       const done = () => {
@@ -207,16 +205,15 @@ export class Controller implements vscode.Disposable {
       };
       const timer = setTimeout(done, ms);
       const sub = token.onCancellationRequested(done);
-      req.finishers.push(done);
+      req[event].push(done);
     });
   }
 
-  private wake(s: Session): boolean {
-    const req = this.requests.get(s);
-    if (!req || req.waiters.length === 0) return false;
-    const w = req.waiters.splice(0);
-    w.forEach((f) => f());
-    return true;
+  // Resolves the calls waiting for `event`; whether there were any.
+  private wake(req: RequestState | undefined, event: 'firstText' | 'finished'): boolean {
+    const waiting = req ? req[event].splice(0) : [];
+    waiting.forEach((f) => f());
+    return waiting.length > 0;
   }
 
   // ---- what the server sends -------------------------------------------
@@ -225,19 +222,19 @@ export class Controller implements vscode.Disposable {
     const s = this.store.forToken(p.token);
     if (!s || !Array.isArray(p.items)) return;
     if (p.requestId !== undefined) s.requestId = p.requestId;
-    if (!s.update(p.items)) return;
-    if (this.visible(s).length === 0) return;
-    // A provider call waiting for its first text answers it; else re-render.
-    if (!this.wake(s)) this.scheduler.request();
+    if (!s.update(p.items) || s.count === 0) return;
+    // A provider call waiting for the first text answers it; else re-render.
+    if (!this.wake(this.requests.get(s), 'firstText')) this.scheduler.request();
   }
 
   onStatus(p: StatusParams): void {
-    this.status.setFigures({
-      model: p.model,
-      latencyMs: p.requestId !== undefined ? p.latencyMs : undefined,
-      tokensPerSecond: p.tokensPerSecond || undefined,
-      cacheHitRate: p.engine?.cacheHitRate,
-    });
+    if (p.message !== 'cancelled')
+      this.status.setFigures({
+        model: p.model,
+        latencyMs: p.requestId !== undefined ? p.latencyMs : undefined,
+        tokensPerSecond: p.tokensPerSecond || undefined,
+        cacheHitRate: p.engine?.cacheHitRate,
+      });
     if (p.requestId === undefined) {
       // a model finished loading (or failed to)
       if (p.message && p.message !== 'ready') this.status.show('error', p.message);
@@ -252,7 +249,7 @@ export class Controller implements vscode.Disposable {
     s.finish(
       list.map((it) => ({
         insertText: typeof it.insertText === 'string' ? it.insertText : it.insertText.value,
-        accept: (it.command?.arguments?.[0] as AcceptArgs | undefined) ?? undefined,
+        accept: it.command?.arguments?.[0] as AcceptArgs | undefined,
       })),
     );
     this.afterRequest(s, req);
@@ -261,11 +258,11 @@ export class Controller implements vscode.Disposable {
   private onRequestError(s: Session, err: unknown): void {
     const req = this.requests.get(s);
     this.requests.delete(s);
-    s.end(); // what was streamed stays usable
+    s.end(); // what was streamed and shown stays usable
     const code = (err as { code?: number })?.code;
-    // -32800 cancelled, -32801 content modified, -32802 superseded: normal.
-    if (code !== undefined && code !== -32800 && code !== -32801 && code !== -32802 && !req?.cancel.token.isCancellationRequested) {
-      const message = (err as { message?: string }).message ?? String(err);
+    // -32800 cancelled, -32801 content modified (typing), -32802 superseded: normal.
+    if (code !== -32800 && code !== -32801 && code !== -32802 && !req?.cancel.token.isCancellationRequested) {
+      const message = (err as { message?: string })?.message ?? String(err);
       this.output.appendLine(`[inkstream] suggestion failed: ${message}`);
       this.status.show('error', message);
     }
@@ -273,15 +270,16 @@ export class Controller implements vscode.Disposable {
   }
 
   private afterRequest(s: Session, req: RequestState | undefined): void {
-    this.wake(s);
-    req?.finishers.splice(0).forEach((f) => f());
+    const woke = [this.wake(req, 'firstText'), this.wake(req, 'finished')];
+    const answered = woke[0] || woke[1];
     if (this.store.current(s.uri) !== s) return;
-    if (s.count === 0) {
-      this.end(s, 'empty');
+    this.setContext('inkstream.requestPending', false);
+    if (s.exhausted) {
+      this.end(s, 'nothing to show');
       return;
     }
-    this.scheduler.request();
-    this.showStatus(s);
+    if (!answered) this.scheduler.request(); // a waiting call answers with the final text itself
+    this.showState(s);
   }
 
   // ---- rendering --------------------------------------------------------
@@ -293,33 +291,37 @@ export class Controller implements vscode.Disposable {
     if (!s || !editor.selection.isEmpty || !this.applies(s, editor.document, editor.selection.active)) return;
     const view = this.shown.get(s);
     if (view?.holding) return; // the held call answers with the latest text
-    const selected = this.visible(s).find((v) => v.index === s.selected);
-    if (view && selected && view.text === selected.text && view.selected === s.selected) return; // nothing new to show
-    if (view?.automatic && this.config.renderMethod === 'hold') {
-      // VS Code re-asks an explicit trigger over an automatic answer while
-      // still showing it: growth without a blank frame.
-      await vscode.commands.executeCommand('editor.action.inlineSuggest.trigger');
-      return;
+    if (view && view.text === s.shown() && view.selected === s.selected) return; // nothing new to show
+    this.rerendering.add(s.uri);
+    try {
+      if (view?.automatic && this.config.renderMethod === 'hold') {
+        // VS Code re-asks an explicit trigger over an automatic answer while
+        // still showing it: growth without a blank frame.
+        await vscode.commands.executeCommand('editor.action.inlineSuggest.trigger');
+      } else if (this.config.renderMethod === 'hideThenTrigger') {
+        await vscode.commands.executeCommand('editor.action.inlineSuggest.hide');
+        await vscode.commands.executeCommand('editor.action.inlineSuggest.trigger');
+      } else {
+        // Otherwise VS Code would keep its answer: hide, then trigger, as one
+        // command sequence in the workbench (the gap is one provider call).
+        await vscode.commands.executeCommand('runCommands', {
+          commands: ['editor.action.inlineSuggest.hide', 'editor.action.inlineSuggest.trigger'],
+        });
+      }
+    } finally {
+      this.rerendering.delete(s.uri);
     }
-    // Otherwise VS Code would keep its answer: hide, then trigger, as one
-    // command sequence in the workbench (the gap is one provider call).
-    if (this.config.renderMethod === 'hideThenTrigger') {
-      await vscode.commands.executeCommand('editor.action.inlineSuggest.hide');
-      await vscode.commands.executeCommand('editor.action.inlineSuggest.trigger');
-      return;
-    }
-    await vscode.commands.executeCommand('runCommands', {
-      commands: ['editor.action.inlineSuggest.hide', 'editor.action.inlineSuggest.trigger'],
-    });
   }
 
-  private setContext(visible: boolean): void {
-    if (visible === this.contextVisible) return;
-    this.contextVisible = visible;
-    void vscode.commands.executeCommand('setContext', 'inkstream.suggestionVisible', visible);
+  private setContext(key: string, value: boolean): void {
+    if (this.contexts.get(key) === value) return;
+    this.contexts.set(key, value);
+    void vscode.commands.executeCommand('setContext', key, value);
   }
 
-  private showStatus(s: Session): void {
+  // The context keys the extension's key bindings use, and the status bar.
+  private showState(s: Session): void {
+    this.setContext('inkstream.suggestionVisible', s.count > 0);
     const n = s.count;
     const alt = n > 1 ? `${s.ordinal}/${n}` : '';
     if (!s.finished) this.status.show('writing', '', alt);
@@ -332,23 +334,25 @@ export class Controller implements vscode.Disposable {
     const s = this.store.current(e.document.uri.toString());
     if (!s || e.contentChanges.length === 0) return; // (empty: only the dirty state changed)
     const c = e.contentChanges[0];
-    const cursor = s.cursor;
+    // Suggestions use \n; a CRLF document gets \r\n for it.
+    const text = e.document.eol === vscode.EndOfLine.CRLF ? c.text.replace(/\r\n/g, '\n') : c.text;
     if (
       e.contentChanges.length === 1 &&
       c.rangeLength === 0 &&
-      samePos({ line: c.range.start.line, character: c.range.start.character }, cursor) &&
-      c.text.length > 0 &&
-      s.consume(c.text)
+      samePos({ line: c.range.start.line, character: c.range.start.character }, s.cursor) &&
+      text.length > 0 &&
+      s.consume(text)
     ) {
       s.version = e.document.version; // typed (or accepted) through the suggestion
-      if (s.count === 0 && s.finished) this.end(s, 'typed through');
-      else this.showStatus(s);
+      if (s.exhausted) this.end(s, 'typed through');
+      else this.showState(s);
       return;
     }
     this.end(s, 'edited');
   }
 
   private onSelection(e: vscode.TextEditorSelectionChangeEvent): void {
+    if (e.textEditor !== vscode.window.activeTextEditor) return; // (the same file in another editor)
     const s = this.store.current(e.textEditor.document.uri.toString());
     if (!s) return;
     const sel = e.selections[0];
@@ -368,12 +372,13 @@ export class Controller implements vscode.Disposable {
     if (req) {
       req.cancel.cancel();
       this.requests.delete(s);
-      this.wake(s);
-      req.finishers.splice(0).forEach((f) => f());
+      this.wake(req, 'firstText');
+      this.wake(req, 'finished');
     }
     this.shown.delete(s);
     this.scheduler.cancel();
-    this.setContext(false);
+    this.setContext('inkstream.suggestionVisible', false);
+    this.setContext('inkstream.requestPending', false);
     if (this.status.state === 'writing') this.status.show(this.config.enable ? 'ready' : 'off');
     this.output.appendLine(`[inkstream] suggestion ended: ${why}`);
   }
@@ -384,21 +389,25 @@ export class Controller implements vscode.Disposable {
     const editor = vscode.window.activeTextEditor;
     if (!editor) return undefined;
     const s = this.store.current(editor.document.uri.toString());
-    if (!s || !this.applies(s, editor.document, editor.selection.active)) return undefined;
+    if (!s || !editor.selection.isEmpty || !this.applies(s, editor.document, editor.selection.active)) return undefined;
     return { editor, s };
   }
 
-  // Inserts `text` of the selected alternative at the cursor (accept all /
-  // word / line); when that completes the alternative it counts as accepted.
-  private async take(part: (rest: string) => string): Promise<void> {
+  // Inserts `part` of the shown rest of the selected alternative at the
+  // cursor (accept all / word / line). Taking all of a complete alternative
+  // counts as accepting it. Without a suggestion here, the key does what it
+  // would have done (`fallback`).
+  private async take(part: (rest: string) => string, fallback?: string): Promise<void> {
     const a = this.active();
-    if (!a) return;
+    const rest = a ? a.s.remainder() : '';
+    if (!a || !rest) {
+      if (fallback) await vscode.commands.executeCommand(fallback);
+      return;
+    }
     const { editor, s } = a;
     const index = s.selected;
-    const rest = s.remainder();
     const text = part(rest);
-    if (!text) return;
-    const complete = text === rest && (s.done(index) || s.finished);
+    const complete = text === rest && s.complete(index);
     const args = s.acceptArgs(index);
     const at = s.cursor;
     const ok = await editor.edit((b) => b.insert(new vscode.Position(at.line, at.character), text));
@@ -413,31 +422,22 @@ export class Controller implements vscode.Disposable {
   }
 
   acceptAll(): Promise<void> {
-    return this.take((rest) => (this.config.wholeWords && this.config.streaming ? this.shownRest() : rest));
+    return this.take((rest) => rest, 'tab');
   }
 
   acceptWord(): Promise<void> {
-    return this.take(nextWord);
+    return this.take(nextWord, 'cursorWordEndRight');
   }
 
   acceptLine(): Promise<void> {
     return this.take(nextLine);
   }
 
-  // The rest of the selected alternative as shown (accept all takes what the
-  // writer sees, not words not yet shown).
-  private shownRest(): string {
-    const a = this.active();
-    if (!a) return '';
-    const shown = this.visible(a.s).find((v) => v.index === a.s.selected);
-    return shown ? shown.text.slice(a.s.consumed.length) : '';
-  }
-
   async cycle(delta: 1 | -1): Promise<void> {
     const a = this.active();
     if (!a || a.s.count < 2) return;
     a.s.cycle(delta);
-    this.showStatus(a.s);
+    this.showState(a.s);
     this.scheduler.request();
   }
 
@@ -452,11 +452,12 @@ export class Controller implements vscode.Disposable {
     await vscode.commands.executeCommand('editor.action.inlineSuggest.hide');
   }
 
+  // Alt+\: a new explicit request here (VS Code's explicit trigger).
   async trigger(): Promise<void> {
     const editor = vscode.window.activeTextEditor;
     if (!editor) return;
     this.end(this.store.current(editor.document.uri.toString()), 'new request');
-    this.forceNext = true;
+    this.dismissed = undefined;
     await vscode.commands.executeCommand('editor.action.inlineSuggest.trigger');
   }
 
@@ -495,5 +496,3 @@ function sleep(ms: number, token: vscode.CancellationToken): Promise<boolean> {
     });
   });
 }
-
-export type { Pos };

@@ -23,10 +23,11 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       middleware: { provideInlineCompletionItems: () => null },
       onPartial: (p) => controller?.onPartial(p),
       onStatus: (p) => controller?.onStatus(p),
-      onStateChange: (running, crashed) => {
+      onStateChange: (running, crashed, why) => {
         if (!running) controller?.serverStopped();
-        if (crashed) status.show('error', 'the server stopped; it restarts with the next suggestion');
-        else if (running) status.show(config.enable ? 'loading' : 'off');
+        if (crashed) status.show('error', why ?? 'the server stopped');
+        // (the model's "ready" can come before the client reports running)
+        else if (running) status.show(!config.enable ? 'off' : status.state === 'ready' ? 'ready' : 'loading');
         else status.show('off');
       },
     },
@@ -55,9 +56,12 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   command('inkstream.previous', () => ctl.cycle(-1));
   command('inkstream.dismiss', () => ctl.dismiss());
   command('inkstream.trigger', () => ctl.trigger());
-  command('inkstream.toggle', () =>
-    vscode.workspace.getConfiguration('inkstream').update('enable', !config.enable, vscode.ConfigurationTarget.Global),
-  );
+  command('inkstream.toggle', () => {
+    // Where it is set (a workspace value would win over a global one).
+    const c = vscode.workspace.getConfiguration('inkstream');
+    const target = c.inspect('enable')?.workspaceValue !== undefined ? vscode.ConfigurationTarget.Workspace : vscode.ConfigurationTarget.Global;
+    return c.update('enable', !config.enable, target);
+  });
   command('inkstream.restart', () => srv.restart(config));
   command('inkstream.showOutput', () => output.show(true));
   command('inkstream.openSettings', () => vscode.commands.executeCommand('workbench.action.openSettings', '@ext:inkstream.inkstream'));
@@ -82,13 +86,17 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       config = readConfig();
       output.info(`settings changed${needsRestart(e) ? ' (restarting the server)' : ''}`);
       ctl.setConfig(config);
-      if (e.affectsConfiguration('inkstream.languages')) registerProvider();
+      if (e.affectsConfiguration('inkstream.languages')) {
+        registerProvider();
+        void languagesContext();
+      }
       if (needsRestart(e)) await srv.restart(config);
       else if (e.affectsConfiguration('inkstream.completion')) await srv.settingsChanged(config);
       if (e.affectsConfiguration('inkstream.enable')) status.show(config.enable ? (srv.running ? 'ready' : 'off') : 'off');
     }),
   );
-  void vscode.commands.executeCommand('setContext', 'inkstream.suggestionVisible', false);
+  const languagesContext = () => vscode.commands.executeCommand('setContext', 'inkstream.languages', config.languages);
+  void languagesContext();
   if (config.enable) await srv.start();
   else status.show('off');
 }

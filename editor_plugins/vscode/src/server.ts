@@ -15,7 +15,7 @@ import {
   TransportKind,
 } from 'vscode-languageclient/node';
 import { type Config, serverSettings } from './config';
-import { RestartPolicy } from './throttle';
+import { RestartPolicy } from './restart';
 
 export interface PartialParams {
   requestId?: number | string;
@@ -37,7 +37,8 @@ export interface ServerEvents {
   middleware: Middleware;
   onPartial(p: PartialParams): void;
   onStatus(p: StatusParams): void;
-  onStateChange(running: boolean, crashed: boolean): void;
+  // `why`: what the status bar says when it is not running.
+  onStateChange(running: boolean, crashed: boolean, why?: string): void;
 }
 
 // `name` as a path, or looked up on PATH; undefined if it is not an executable file.
@@ -87,8 +88,9 @@ export class InkstreamServer implements vscode.Disposable {
         if (!this.gaveUp) {
           this.gaveUp = true;
           void vscode.window.showErrorMessage(
-            'inkstream: the server exited 3 times within a minute; not restarting it for now (see Output › inkstream, or run "inkstream: Restart the server").',
+            `inkstream: the server keeps exiting (restarted ${this.restarts.max} times within a minute); not restarting it for now (see Output › inkstream, or run "inkstream: Restart the server").`,
           );
+          this.events.onStateChange(false, true, 'the server keeps exiting; use the menu to restart it');
         }
         return undefined;
       }
@@ -110,10 +112,10 @@ export class InkstreamServer implements vscode.Disposable {
       // One clear message (the client library's own would follow a failed spawn).
       this.crashed = true;
       this.gaveUp = true;
-      const why = `inkstream: the server "${cfg.serverPath}" was not found. Set "inkstream.server.path" to the inkstream executable (e.g. build/cli/inkstream), then run "inkstream: Restart the server".`;
+      const why = `inkstream: the server "${cfg.serverPath}" was not found. Set "inkstream.server.path" to the inkstream executable (e.g. build/cli/inkstream).`;
       this.output.appendLine(`[inkstream] ${why}`);
       void vscode.window.showErrorMessage(why);
-      this.events.onStateChange(false, true);
+      this.events.onStateChange(false, true, `"${cfg.serverPath}" not found (inkstream.server.path)`);
       return undefined;
     }
     const serverOptions: ServerOptions = {
@@ -143,13 +145,13 @@ export class InkstreamServer implements vscode.Disposable {
       await client.start();
     } catch (e) {
       this.client = undefined;
-      this.crashed = true;
       const why = e instanceof Error ? e.message : String(e);
       this.output.appendLine(`[inkstream] could not start "${cfg.serverPath} lsp": ${why}`);
-      void vscode.window.showErrorMessage(
-        `inkstream: could not start the server "${cfg.serverPath}" (${why}). Set "inkstream.server.path" to the inkstream executable.`,
-      );
-      this.events.onStateChange(false, true);
+      // Once per run of failures (a crash already said so; restarts are bounded).
+      if (!this.crashed)
+        void vscode.window.showErrorMessage(`inkstream: could not start the server "${cfg.serverPath}" (${why}); see Output › inkstream.`);
+      this.crashed = true;
+      this.events.onStateChange(false, true, `could not start: ${why}`);
       return undefined;
     }
     this.crashed = false;
@@ -162,7 +164,7 @@ export class InkstreamServer implements vscode.Disposable {
     this.client = undefined;
     this.output.appendLine('[inkstream] the server exited');
     void vscode.window.showWarningMessage('inkstream: the server stopped (see Output › inkstream); it restarts with the next suggestion.');
-    this.events.onStateChange(false, true);
+    this.events.onStateChange(false, true, 'the server stopped; it restarts with the next suggestion');
   }
 
   async stop(): Promise<void> {
@@ -192,6 +194,7 @@ export class InkstreamServer implements vscode.Disposable {
   // Sends the server settings after a change; a setting the writer removed
   // needs a restart to get the server's default back.
   async settingsChanged(config: Config): Promise<void> {
+    if (this.starting) await this.starting; // (its initializationOptions may predate the change)
     const next = serverSettings(this.settingKeys);
     const removed = Object.keys(this.sentSettings).some((k) => !(k in next));
     if (removed) return this.restart(config);

@@ -56,6 +56,9 @@ export class Session {
     readonly anchor: Pos,
     public version: number, // the document version the session is valid for
     readonly token: string,
+    // What of an alternative is shown (e.g. whole words while it grows):
+    // selection, cycling, i/N and accepting all go by what is shown.
+    private readonly show: (text: string, done: boolean) => string = (t) => t,
   ) {}
 
   // The cursor position this session expects.
@@ -90,18 +93,26 @@ export class Session {
   }
 
   // The request ended without a response (cancelled, failed): what was
-  // streamed stays usable, as finished alternatives.
+  // streamed and shown stays usable; a cut alternative stays unfinished, so
+  // it shows only up to its last whole word.
   end(): void {
     this.finished = true;
-    for (const a of this.alternatives) if (a) a.done = true;
     this.reselect();
   }
 
-  // Indices of the alternatives that still continue what was consumed.
+  // The shown text of alternative `index`.
+  shown(index = this.selected): string {
+    const a = this.alternatives[index];
+    return a ? this.show(a.text, a.done) : '';
+  }
+
+  // Indices of the alternatives whose shown text still continues what was consumed.
   live(): number[] {
     const out: number[] = [];
     this.alternatives.forEach((a, i) => {
-      if (a && a.text.length > this.consumed.length && a.text.startsWith(this.consumed)) out.push(i);
+      if (!a) return;
+      const t = this.show(a.text, a.done);
+      if (t.length > this.consumed.length && t.startsWith(this.consumed)) out.push(i);
     });
     return out;
   }
@@ -124,10 +135,15 @@ export class Session {
     return this.alternatives[index]?.done ?? false;
   }
 
-  // The rest of the selected alternative after what was consumed ('' if none).
+  // The shown rest of the selected alternative after what was consumed ('' if none).
   remainder(): string {
-    const t = this.text();
+    const t = this.shown();
     return t.startsWith(this.consumed) ? t.slice(this.consumed.length) : '';
+  }
+
+  // Whether the selected alternative is complete: its whole text is shown.
+  complete(index = this.selected): boolean {
+    return this.done(index) || (this.finished && this.shown(index) === this.text(index));
   }
 
   acceptArgs(index = this.selected): AcceptArgs {
@@ -149,9 +165,9 @@ export class Session {
     return true;
   }
 
-  // Nothing left to show: every alternative was typed through or is empty.
+  // Nothing left to show or to come: every alternative was typed through.
   get exhausted(): boolean {
-    return this.finished && this.remainder() === '' && this.count === 0;
+    return this.finished && this.count === 0;
   }
 
   // Alt+] / Alt+[: moves the selection over the live alternatives.
@@ -162,20 +178,13 @@ export class Session {
     this.selected = live[(at + delta + live.length * 2) % live.length] ?? live[0];
   }
 
-  // The alternatives in the order to hand VS Code: the selected one first (VS
-  // Code shows the first item after each re-render, and a re-render resets its
-  // own selection), then the others in cycling order.
-  ordered(show: (text: string, done: boolean) => string = (t) => t): { index: number; text: string }[] {
+  // The alternatives as shown, in the order to hand VS Code: the selected
+  // one first (VS Code shows the first item after each re-render, and a
+  // re-render resets its own selection), then the others in cycling order.
+  ordered(): { index: number; text: string }[] {
     const live = this.live();
     const at = Math.max(0, live.indexOf(this.selected));
-    const rotated = live.slice(at).concat(live.slice(0, at));
-    const out: { index: number; text: string }[] = [];
-    for (const i of rotated) {
-      const a = this.alternatives[i];
-      const text = show(a.text, a.done);
-      if (text.length > this.consumed.length && text.startsWith(this.consumed)) out.push({ index: i, text });
-    }
-    return out;
+    return live.slice(at).concat(live.slice(0, at)).map((index) => ({ index, text: this.shown(index) }));
   }
 
   private reselect(): void {
@@ -193,9 +202,10 @@ export class SessionStore {
 
   constructor(private readonly prefix: string) {}
 
-  start(uri: string, anchor: Pos, version: number): Session {
+  // A new session for `uri` (the caller ends the previous one first).
+  start(uri: string, anchor: Pos, version: number, show?: (text: string, done: boolean) => string): Session {
     this.drop(uri);
-    const s = new Session(uri, anchor, version, `${this.prefix}-${++this.counter}`);
+    const s = new Session(uri, anchor, version, `${this.prefix}-${++this.counter}`, show);
     this.byUri.set(uri, s);
     this.byToken.set(s.token, s);
     return s;

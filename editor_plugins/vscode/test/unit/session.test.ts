@@ -87,23 +87,43 @@ test('before the response, accept arguments name the streamed request', () => {
 test('an ended request keeps what was streamed; consuming it all exhausts the session', () => {
   const s = streamed();
   s.end();
-  assert.equal(s.done(0), true);
+  assert.equal(s.finished, true);
   assert.equal(s.consume(' the sea'), true);
   assert.equal(s.count, 0); // ' the sea' is used up; the others do not continue it
   assert.deepEqual(s.live(), []);
   assert.equal(s.exhausted, true);
 });
 
-test('ordered() applies the display filter and drops what shows nothing new', () => {
-  const s = streamed();
-  const shown = s.ordered((t, done) => (done ? t : t.slice(0, 4)));
-  assert.deepEqual(shown, [
-    { index: 0, text: ' the' },
-    { index: 1, text: ' a s' },
-    { index: 2, text: ' the' },
+test('a display filter decides what is live, shown, cycled and accepted', () => {
+  const halfWords = (t: string, done: boolean) => (done ? t : t.slice(0, t.lastIndexOf(' ') + 1).trimEnd());
+  const s = new Session('file:///a.md', { line: 0, character: 0 }, 1, 't', halfWords);
+  s.update([
+    { index: 0, text: ' the sea was', done: false },
+    { index: 1, text: ' a', done: false }, // nothing whole yet
+    { index: 2, text: ' the sky is', done: false },
   ]);
-  s.consume(' the');
-  assert.deepEqual(s.ordered((t) => t.slice(0, 4)), []);
+  assert.deepEqual(s.ordered(), [
+    { index: 0, text: ' the sea' },
+    { index: 2, text: ' the sky' },
+  ]);
+  assert.equal(s.count, 2);
+  s.cycle(1);
+  assert.equal(s.selected, 2); // skips the alternative with nothing shown
+  assert.equal(s.ordinal, 2);
+  assert.equal(s.remainder(), ' the sky'); // accepting takes what is shown, not ' is'
+  assert.equal(s.complete(), false);
+  // a request cut short (typing) leaves its alternatives unfinished: still whole words only
+  s.end();
+  assert.equal(s.remainder(), ' the sky');
+  assert.equal(s.complete(), false);
+  s.consume(' the sky');
+  assert.equal(s.exhausted, true);
+  // a finished one is shown whole
+  const t = new Session('file:///a.md', { line: 0, character: 0 }, 1, 't', halfWords);
+  t.update([{ index: 0, text: ' the sea', done: false }]);
+  t.finish([{ insertText: ' the sea was grey.' }]);
+  assert.equal(t.remainder(), ' the sea was grey.');
+  assert.equal(t.complete(), true);
 });
 
 test('tokens correlate notifications with live sessions only', () => {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { type Clock, RenderScheduler, RestartPolicy } from '../../src/throttle';
+import { RestartPolicy } from '../../src/restart';
+import { type Clock, RenderScheduler } from '../../src/throttle';
 
 class FakeClock implements Clock {
   t = 0;
