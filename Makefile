@@ -40,7 +40,7 @@ test-release: build
 test-sanitize: test-deps
 	@cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DINKSTREAM_SANITIZE=ON -DINKSTREAM_BUILD_BENCH=OFF $(CMAKE_FLAGS) >/dev/null
 	@cmake --build $(ASAN_BUILD) -j $(JOBS)
-	@cd $(ASAN_BUILD) && ctest --output-on-failure -j $(JOBS) -E '^(Cli\.|LspSession\.|nvim_|vscode_)'
+	@cd $(ASAN_BUILD) && ctest --output-on-failure -j $(JOBS) -E '^(Cli\.|LspSession\.|nvim_|vscode_|serve_)'
 
 # The VS Code extension as a .vsix (install: code --install-extension
 # editor_plugins/vscode/dist/inkstream.vsix). Needs Node 20 and npm.

@@ -17,5 +17,6 @@ void add_lsp_command(CLI::App& root, int& exit_code);
 void add_data_command(CLI::App& root, int& exit_code);
 void add_train_command(CLI::App& root, int& exit_code);
 void add_eval_command(CLI::App& root, int& exit_code);
+void add_serve_command(CLI::App& root, int& exit_code);
 
 }  // namespace inkstream::cli

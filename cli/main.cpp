@@ -29,6 +29,7 @@ int main(int argc, char** argv) {
   inkstream::cli::add_data_command(app, exit_code);
   inkstream::cli::add_train_command(app, exit_code);
   inkstream::cli::add_eval_command(app, exit_code);
+  inkstream::cli::add_serve_command(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -37,6 +37,12 @@ fi
 
 if [[ "${1:-}" == "--tests" ]]; then
   editor_plugins_vscode="$(dirname "$0")/../editor_plugins/vscode"
+  # The official OpenAI SDK, the conformance client of `inkstream serve`'s tests.
+  serve_tests="$(dirname "$0")/../tests/http_server"
+  if command -v npm >/dev/null && ! cmp -s "$serve_tests/package-lock.json" "$serve_tests/node_modules/.inkstream-lock" 2>/dev/null; then
+    (cd "$serve_tests" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >&2 &&
+      cp package-lock.json node_modules/.inkstream-lock)
+  fi
   # Needs Node 20 + npm: without them the VS Code tests are skipped, not the rest.
   "$editor_plugins_vscode/scripts/setup_test_env.sh" >/dev/null ||
     echo "setup: the VS Code extension's tests cannot be set up (see above); CTest will skip vscode_e2e" >&2
