@@ -14,6 +14,7 @@
 #include <memory>
 #include <sstream>
 #include <thread>
+#include <unistd.h>
 
 #include "commands.h"
 #include "default_model.h"
@@ -46,19 +47,29 @@ std::vector<std::string> collect_keys(const ServeCliOptions& o) {
       if (!line.empty() && line[0] != '#') keys.push_back(line);
     }
   }
-  if (const char* env = std::getenv("INKSTREAM_API_KEY"); env && *env) {
+  const char* env = std::getenv("INKSTREAM_API_KEY");
+  if (env && *env) {
     std::stringstream ss(env);
-    for (std::string k; std::getline(ss, k, ',');)
+    for (std::string k; std::getline(ss, k, ',');) {
+      k.erase(0, k.find_first_not_of(" \t"));
+      k.erase(k.find_last_not_of(" \t") + 1);
       if (!k.empty()) keys.push_back(k);
+    }
   }
+  // Asked for keys but got none: refuse rather than run open.
+  if (keys.empty() && (!o.api_key_file.empty() || (env && *env)))
+    throw InvalidRequest("no API key found in --api-key-file / $INKSTREAM_API_KEY (the server would run without authentication)");
   return keys;
 }
 
 // The one piece of process state a signal handler may touch (libraries'
 // threads exist before main, so blocking and sigwait cannot catch every
 // delivery: a handler can).
-volatile std::sig_atomic_t g_stop_signal = 0;
-extern "C" void on_stop_signal(int sig) { g_stop_signal = sig; }
+std::atomic<int> g_stop_signal{0};  // lock-free: safe in a handler
+static_assert(std::atomic<int>::is_always_lock_free);
+extern "C" void on_stop_signal(int sig) {
+  if (g_stop_signal.exchange(sig) != 0) _exit(128 + sig);  // a second signal: leave now
+}
 
 int run(ServeCliOptions o) {
   std::shared_ptr<spdlog::logger> logger =
@@ -88,21 +99,22 @@ int run(ServeCliOptions o) {
   keep_freed_memory_for_inference();
   configure_threads(o.threads);
 
+  // SIGTERM / SIGINT drain (a watcher notices the handler's flag).
+  struct sigaction sa {};
+  sa.sa_handler = on_stop_signal;
+  sa.sa_flags = SA_RESTART;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGINT, &sa, nullptr);
   HttpServer server(o.server);
   const int port = server.start();
   std::fprintf(stderr, "inkstream serve: listening on http://%s:%d (%zu model%s%s)\n", o.server.host.c_str(), port,
                o.server.models.size(), o.server.models.size() == 1 ? "" : "s", o.server.api_keys.empty() ? "" : ", API keys required");
-  // SIGTERM / SIGINT drain (a watcher notices the handler's flag).
-  struct sigaction sa {};
-  sa.sa_handler = on_stop_signal;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGTERM, &sa, nullptr);
-  sigaction(SIGINT, &sa, nullptr);
   std::atomic<bool> done{false};
   std::thread watcher([&] {
     while (!done && !g_stop_signal) std::this_thread::sleep_for(std::chrono::milliseconds(20));
     if (g_stop_signal) {
-      spdlog::info("serve: signal {}: draining", static_cast<int>(g_stop_signal));
+      spdlog::info("serve: signal {}: draining", g_stop_signal.load());
       server.drain();
     }
   });

@@ -63,7 +63,7 @@ CompletionRequest parse_completion_request(const Json& body, std::uint64_t rando
     std::vector<TokenId> ids;
     for (const Json& x : p) {
       const auto id = x.get<std::int64_t>();
-      if (id < 0 || id > 0x7fffffff) throw invalid("prompt", "token ids must be non-negative");
+      if (id < 0 || id > 0x7fffffff) throw invalid("prompt", "token id " + std::to_string(id) + " is not a token id");
       ids.push_back(static_cast<TokenId>(id));
     }
     r.prompt = std::move(ids);
@@ -100,8 +100,14 @@ CompletionRequest parse_completion_request(const Json& body, std::uint64_t rando
     if (!body["stream"].is_boolean()) throw invalid("stream", "must be a boolean");
     r.stream = body["stream"].get<bool>();
   }
-  if (body.contains("stream_options") && body["stream_options"].is_object())
-    r.include_usage = body["stream_options"].value("include_usage", false);
+  if (body.contains("stream_options") && !body["stream_options"].is_null()) {
+    const Json& so = body["stream_options"];
+    if (!so.is_object()) throw invalid("stream_options", "must be an object");
+    if (so.contains("include_usage") && !so["include_usage"].is_null()) {
+      if (!so["include_usage"].is_boolean()) throw invalid("stream_options.include_usage", "must be a boolean");
+      r.include_usage = so["include_usage"].get<bool>();
+    }
+  }
   return r;
 }
 

@@ -1,6 +1,7 @@
 #include <httplib.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <map>
 #include <random>
@@ -8,6 +9,7 @@
 #include <thread>
 
 #include "admission.h"
+#include "auth.h"
 #include "inkstream/http_server/serve.h"
 #include "inkstream/model_runtime/engine.h"
 #include "inkstream/model_runtime/errors.h"
@@ -29,12 +31,6 @@ void send_error(httplib::Response& res, const ApiError& e) {
   res.set_content(openai::error_body(e).dump(), "application/json");
 }
 
-// Constant-time: the time taken does not depend on where the bytes differ.
-bool same_key(const std::string& a, const std::string& b) {
-  unsigned diff = a.size() == b.size() ? 0u : 1u;
-  for (std::size_t i = 0; i < b.size(); ++i) diff |= static_cast<unsigned char>(a[i % (a.size() ? a.size() : 1)] ^ b[i]);
-  return diff == 0 && !a.empty();
-}
 
 struct LoadedModel {
   std::string name;
@@ -80,18 +76,8 @@ struct HttpServer::Impl {
   std::condition_variable drained_cv;
   int port = 0;
 
-  bool authorized(const httplib::Request& req) const {
-    if (o.api_keys.empty()) return true;
-    const std::string h = req.get_header_value("Authorization");
-    if (h.rfind("Bearer ", 0) != 0) return false;
-    const std::string key = h.substr(7);
-    bool ok = false;
-    for (const auto& k : o.api_keys) ok |= same_key(k, key);  // (every key compared)
-    return ok;
-  }
-
   bool check_auth(const httplib::Request& req, httplib::Response& res) {
-    if (authorized(req)) return true;
+    if (authorized(o.api_keys, req.get_header_value("Authorization"))) return true;
     send_error(res, ApiError(401, "invalid or missing API key (Authorization: Bearer ...)", "invalid_request_error", "", "invalid_api_key"));
     return false;
   }
@@ -114,7 +100,7 @@ struct HttpServer::Impl {
       } catch (const std::exception& e) {
         spdlog::error("serve: model {} ({}) could not be loaded: {}", m.name, m.dir, e.what());
         failed = true;
-        std::thread([this] { drain(); }).detach();
+        drain();
         return;
       }
     }
@@ -128,17 +114,6 @@ struct HttpServer::Impl {
     return it == models.end() ? nullptr : it->second.get();
   }
 
-  double kv_usage() {
-    std::size_t used = 0, budget = 0;
-    std::lock_guard lock(models_mutex);
-    for (const auto& [name, m] : models) {
-      const EngineStats st = m->engine->stats();
-      used += st.kv_used_bytes;
-      budget += st.kv_budget_bytes;
-    }
-    return budget ? static_cast<double>(used) / static_cast<double>(budget) : 0.0;
-  }
-
   void routes() {
     http.Get("/livez", [](const httplib::Request&, httplib::Response& res) { res.set_content("{\"status\":\"ok\"}", "application/json"); });
     http.Get("/health", [this](const httplib::Request&, httplib::Response& res) {
@@ -147,9 +122,25 @@ struct HttpServer::Impl {
       res.set_content(Json{{"status", state}}.dump(), "application/json");
     });
     http.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
-      metrics.running = admission.running();
-      metrics.waiting = admission.waiting();
-      res.set_content(metrics.prometheus(kv_usage()), "text/plain; version=0.0.4");
+      // Running: generating in an engine; waiting: admitted but not yet
+      // there, or queued inside an engine (its row and KV limits).
+      long running = 0, waiting = admission.waiting();
+      double kv = 0;
+      {
+        std::size_t used = 0, budget = 0;
+        std::lock_guard lock(models_mutex);
+        for (const auto& [name, m] : models) {
+          const EngineStats st = m->engine->stats();
+          running += st.running;
+          waiting += st.waiting;
+          used += st.kv_used_bytes;
+          budget += st.kv_budget_bytes;
+        }
+        kv = budget ? static_cast<double>(used) / static_cast<double>(budget) : 0.0;
+      }
+      metrics.running = running;
+      metrics.waiting = waiting;
+      res.set_content(metrics.prometheus(kv), "text/plain; version=0.0.4");
     });
     http.Get("/v1/models", [this](const httplib::Request& req, httplib::Response& res) {
       if (!check_auth(req, res)) return;
@@ -162,6 +153,11 @@ struct HttpServer::Impl {
         completions(req, res);
       } catch (const ApiError& e) {
         send_error(res, e);
+      } catch (const Json::exception& e) {  // a field of the wrong type the parser met first
+        send_error(res, ApiError(400, std::string("invalid request: ") + e.what(), "invalid_request_error"));
+      } catch (const std::exception& e) {
+        spdlog::error("serve: completion failed: {}", e.what());
+        send_error(res, ApiError(500, e.what(), "server_error"));
       }
     });
   }
@@ -190,7 +186,11 @@ struct HttpServer::Impl {
         if (id >= cfg.vocab_size) throw openai::invalid("prompt", "token id " + std::to_string(id) + " is outside the vocabulary");
     }
     const auto prompt_tokens = static_cast<std::int64_t>(g.prompt.size());
-    if (prompt_tokens + g.max_tokens > cfg.n_positions)
+    const std::int64_t context_used = std::max<std::int64_t>(prompt_tokens, 1);  // (an empty prompt starts from <|endoftext|>)
+    if (context_used >= cfg.n_positions)
+      throw openai::invalid("prompt", "the prompt has " + std::to_string(prompt_tokens) + " tokens; the model's context is " +
+                                          std::to_string(cfg.n_positions));
+    if (context_used + g.max_tokens > cfg.n_positions)
       throw openai::invalid("max_tokens", "the prompt (" + std::to_string(prompt_tokens) + " tokens) plus max_tokens (" +
                                               std::to_string(g.max_tokens) + ") exceed the model's context of " +
                                               std::to_string(cfg.n_positions) + " tokens");
@@ -210,13 +210,20 @@ struct HttpServer::Impl {
     const std::string id = "cmpl-" + std::to_string(next_id++);
     const std::int64_t created = std::time(nullptr);
     if (!r.stream) {
-      auto stream = std::make_shared<Stream>();
-      track(&stream->cancel, true);
-      const GenerationResult result = m->engine->generate(g, {}, &stream->cancel);
-      track(&stream->cancel, false);
-      admission.release();
+      // (released and untracked however this ends)
+      struct Slot {
+        Impl& s;
+        CancellationToken cancel;
+        explicit Slot(Impl& s) : s(s) { s.track(&cancel, true); }
+        ~Slot() {
+          s.track(&cancel, false);
+          s.admission.release();
+        }
+      } slot(*this);
+      const GenerationResult result = m->engine->generate(g, {}, &slot.cancel);
       account(result, received, prompt_tokens);
       if (!result.error.empty()) throw ApiError(500, result.error, "server_error");
+      if (cut_short(result)) throw ApiError(503, "the server is shutting down; the completion was cut short", "server_error", "", "draining");
       res.set_content(openai::completion(id, created, r.model, result, usage_of(result, prompt_tokens))
                           .dump(-1, ' ', false, Json::error_handler_t::replace),
                       "application/json");
@@ -234,19 +241,26 @@ struct HttpServer::Impl {
         [=, this](std::size_t, httplib::DataSink& sink) {
           *started = true;
           track(&stream->cancel, true);
-          engine->submit(
-              g,
-              [stream](const StreamEvent& e) {
-                std::lock_guard lock(stream->mutex);
-                stream->events.push_back({e.index, std::string(e.delta), e.done, e.finish_reason});
-                stream->wake.notify_one();
-              },
-              &stream->cancel,
-              [stream](GenerationResult result) {
-                std::lock_guard lock(stream->mutex);
-                stream->result = std::move(result);
-                stream->wake.notify_one();
-              });
+          if (draining) stream->cancel.cancel();  // admitted, but the grace period is over: ends at once
+          try {
+            engine->submit(
+                g,
+                [stream](const StreamEvent& e) {
+                  std::lock_guard lock(stream->mutex);
+                  stream->events.push_back({e.index, std::string(e.delta), e.done, e.finish_reason});
+                  stream->wake.notify_one();
+                },
+                &stream->cancel,
+                [stream](GenerationResult result) {
+                  std::lock_guard lock(stream->mutex);
+                  stream->result = std::move(result);
+                  stream->wake.notify_one();
+                });
+          } catch (const std::exception& e) {
+            std::lock_guard lock(stream->mutex);
+            stream->result = GenerationResult{};
+            stream->result->error = e.what();
+          }
           const bool ok = pump(*stream, sink, id, created, model_name, received, include_usage, prompt_tokens);
           track(&stream->cancel, false);
           if (ok) sink.done();
@@ -268,7 +282,7 @@ struct HttpServer::Impl {
   bool pump(Stream& s, httplib::DataSink& sink, const std::string& id, std::int64_t created, const std::string& model,
             Clock::time_point received, bool include_usage, std::int64_t prompt_tokens) {
     bool first = true, connected = true;
-    Clock::time_point last = received;
+    std::map<int, Clock::time_point> last;  // per alternative, for the inter-token latency
     for (;;) {
       std::deque<Stream::Event> batch;
       std::optional<GenerationResult> result;
@@ -282,15 +296,17 @@ struct HttpServer::Impl {
         connected = false;
         s.cancel.cancel();
       }
+      const auto now = Clock::now();
       for (const auto& e : batch) {
-        const auto now = Clock::now();
         if (first) metrics.ttft.observe(std::chrono::duration<double>(now - received).count());
-        else metrics.inter_token.observe(std::chrono::duration<double>(now - last).count());
+        else if (auto it = last.find(e.index); it != last.end()) metrics.inter_token.observe(std::chrono::duration<double>(now - it->second).count());
         first = false;
-        last = now;
+        last[e.index] = now;
         if (!connected) continue;
-        const std::optional<FinishReason> fin = e.done ? std::optional(e.reason) : std::nullopt;
-        if (e.delta.empty() && !e.done) continue;
+        // A cut alternative (draining, shutdown) gets no finish: the error event below says why.
+        const bool cut = e.done && e.reason == FinishReason::Cancelled;
+        const std::optional<FinishReason> fin = e.done && !cut ? std::optional(e.reason) : std::nullopt;
+        if (e.delta.empty() && !fin) continue;
         const std::string ev = openai::sse(openai::chunk(id, created, model, e.index, e.delta, fin));
         if (!sink.write(ev.data(), ev.size())) {
           connected = false;
@@ -302,10 +318,16 @@ struct HttpServer::Impl {
       if (!connected) return false;
       std::string tail;
       if (!result->error.empty()) tail += openai::sse(openai::error_body(ApiError(500, result->error, "server_error")));
+      else if (cut_short(*result))
+        tail += openai::sse(openai::error_body(ApiError(503, "the server is shutting down; the stream was cut short", "server_error", "", "draining")));
       if (include_usage) tail += openai::sse(openai::usage_chunk(id, created, model, usage_of(*result, prompt_tokens)));
       tail += "data: [DONE]\n\n";
       return sink.write(tail.data(), tail.size());
     }
+  }
+
+  static bool cut_short(const GenerationResult& r) {
+    return std::any_of(r.alternatives.begin(), r.alternatives.end(), [](const Alternative& a) { return a.finish_reason == FinishReason::Cancelled; });
   }
 
   static Json usage_of(const GenerationResult& r, std::int64_t prompt_tokens) {
@@ -320,7 +342,7 @@ struct HttpServer::Impl {
     metrics.e2e.observe(seconds_since(received));
     std::string reason = "length";
     if (!r.error.empty()) reason = "error";
-    else if (!r.alternatives.empty() && r.alternatives[0].finish_reason == FinishReason::Cancelled) reason = "abort";
+    else if (cut_short(r)) reason = "abort";
     else if (!r.alternatives.empty() && r.alternatives[0].finish_reason != FinishReason::Length) reason = "stop";
     metrics.finished(reason);
   }
@@ -356,6 +378,10 @@ HttpServer::HttpServer(ServeOptions options) : impl_(std::make_unique<Impl>(std:
 
 HttpServer::~HttpServer() {
   impl_->drain();
+  {
+    std::unique_lock lock(impl_->drain_mutex);
+    impl_->drained_cv.wait(lock, [&] { return impl_->drained; });
+  }
   if (impl_->listener.joinable()) impl_->listener.join();
   if (impl_->loader.joinable()) impl_->loader.join();
 }
@@ -366,10 +392,12 @@ int HttpServer::start() {
   // Every stream holds a worker: the pool has room for all admitted
   // requests plus some for /health, /metrics and refusals, so those never
   // wait behind inference.
-  const int workers = s.o.max_running + s.o.max_queued + 8;
+  // Idle keep-alive connections hold a worker too: they are closed after 2 s.
+  const int workers = s.o.max_running + s.o.max_queued + 32;
   s.http.new_task_queue = [workers] { return new httplib::ThreadPool(static_cast<std::size_t>(workers)); };
   s.http.set_tcp_nodelay(true);
-  s.http.set_keep_alive_max_count(1000);
+  s.http.set_keep_alive_max_count(100);
+  s.http.set_keep_alive_timeout(2);
   s.http.set_payload_max_length(s.o.max_body_bytes);
   s.http.set_read_timeout(30, 0);
   s.http.set_write_timeout(30, 0);
@@ -377,6 +405,8 @@ int HttpServer::start() {
   s.port = s.o.port == 0 ? s.http.bind_to_any_port(s.o.host) : (s.http.bind_to_port(s.o.host, s.o.port) ? s.o.port : -1);
   if (s.port < 0) throw std::runtime_error("cannot listen on " + s.o.host + ":" + std::to_string(s.o.port));
   s.listener = std::thread([&s] { s.http.listen_after_bind(); });
+  // (stop() does nothing before the server runs: a drain must come after)
+  for (int i = 0; i < 500 && !s.http.is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(2));
   s.loader = std::thread([&s] { s.load_models(); });
   spdlog::info("serve: listening on http://{}:{}", s.o.host, s.port);
   return s.port;

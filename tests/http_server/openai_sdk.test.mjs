@@ -27,12 +27,21 @@ async function serve(args) {
     child.on('exit', (code) => reject(new Error(`serve exited (${code}):\n${err}`)));
   });
   const base = `http://127.0.0.1:${port}`;
-  for (let i = 0; i < 300; i++) {
+  for (let i = 0; ; i++) {
     const r = await fetch(`${base}/health`).catch(() => null);
     if (r?.status === 200) break;
+    if (i > 600) throw new Error(`serve never became ready:\n${err}`);
     await sleep(50);
   }
   return { child, base, port, log: () => err };
+}
+
+// Exit code of a server already told to stop (a second SIGTERM would force it).
+function exited(s) {
+  return new Promise((resolve) => {
+    if (s.child.exitCode !== null) return resolve(s.child.exitCode);
+    s.child.on('exit', (code) => resolve(code));
+  });
 }
 
 function stop(s) {
@@ -45,7 +54,7 @@ function stop(s) {
 
 async function metric(base, name) {
   const text = await (await fetch(`${base}/metrics`)).text();
-  const m = new RegExp(`^inkstream:${name} (\\S+)$`, 'm').exec(text);
+  const m = new RegExp(`^inkstream:${name.replace(/[{}]/g, '\\$&')} (\\S+)$`, 'm').exec(text);
   return m ? Number(m[1]) : undefined;
 }
 
@@ -109,11 +118,10 @@ test('token-id prompts and stop strings', async () => {
   const byText = await client().completions.create({ model: 'tiny', prompt: 'The sea was', max_tokens: 10, ...SAMPLING });
   assert.equal(full, byText.choices[0].text, 'ids of "The sea was" give its text');
   const word = full.trim().split(/\s+/)[1];
-  if (word) {
-    const cut = await client().completions.create({ model: 'tiny', prompt: 'The sea was', max_tokens: 10, stop: [word], ...SAMPLING });
-    assert.equal(cut.choices[0].text, full.slice(0, full.indexOf(word)));
-    assert.equal(cut.choices[0].finish_reason, 'stop');
-  }
+  assert.ok(word, `a second word to stop at in ${JSON.stringify(full)}`);
+  const cut = await client().completions.create({ model: 'tiny', prompt: 'The sea was', max_tokens: 10, stop: [word], ...SAMPLING });
+  assert.equal(cut.choices[0].text, full.slice(0, full.indexOf(word)));
+  assert.equal(cut.choices[0].finish_reason, 'stop');
 });
 
 test('bad requests: 400 naming the parameter, 404 for an unknown model', async () => {
@@ -168,7 +176,8 @@ test('admission: beyond --max-running with no queue, 429 with Retry-After before
   assert.equal(res.status, 429);
   assert.equal(res.headers.get('retry-after'), '1');
   assert.match(await (await fetch(`${open.base}/metrics`)).text(), /admission_rejections_total\{reason="queue_full"\} [1-9]/);
-  // a client that goes away: its generation stops, the running gauge drops
+  // a client that goes away: its generation stops (counted as aborted), the running gauge drops
+  const aborted = (await metric(open.base, 'request_success_total{finished_reason="abort"}')) ?? 0;
   a.controller.abort();
   b.controller.abort();
   let running;
@@ -178,6 +187,12 @@ test('admission: beyond --max-running with no queue, 429 with Retry-After before
     await sleep(20);
   }
   assert.equal(running, 0, 'disconnected streams stop');
+  let nowAborted = 0;
+  for (let i = 0; i < 100 && nowAborted < aborted + 2; i++) {
+    nowAborted = (await metric(open.base, 'request_success_total{finished_reason="abort"}')) ?? 0;
+    await sleep(20);
+  }
+  assert.equal(nowAborted, aborted + 2, 'both were cut short, not run to their end');
 });
 
 test('metrics: vLLM names, token counters, histograms', async () => {
@@ -203,13 +218,33 @@ test('SIGTERM drains: a running stream finishes, new requests get 503, exit code
   };
   count((await it.next()).value);
   s.child.kill('SIGTERM');
-  await sleep(30);
-  assert.equal((await fetch(`${s.base}/health`)).status, 503);
+  let health = 200;
+  for (let i = 0; i < 100 && health === 200; i++) {
+    health = (await fetch(`${s.base}/health`)).status;
+    if (health === 200) await sleep(10);
+  }
+  assert.equal(health, 503);
   const refused = await fetch(`${s.base}/v1/completions`, {
     method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'default', prompt: 'x', max_tokens: 2 }),
   });
   assert.equal(refused.status, 503);
   for (let r = await it.next(); !r.done; r = await it.next()) count(r.value);
   assert.equal(finished, 16, 'the running stream ran to its end');
-  assert.equal(await stop(s), 0);
+  assert.equal(await exited(s), 0);
+});
+
+test('a drain whose grace period ends cuts a stream with an error event, not a normal finish', async () => {
+  const s = await serve(['--drain-grace-ms', '100']);
+  const c = new OpenAI({ baseURL: `${s.base}/v1`, apiKey: 'x', maxRetries: 0 });
+  const stream = await c.completions.create({ model: 'default', prompt: 'Cut me.', max_tokens: 230, n: 16, stream: true, temperature: 1 });
+  const it = stream[Symbol.asyncIterator]();
+  await it.next();
+  s.child.kill('SIGTERM');
+  await assert.rejects(
+    (async () => {
+      for (let r = await it.next(); !r.done; r = await it.next());
+    })(),
+    (e) => /shutting down/.test(e.message),
+  );
+  assert.equal(await exited(s), 0);
 });

@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "admission.h"
+#include "auth.h"
 #include "metrics.h"
 #include "openai.h"
 
@@ -87,6 +88,8 @@ TEST(OpenAiRequest, RefusesWhatItCannotDoNamingTheParameter) {
   EXPECT_EQ(refused({{"stream", "yes"}}), "stream");
   EXPECT_EQ(refused({{"seed", -1}}), "seed");
   EXPECT_EQ(refused({{"model", 3}}), "model");
+  EXPECT_EQ(refused({{"stream_options", {{"include_usage", "yes"}}}}), "stream_options.include_usage");
+  EXPECT_EQ(refused({{"stream_options", 1}}), "stream_options");
 }
 
 TEST(OpenAiResponse, ChunksUsageAndErrorsHaveTheWireShape) {
@@ -111,6 +114,20 @@ TEST(OpenAiResponse, ChunksUsageAndErrorsHaveTheWireShape) {
   EXPECT_EQ(e["error"]["message"], "no such model");
   EXPECT_EQ(e["error"]["param"], "model");
   EXPECT_EQ(e["error"]["code"], "model_not_found");
+}
+
+TEST(Auth, BearerKeysMatchExactly) {
+  const std::vector<std::string> keys = {"sk-one", "sk-two-longer"};
+  EXPECT_TRUE(authorized({}, ""));  // no keys: open
+  EXPECT_TRUE(authorized(keys, "Bearer sk-one"));
+  EXPECT_TRUE(authorized(keys, "Bearer sk-two-longer"));
+  EXPECT_FALSE(authorized(keys, "Bearer sk-on"));
+  EXPECT_FALSE(authorized(keys, "Bearer sk-one "));
+  EXPECT_FALSE(authorized(keys, "Bearer sk-onf"));
+  EXPECT_FALSE(authorized(keys, "sk-one"));
+  EXPECT_FALSE(authorized(keys, "Bearer "));
+  EXPECT_FALSE(authorized(keys, ""));
+  EXPECT_FALSE(same_key("", ""));
 }
 
 TEST(Admission, BoundedRunningAndQueueThenRefusals) {

@@ -17,7 +17,7 @@ struct ServedModel {
 
 struct ServeOptions {
   std::string host = "127.0.0.1";
-  int port = 8080;  // 0 = any free port (see HttpServer::port)
+  int port = 8080;  // 0 = any free port (HttpServer::start returns it)
   std::vector<ServedModel> models;
   std::string device = "auto", dtype = "auto";
   int kv_cache_mb = 1024;

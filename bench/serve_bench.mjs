@@ -1,0 +1,108 @@
+// `inkstream serve` under simulated writers: each writer types a document
+// forward and, after every few words, streams a suggestion of the prompt so
+// far (the request a remote editor sends), so prompts grow by a few tokens
+// each time. Measures aggregate generated tokens/s and time to first token
+// at 1, 4 and 16 concurrent writers, and the prefix-cache hit rate from
+// /metrics. One server, one run; bounded (a fixed number of requests).
+//
+//   node bench/serve_bench.mjs BINARY MODEL_DIR [--dtype auto] [--requests 8] [--max-tokens 24]
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const [binary, model] = process.argv.slice(2);
+const opt = (name, def) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? process.argv[i + 1] : def;
+};
+const dtype = opt('dtype', 'auto');
+const perWriter = Number(opt('requests', 8));
+const maxTokens = Number(opt('max-tokens', 24));
+const here = dirname(fileURLToPath(import.meta.url));
+// Documents: the repository's own prose (several thousand words), each writer at its own place.
+const text = ['README.md', 'docs/protocol.md', 'docs/serve.md'].map((f) => readFileSync(join(here, '..', f), 'utf8')).join(' ');
+const words = text.replace(/[`|#*]/g, '').replace(/\s+/g, ' ').split(' ');
+
+const child = spawn(binary, ['serve', '--port', '0', '--model', `m=${model}`, '--dtype', dtype, '--max-running', '32', '--max-queued', '64'], {
+  stdio: ['ignore', 'ignore', 'pipe'],
+});
+let err = '';
+const port = await new Promise((resolve, reject) => {
+  child.stderr.on('data', (d) => {
+    err += d;
+    const m = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(err);
+    if (m) resolve(Number(m[1]));
+  });
+  child.on('exit', (c) => reject(new Error(`serve exited ${c}: ${err}`)));
+});
+const base = `http://127.0.0.1:${port}`;
+for (let i = 0; i < 600; i++) {
+  if ((await fetch(`${base}/health`).catch(() => null))?.status === 200) break;
+  await new Promise((r) => setTimeout(r, 100));
+}
+
+async function metrics() {
+  const t = await (await fetch(`${base}/metrics`)).text();
+  const get = (n) => Number(new RegExp(`^inkstream:${n} (\\S+)$`, 'm').exec(t)?.[1] ?? 0);
+  return { queries: get('prefix_cache_queries'), hits: get('prefix_cache_hits') };
+}
+
+// One streamed request; resolves {ttft, tokens, ms}.
+async function suggest(prompt) {
+  const t0 = performance.now();
+  const res = await fetch(`${base}/v1/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ model: 'm', prompt, max_tokens: maxTokens, temperature: 0.8, top_p: 0.95, top_k: 40, stream: true, stream_options: { include_usage: true } }),
+  });
+  let ttft;
+  let tokens = 0;
+  let buf = '';
+  const dec = new TextDecoder();
+  for await (const part of res.body) {
+    buf += dec.decode(part, { stream: true });
+    let i;
+    while ((i = buf.indexOf('\n\n')) >= 0) {
+      const line = buf.slice(0, i).trim();
+      buf = buf.slice(i + 2);
+      if (!line.startsWith('data: ') || line === 'data: [DONE]') continue;
+      const ev = JSON.parse(line.slice(6));
+      if (ev.usage) tokens = ev.usage.completion_tokens;
+      else if (ttft === undefined && ev.choices?.[0]?.text) ttft = performance.now() - t0;
+    }
+  }
+  return { ttft: ttft ?? performance.now() - t0, tokens, ms: performance.now() - t0 };
+}
+
+async function writer(id) {
+  const out = [];
+  const doc = words.slice((id * 211) % (words.length - 400)).join(' ');
+  let len = 0;
+  for (let r = 0; r < perWriter; r++) {
+    len += 4 + (r % 3); // a few words typed since the last suggestion
+    out.push(await suggest(`Writer ${id}: ` + doc.split(' ').slice(0, 60 + len).join(' ')));
+  }
+  return out;
+}
+
+const pct = (xs, p) => xs.slice().sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))];
+const rows = [];
+await suggest('Warm up.');
+for (const writers of [1, 4, 16]) {
+  const m0 = await metrics();
+  const t0 = performance.now();
+  const all = (await Promise.all(Array.from({ length: writers }, (_, i) => writer(i)))).flat();
+  const secs = (performance.now() - t0) / 1000;
+  const m1 = await metrics();
+  const tokens = all.reduce((s, x) => s + x.tokens, 0);
+  const ttfts = all.map((x) => x.ttft);
+  rows.push({ writers, requests: all.length, tps: tokens / secs, p50: pct(ttfts, 50), p99: pct(ttfts, 99), hit: (m1.hits - m0.hits) / Math.max(1, m1.queries - m0.queries) });
+}
+child.kill('SIGTERM');
+console.log(`model ${model}, --dtype ${dtype}, ${perWriter} requests per writer, max_tokens ${maxTokens}, streamed\n`);
+console.log('| writers | requests | aggregate tokens/s | TTFT p50 ms | TTFT p99 ms | prefix hit rate |');
+console.log('|---|---|---|---|---|---|');
+for (const r of rows)
+  console.log(`| ${r.writers} | ${r.requests} | ${r.tps.toFixed(0)} | ${r.p50.toFixed(0)} | ${r.p99.toFixed(0)} | ${(r.hit * 100).toFixed(0)}% |`);
+console.log(`\n16 vs 1 writer: ${(rows[2].tps / rows[0].tps).toFixed(2)}x tokens/s; TTFT p99 at 16 = ${(rows[2].p99 / rows[0].p50).toFixed(2)}x the idle p50`);
