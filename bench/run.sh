@@ -156,3 +156,7 @@ echo
 echo "## VS Code extension: flicker and first-ghost latency of each re-render method (real VS Code in code-server)"
 (cd editor_plugins/vscode && scripts/setup_test_env.sh >/dev/null && npm run -s package >/dev/null)
 node bench/vscode_flicker.mjs "$BUILD/cli/inkstream" models/default 2>/dev/null
+
+echo
+echo "## inkstream serve: simulated writers (1, 4, 16) streaming suggestions of growing documents"
+node bench/serve_bench.mjs "$BUILD/cli/inkstream" "$MODELS/gpt2-small-f32" --dtype auto --requests 16
