@@ -17,6 +17,7 @@ if [[ "${1:-}" == "--tests" ]]; then
     # the VS Code extension's end-to-end tests: a real VS Code (code-server,
     # set up by editor_plugins/vscode/scripts/setup_test_env.sh) in Chromium
     chromium-headless-shell ripgrep libkrb5-dev make
+    nginx   # deploy/nginx is linted and run in front of two `inkstream serve` replicas
   )
 fi
 

@@ -297,6 +297,7 @@ struct HttpServer::Impl {
         s.cancel.cancel();
       }
       const auto now = Clock::now();
+      std::string out;  // one write for everything that arrived: a syscall per token would lag behind the engine
       for (const auto& e : batch) {
         if (first) metrics.ttft.observe(std::chrono::duration<double>(now - received).count());
         else if (auto it = last.find(e.index); it != last.end()) metrics.inter_token.observe(std::chrono::duration<double>(now - it->second).count());
@@ -307,11 +308,11 @@ struct HttpServer::Impl {
         const bool cut = e.done && e.reason == FinishReason::Cancelled;
         const std::optional<FinishReason> fin = e.done && !cut ? std::optional(e.reason) : std::nullopt;
         if (e.delta.empty() && !fin) continue;
-        const std::string ev = openai::sse(openai::chunk(id, created, model, e.index, e.delta, fin));
-        if (!sink.write(ev.data(), ev.size())) {
-          connected = false;
-          s.cancel.cancel();
-        }
+        out += openai::sse(openai::chunk(id, created, model, e.index, e.delta, fin));
+      }
+      if (connected && !out.empty() && !sink.write(out.data(), out.size())) {
+        connected = false;
+        s.cancel.cancel();
       }
       if (!result) continue;
       account(*result, received, prompt_tokens);

@@ -1,0 +1,152 @@
+// deploy/nginx: both configurations lint with the real nginx, and the plain
+// one runs in front of two real `inkstream serve` replicas on loopback:
+// chunks pass unbuffered, a replica killed during a stream cuts that stream
+// (no [DONE]), the next request is served by the other within a second.
+// Environment: INKSTREAM_BINARY, NGINX (default: nginx on PATH).
+import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { after, before, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const deploy = resolve(here, '../../deploy/nginx');
+const binary = process.env.INKSTREAM_BINARY;
+const nginx = process.env.NGINX || 'nginx';
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const children = [];
+
+function freePort() {
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitFor(url, timeoutMs = 30000) {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    const r = await fetch(url).catch(() => null);
+    if (r?.status === 200) return;
+    await sleep(50);
+  }
+  throw new Error(`${url} never answered 200`);
+}
+
+async function replica() {
+  const child = spawn(binary, ['serve', '--port', '0', '--threads', '1'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  children.push(child);
+  let err = '';
+  const port = await new Promise((resolve, reject) => {
+    child.stderr.on('data', (d) => {
+      err += d;
+      const m = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(err);
+      if (m) resolve(Number(m[1]));
+    });
+    child.on('exit', (c) => reject(new Error(`serve exited ${c}: ${err}`)));
+  });
+  await waitFor(`http://127.0.0.1:${port}/health`);
+  return { child, port };
+}
+
+// Requests a replica holds (generating, or queued in its engine: the first
+// step of a request is still counted as waiting).
+async function running(port) {
+  const t = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const get = (n) => Number(new RegExp(`^inkstream:${n} (\\d+)`, 'm').exec(t)?.[1] ?? 0);
+  return get('num_requests_running') + get('num_requests_waiting');
+}
+
+// Reads a streamed completion; `onFirst` runs at the first chunk. Returns
+// the arrival times of the chunks and whether [DONE] came.
+async function stream(base, body, onFirst) {
+  const res = await fetch(`${base}/v1/completions`, {
+    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ stream: true, ...body }),
+  });
+  assert.equal(res.status, 200);
+  const times = [];
+  let text = '';
+  let cut = false;
+  try {
+    for await (const part of res.body) {
+      times.push(performance.now());
+      text += Buffer.from(part).toString();
+      if (times.length === 1 && onFirst) await onFirst();
+    }
+  } catch {
+    cut = true; // the connection broke mid-stream
+  }
+  return { times, done: text.includes('data: [DONE]'), cut };
+}
+
+let a;
+let b;
+let base;
+before(async () => {
+  a = await replica();
+  b = await replica();
+  const port = await freePort();
+  const prefix = mkdtempSync(join(tmpdir(), 'inkstream-nginx-'));
+  const conf = readFileSync(join(deploy, 'nginx.conf'), 'utf8')
+    .replace('127.0.0.1:8081', `127.0.0.1:${a.port}`)
+    .replace('127.0.0.1:8082', `127.0.0.1:${b.port}`)
+    .replace('listen 127.0.0.1:8080;', `listen 127.0.0.1:${port};`)
+    .replace('worker_processes auto;', 'worker_processes 1;');
+  assert.ok(conf.includes(`${a.port}`) && conf.includes(`${b.port}`) && conf.includes(`${port}`), 'the test rewrote the addresses');
+  writeFileSync(join(prefix, 'nginx.conf'), conf);
+  const proc = spawn(nginx, ['-p', prefix, '-c', join(prefix, 'nginx.conf'), '-e', 'stderr', '-g', 'daemon off;'], { stdio: ['ignore', 'ignore', 'inherit'] });
+  children.push(proc);
+  base = `http://127.0.0.1:${port}`;
+  await waitFor(`${base}/health`);
+});
+after(() => {
+  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+});
+
+test('both shipped configurations pass nginx -t', () => {
+  const prefix = mkdtempSync(join(tmpdir(), 'inkstream-nginx-lint-'));
+  for (const f of ['nginx.conf', 'nginx-session-affinity.conf']) {
+    const out = execFileSync(nginx, ['-t', '-p', prefix, '-c', join(deploy, f), '-e', 'stderr'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    void out;
+  }
+});
+
+test('streamed chunks pass through unbuffered', async () => {
+  const r = await stream(base, { model: 'default', prompt: 'The night was long,', max_tokens: 200, n: 8, temperature: 1 });
+  assert.ok(r.done, 'the stream ended with [DONE]');
+  const total = r.times[r.times.length - 1] - r.times[0];
+  const spread = new Set(r.times.map((t) => Math.round(t / 10))).size;
+  assert.ok(spread >= 5, `chunks arrived at ${spread} distinct moments (buffered?)`);
+  assert.ok(total > 100, `the stream lasted ${total.toFixed(0)} ms from its first chunk: it was not delivered at once`);
+});
+
+test('a replica killed during a stream cuts it; the other serves the next request within a second', async () => {
+  let killedAt = 0;
+  let victimFound = false;
+  const r = await stream(base, { model: 'default', prompt: 'A replica will die.', max_tokens: 230, n: 16, temperature: 1 }, async () => {
+    const [ra, rb] = [await running(a.port), await running(b.port)];
+    const victim = ra > 0 ? a : rb > 0 ? b : undefined;
+    if (!victim) return;
+    victimFound = true;
+    victim.child.kill('SIGKILL');
+    killedAt = performance.now();
+  });
+  assert.ok(victimFound, 'one replica held the stream');
+  assert.ok(r.cut, 'the client saw the stream break');
+  assert.equal(r.done, false, 'the cut stream never claims to be complete');
+  assert.ok(performance.now() - killedAt < 2000, 'and saw it at once, not at a timeout');
+  const t0 = performance.now();
+  const res = await fetch(`${base}/v1/completions`, {
+    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'default', prompt: 'Still here?', max_tokens: 4 }),
+  });
+  assert.equal(res.status, 200);
+  assert.equal((await res.json()).choices.length, 1);
+  const servedIn = performance.now() - t0;
+  console.log(`# the cut was seen ${(t0 - killedAt).toFixed(0)} ms after the kill; the next request took ${servedIn.toFixed(0)} ms`);
+  assert.ok(servedIn < 1000, `the other replica served the next request in ${servedIn.toFixed(0)} ms (< 1 s)`);
+});
