@@ -2,7 +2,8 @@
 // one runs in front of two real `inkstream serve` replicas on loopback:
 // chunks pass unbuffered, a replica killed during a stream cuts that stream
 // (no [DONE]), the next request is served by the other within a second.
-// Environment: INKSTREAM_BINARY, NGINX (default: nginx on PATH).
+// Environment: INKSTREAM_BINARY, NGINX_BINARY (default: nginx on PATH; not
+// NGINX, which nginx itself reads as a list of inherited sockets).
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -15,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 const here = dirname(fileURLToPath(import.meta.url));
 const deploy = resolve(here, '../../deploy/nginx');
 const binary = process.env.INKSTREAM_BINARY;
-const nginx = process.env.NGINX || 'nginx';
+const nginx = process.env.NGINX_BINARY || 'nginx';
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const children = [];
 
@@ -87,6 +88,7 @@ async function stream(base, body, onFirst) {
 let a;
 let b;
 let base;
+let proxy;
 before(async () => {
   a = await replica();
   b = await replica();
@@ -99,13 +101,20 @@ before(async () => {
     .replace('worker_processes auto;', 'worker_processes 1;');
   assert.ok(conf.includes(`${a.port}`) && conf.includes(`${b.port}`) && conf.includes(`${port}`), 'the test rewrote the addresses');
   writeFileSync(join(prefix, 'nginx.conf'), conf);
-  const proc = spawn(nginx, ['-p', prefix, '-c', join(prefix, 'nginx.conf'), '-e', 'stderr', '-g', 'daemon off;'], { stdio: ['ignore', 'ignore', 'inherit'] });
-  children.push(proc);
+  // (stderr piped to us, not inherited: a worker must not hold the test runner's pipe)
+  proxy = spawn(nginx, ['-p', prefix, '-c', join(prefix, 'nginx.conf'), '-e', 'stderr', '-g', 'daemon off;'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  proxy.stderr.on('data', (d) => process.stderr.write(d));
   base = `http://127.0.0.1:${port}`;
   await waitFor(`${base}/health`);
 });
-after(() => {
+after(async () => {
   for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+  if (proxy && proxy.exitCode === null) {
+    // SIGTERM: the master stops its workers too (SIGKILL would orphan them)
+    const gone = new Promise((r) => proxy.on('exit', r));
+    proxy.kill('SIGTERM');
+    await Promise.race([gone, sleep(5000)]);
+  }
 });
 
 test('both shipped configurations pass nginx -t', () => {

@@ -98,7 +98,14 @@ async function scenario(name, settings, fn) {
     await sleep(300);
     const server = Object.entries(settings).filter(([k]) => k.startsWith('inkstream.completion.'));
     if (server.length) {
-      const applied = (wb.serverLogText().match(/settings applied: (.*)/g) ?? []).pop() ?? '';
+      // (a removed setting restarts the server: its first line may take a moment)
+      const has = (line) => server.every(([k, v]) => line.includes(`"${k.slice(21)}":${JSON.stringify(v)}`));
+      let applied = '';
+      for (let i = 0; i < 100; i++) {
+        applied = (wb.serverLogText().match(/settings applied: (.*)/g) ?? []).pop() ?? '';
+        if (has(applied)) break;
+        await sleep(100);
+      }
       for (const [k, v] of server) check(applied.includes(`"${k.slice(21)}":${JSON.stringify(v)}`), `the server got ${k} = ${JSON.stringify(v)} (${applied})`);
     }
     await fn();
