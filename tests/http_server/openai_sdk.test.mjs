@@ -207,10 +207,11 @@ test('metrics: vLLM names, token counters, histograms', async () => {
 });
 
 test('SIGTERM drains: a running stream finishes, new requests get 503, exit code 0', async () => {
-  // (no --model: the bundled model, served as "default"; 200 tokens x 16 run for a while)
-  const s = await serve(['--drain-grace-ms', '10000']);
+  // (no --model: the bundled model, served as "default"; 100 tokens x 16 run
+  // for a second or two, well inside the grace even on a loaded machine)
+  const s = await serve(['--drain-grace-ms', '60000']);
   const c = new OpenAI({ baseURL: `${s.base}/v1`, apiKey: 'x', maxRetries: 0 });
-  const stream = await c.completions.create({ model: 'default', prompt: 'Drain me.', max_tokens: 200, n: 16, stream: true, temperature: 1 });
+  const stream = await c.completions.create({ model: 'default', prompt: 'Drain me.', max_tokens: 100, n: 16, stream: true, temperature: 1 });
   const it = stream[Symbol.asyncIterator]();
   let finished = 0;
   const count = (chunk) => {
