@@ -1,6 +1,7 @@
 // `inkstream serve` against the official OpenAI SDK (npm `openai` v6), real
-// processes and sockets on loopback. Environment: INKSTREAM_BINARY, and
-// INKSTREAM_FIXTURES (the generated fixture models).
+// processes and sockets on loopback. Environment: INKSTREAM_BINARY,
+// INKSTREAM_FIXTURES (the generated fixture models) and INKSTREAM_DEFAULT_MODEL
+// (the bundled model: slow enough for streams that must still run).
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { after, before, test } from 'node:test';
@@ -8,6 +9,7 @@ import OpenAI from 'openai';
 
 const binary = process.env.INKSTREAM_BINARY;
 const fixtures = process.env.INKSTREAM_FIXTURES;
+const bundled = process.env.INKSTREAM_DEFAULT_MODEL;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // Starts `inkstream serve --port 0 ARGS`, resolves once /health is 200.
@@ -61,7 +63,8 @@ async function metric(base, name) {
 let open;
 let keyed;
 before(async () => {
-  open = await serve(['--model', `tiny=${fixtures}/tiny`, '--model', `deep=${fixtures}/deep-scaled`, '--max-running', '2', '--max-queued', '0']);
+  open = await serve(['--model', `tiny=${fixtures}/tiny`, '--model', `deep=${fixtures}/deep-scaled`, '--model', `default=${bundled}`,
+    '--max-running', '2', '--max-queued', '0']);
   keyed = await serve(['--model', `tiny=${fixtures}/tiny`, '--api-key', 'sk-test-one', '--api-key', 'sk-test-two']);
 });
 after(async () => {
@@ -73,7 +76,7 @@ const SAMPLING = { temperature: 0.8, top_p: 0.95, top_k: 40, seed: 7 };
 
 test('models and health', async () => {
   const models = await client().models.list();
-  assert.deepEqual(models.data.map((m) => m.id).sort(), ['deep', 'tiny']);
+  assert.deepEqual(models.data.map((m) => m.id).sort(), ['deep', 'default', 'tiny']);
   assert.equal((await fetch(`${open.base}/health`)).status, 200);
   assert.equal((await fetch(`${open.base}/livez`)).status, 200);
 });
@@ -162,8 +165,8 @@ test('API keys: 401 without one or with a wrong one, any listed key works, healt
 
 test('admission: beyond --max-running with no queue, 429 with Retry-After before any stream', async () => {
   const c = client();
-  // two long streams fill both running slots
-  const long = () => c.completions.create({ model: 'deep', prompt: 'A long night.', max_tokens: 80, n: 16, stream: true, temperature: 1 });
+  // two long streams (seconds each on the bundled model) fill both running slots
+  const long = () => c.completions.create({ model: 'default', prompt: 'A long night.', max_tokens: 200, n: 16, stream: true, temperature: 1 });
   const a = await long();
   const b = await long();
   const ia = a[Symbol.asyncIterator]();
