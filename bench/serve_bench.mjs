@@ -6,10 +6,10 @@
 // /metrics. One server, one run; bounded (a fixed number of requests).
 //
 //   node bench/serve_bench.mjs BINARY MODEL_DIR [--dtype auto] [--requests 8] [--max-tokens 24]
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { startServe } from '../tests/support/serve_process.mjs';
 
 const [binary, model] = process.argv.slice(2);
 const opt = (name, def) => {
@@ -24,23 +24,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 const text = ['README.md', 'docs/protocol.md', 'docs/serve.md'].map((f) => readFileSync(join(here, '..', f), 'utf8')).join(' ');
 const words = text.replace(/[`|#*]/g, '').replace(/\s+/g, ' ').split(' ');
 
-const child = spawn(binary, ['serve', '--port', '0', '--model', `m=${model}`, '--dtype', dtype, '--max-running', '32', '--max-queued', '64'], {
-  stdio: ['ignore', 'ignore', 'pipe'],
-});
-let err = '';
-const port = await new Promise((resolve, reject) => {
-  child.stderr.on('data', (d) => {
-    err += d;
-    const m = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(err);
-    if (m) resolve(Number(m[1]));
-  });
-  child.on('exit', (c) => reject(new Error(`serve exited ${c}: ${err}`)));
-});
-const base = `http://127.0.0.1:${port}`;
-for (let i = 0; i < 600; i++) {
-  if ((await fetch(`${base}/health`).catch(() => null))?.status === 200) break;
-  await new Promise((r) => setTimeout(r, 100));
-}
+const { child, base } = await startServe(binary, ['--model', `m=${model}`, '--dtype', dtype, '--max-running', '32', '--max-queued', '64']);
 
 async function metrics() {
   const t = await (await fetch(`${base}/metrics`)).text();

@@ -11,6 +11,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { after, before, test } from 'node:test';
+import { startServe, waitFor } from '../support/serve_process.mjs';
 import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -29,31 +30,11 @@ function freePort() {
   });
 }
 
-async function waitFor(url, timeoutMs = 30000) {
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
-    const r = await fetch(url).catch(() => null);
-    if (r?.status === 200) return;
-    await sleep(50);
-  }
-  throw new Error(`${url} never answered 200`);
-}
-
-async function replica() {
-  const child = spawn(binary, ['serve', '--port', '0', '--threads', '1'], { stdio: ['ignore', 'ignore', 'pipe'] });
-  children.push(child);
-  let err = '';
-  const port = await new Promise((resolve, reject) => {
-    child.stderr.on('data', (d) => {
-      err += d;
-      const m = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(err);
-      if (m) resolve(Number(m[1]));
-    });
-    child.on('exit', (c) => reject(new Error(`serve exited ${c}: ${err}`)));
-  });
-  await waitFor(`http://127.0.0.1:${port}/health`);
-  return { child, port };
-}
+const replica = async () => {
+  const r = await startServe(binary, ['--threads', '1']);
+  children.push(r.child);
+  return r;
+};
 
 // Requests a replica holds (generating, or queued in its engine: the first
 // step of a request is still counted as waiting).

@@ -3,40 +3,18 @@
 // INKSTREAM_FIXTURES (the generated fixture models) and INKSTREAM_DEFAULT_MODEL
 // (the bundled model: slow enough for streams that must still run).
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { after, before, test } from 'node:test';
 import OpenAI from 'openai';
+import { startServe } from '../support/serve_process.mjs';
 
 const binary = process.env.INKSTREAM_BINARY;
 const fixtures = process.env.INKSTREAM_FIXTURES;
 const bundled = process.env.INKSTREAM_DEFAULT_MODEL;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-// Starts `inkstream serve --port 0 ARGS`, resolves once /health is 200.
-async function serve(args) {
-  const child = spawn(binary, ['serve', '--port', '0', '--threads', '1', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let err = '';
-  const port = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`serve did not start:\n${err}`)), 30000);
-    child.stderr.on('data', (d) => {
-      err += d;
-      const m = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(err);
-      if (m) {
-        clearTimeout(timer);
-        resolve(Number(m[1]));
-      }
-    });
-    child.on('exit', (code) => reject(new Error(`serve exited (${code}):\n${err}`)));
-  });
-  const base = `http://127.0.0.1:${port}`;
-  for (let i = 0; ; i++) {
-    const r = await fetch(`${base}/health`).catch(() => null);
-    if (r?.status === 200) break;
-    if (i > 600) throw new Error(`serve never became ready:\n${err}`);
-    await sleep(50);
-  }
-  return { child, base, port, log: () => err };
-}
+// A replica on one CPU thread (the tests run beside others).
+const serve = (args) => startServe(binary, ['--threads', '1', ...args]);
 
 // Exit code of a server already told to stop (a second SIGTERM would force it).
 function exited(s) {
