@@ -61,6 +61,25 @@ async function open(name) {
   await wb.open(name);
   await wb.waitStatus(/inkstream(?!: (starting|loading|error))/, 60000);
   await sleep(300);
+  await checkServerSettings();
+}
+
+// The scenario's server settings (inkstream.completion.*) reach the server:
+// its last "settings applied" line holds every one of them.
+let pendingServerSettings = [];
+async function checkServerSettings() {
+  const server = pendingServerSettings;
+  pendingServerSettings = [];
+  if (!server.length) return;
+  // (a removed setting restarts the server: its first line may take a moment)
+  const has = (line) => server.every(([k, v]) => line.includes(`"${k.slice(21)}":${JSON.stringify(v)}`));
+  let applied = '';
+  for (let i = 0; i < 100; i++) {
+    applied = (wb.serverLogText().match(/settings applied: (.*)/g) ?? []).pop() ?? '';
+    if (has(applied)) break;
+    await sleep(100);
+  }
+  for (const [k, v] of server) check(applied.includes(`"${k.slice(21)}":${JSON.stringify(v)}`), `the server got ${k} = ${JSON.stringify(v)} (${applied})`);
 }
 
 // Types `text` into the focused editor, then waits for a finished suggestion
@@ -96,19 +115,11 @@ async function scenario(name, settings, fn) {
     // VS Code notices the file; the extension passes it on (or restarts the server).
     if (wb.workspaceSettings(settings)) for (let i = 0; i < 50 && (wb.extensionLog().match(/settings changed/g) ?? []).length === changes; i++) await sleep(100);
     await sleep(300);
-    const server = Object.entries(settings).filter(([k]) => k.startsWith('inkstream.completion.'));
-    if (server.length) {
-      // (a removed setting restarts the server: its first line may take a moment)
-      const has = (line) => server.every(([k, v]) => line.includes(`"${k.slice(21)}":${JSON.stringify(v)}`));
-      let applied = '';
-      for (let i = 0; i < 100; i++) {
-        applied = (wb.serverLogText().match(/settings applied: (.*)/g) ?? []).pop() ?? '';
-        if (has(applied)) break;
-        await sleep(100);
-      }
-      for (const [k, v] of server) check(applied.includes(`"${k.slice(21)}":${JSON.stringify(v)}`), `the server got ${k} = ${JSON.stringify(v)} (${applied})`);
-    }
+    // Checked once the scenario's document is open: the extension starts the
+    // server on the first prose document, so before that there is no log.
+    pendingServerSettings = Object.entries(settings).filter(([k]) => k.startsWith('inkstream.completion.'));
     await fn();
+    await checkServerSettings();
   } catch (e) {
     check(false, `${name}: ${e.stack ?? e}`);
   }
