@@ -6,9 +6,9 @@
 
 #include <memory>
 
+#include "backends.h"
 #include "commands.h"
 #include "default_model.h"
-#include "inkstream/completion/local_backend.h"
 #include "inkstream/lsp_server/server.h"
 #include "inkstream/model_runtime/device.h"
 
@@ -38,7 +38,7 @@ int run(LspCliOptions o) {
   keep_freed_memory_for_inference();
   configure_threads(o.threads);
   o.server.set_threads = [](int threads) { configure_threads(threads); };
-  o.server.backends = std::make_shared<LocalBackendFactory>();
+  o.server.backends = make_backends(default_model_dir());
   const int code = run_language_server(STDIN_FILENO, STDOUT_FILENO, o.server);
   spdlog::info("inkstream language server exiting with code {}", code);
   return code;

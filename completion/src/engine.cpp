@@ -100,7 +100,7 @@ CompletionOutcome CompletionEngine::complete(const CompletionQuery& q, Completio
       build_context(q.before, s.context_chars, budget, [&](std::string_view t) { return backend.token_starts(t); }, cancel);
   if (!context) {
     CompletionOutcome out;
-    out.source = "model";
+    out.source = backend.source();
     out.cancelled = true;
     return out;
   }
@@ -122,7 +122,7 @@ CompletionOutcome CompletionEngine::complete(const CompletionQuery& q, Completio
   int tokens_since = 0;
   auto last_update = Clock::now();
   CompletionOutcome out;
-  out.source = "model";
+  out.source = backend.source();
 
   auto send = [&] {
     std::vector<PartialItem> items;
@@ -161,6 +161,8 @@ CompletionOutcome CompletionEngine::complete(const CompletionQuery& q, Completio
   const GenerationResult result = backend.generate(prompt, req, on_token, cancel);
   out.timings = result.timings;
   out.error = result.error;
+  out.error_kind = result.error_kind;
+  out.warning = result.warning;
   out.cancelled = cancel && cancel->cancelled();
   std::vector<std::string> texts;
   for (const auto& alt : result.alternatives) texts.push_back(postprocess(alt.text, s.stop_at));

@@ -16,12 +16,14 @@ ModelSpec ModelSpec::from(const CompletionSettings& s, std::string dir) {
   spec.kv_cache_mb = s.kv_cache_mb;
   spec.prefill_chunk = s.prefill_chunk;
   spec.prefix_cache = s.prefix_cache;
+  if (is_remote_model(spec.dir))
+    if (const auto remote = s.remote_for(spec.dir)) spec.remote = remote->to_json(/*header_values=*/true).dump();
   return spec;
 }
 
 std::string ModelSpec::key() const {
   return dir + '\x1f' + device + '\x1f' + dtype + '\x1f' + std::to_string(kv_cache_mb) + '\x1f' + std::to_string(prefill_chunk) +
-         (prefix_cache ? "" : "\x1fno-reuse");
+         (prefix_cache ? "" : "\x1fno-reuse") + '\x1f' + remote;
 }
 
 // One loaded model: a thread that loads it, then runner threads that each

@@ -51,7 +51,7 @@ void CompletionSettings::apply(const Json& patch, std::vector<std::string>& erro
   static const std::vector<std::string> known = {
       "model", "models_dir", "routing", "n", "max_tokens", "temperature", "top_k", "top_p", "min_p", "repeat_penalty",
       "repeat_last_n", "seed", "stop", "stop_at", "stream_interval_ms", "stream_every_tokens", "context_chars", "device",
-      "dtype", "threads", "kv_cache_mb", "prefix_cache", "max_loaded_models", "prefill_chunk", "streaming"};
+      "dtype", "threads", "kv_cache_mb", "prefix_cache", "max_loaded_models", "prefill_chunk", "streaming", "remotes"};
   for (const auto& [key, value] : patch.items())
     if (std::find(known.begin(), known.end(), key) == known.end()) errors.push_back(key + ": unknown setting");
   auto any = [](const auto&) { return true; };
@@ -91,6 +91,22 @@ void CompletionSettings::apply(const Json& patch, std::vector<std::string>& erro
   take(patch, "prefill_chunk", prefill_chunk, [](int v) { return v >= 1 && v <= 8192; }, "must be an integer from 1 to 8192", errors);
   take(patch, "prefix_cache", prefix_cache, any, "must be true or false", errors);
   take(patch, "threads", threads, [](int v) { return v >= 0 && v <= 1024; }, "must be an integer >= 0 (0 = physical cores)", errors);
+  if (patch.contains("remotes")) {
+    const Json& v = patch["remotes"];
+    std::map<std::string, RemoteConfig> parsed;
+    std::string error;
+    if (!v.is_object()) error = "remotes: must be an object {name: URL or {url, ...}} (got " + v.dump() + ")";
+    else
+      for (const auto& [name, config] : v.items()) {
+        std::string why;
+        if (name.empty()) why = "remotes: a remote needs a name";
+        else if (auto c = RemoteConfig::parse(config, why)) parsed.emplace(name, std::move(*c));
+        else why = "remotes." + name + ": " + why;
+        if (!why.empty() && error.empty()) error = why;
+      }
+    if (error.empty()) remotes = std::move(parsed);
+    else errors.push_back(error);
+  }
   if (patch.contains("routing")) {
     const Json& v = patch["routing"];
     std::vector<std::pair<std::string, std::string>> parsed;
@@ -108,6 +124,8 @@ void CompletionSettings::apply(const Json& patch, std::vector<std::string>& erro
 Json CompletionSettings::to_json() const {
   Json r = Json::object();
   for (const auto& [k, m] : routing) r[k] = m;
+  Json remote_list = Json::object();
+  for (const auto& [name, c] : remotes) remote_list[name] = c.to_json();
   return {{"model", model},
           {"models_dir", models_dir},
           {"routing", r},
@@ -131,7 +149,21 @@ Json CompletionSettings::to_json() const {
           {"kv_cache_mb", kv_cache_mb},
           {"prefix_cache", prefix_cache},
           {"max_loaded_models", max_loaded_models},
-          {"prefill_chunk", prefill_chunk}};
+          {"prefill_chunk", prefill_chunk},
+          {"remotes", remote_list}};
+}
+
+std::optional<RemoteConfig> CompletionSettings::remote_for(const std::string& model) const {
+  if (model.starts_with("remote:")) {
+    const auto it = remotes.find(model.substr(7));
+    if (it == remotes.end()) return std::nullopt;
+    return it->second;
+  }
+  if (model.starts_with("http://") || model.starts_with("https://")) {
+    std::string error;
+    return RemoteConfig::parse(model, error);
+  }
+  return std::nullopt;
 }
 
 std::string CompletionSettings::model_for(const std::string& language_id, const std::string& uri) const {

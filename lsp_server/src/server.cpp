@@ -156,6 +156,7 @@ class Server {
   // Called by LspJob (runner threads, or the protocol thread for instant answers).
   void send_partial(const LspJob& job, const std::vector<PartialItem>& items);
   void finish_job(LspJob& job, const CompletionOutcome& outcome, const std::optional<EngineStats>& engine, bool busy);
+  void tell_backend_state(const LspJob& job, const CompletionOutcome& outcome);
 
   int run() {
     while (!exit_requested_) {
@@ -380,7 +381,7 @@ class Server {
   }
 
   std::string resolve_model(const std::string& name) const {
-    if (name.empty()) return name;
+    if (name.empty() || is_remote_model(name)) return name;
     std::error_code ec;
     const auto in_dir = std::filesystem::path(settings_.models_dir) / name;
     if (!settings_.models_dir.empty() && !std::filesystem::is_directory(name, ec) && std::filesystem::is_directory(in_dir, ec))
@@ -512,6 +513,8 @@ class Server {
   bool streaming_ = false, work_done_progress_ = false;
   std::atomic<int> outgoing_id_{0};
   std::map<std::string, std::weak_ptr<LspJob>> jobs_;  // request id -> job, for $/cancelRequest
+  std::mutex state_mutex_;  // guards backend_state_ (jobs end on runner threads)
+  std::map<std::string, std::string> backend_state_;  // model -> its last error kind ("" = fine)
   std::unique_ptr<CompletionService> service_;  // last member: destroyed (joined) first
   std::atomic<int> requests_{0}, instant_answers_{0}, accepted_{0}, cancelled_{0};
 };
@@ -552,6 +555,7 @@ void Server::finish_job(LspJob& job, const CompletionOutcome& outcome, const std
                job.reply.id().dump(), outcome.cancelled ? "cancelled" : outcome.error.empty() ? "answered" : "failed", ms,
                outcome.source, job.stream ? outcome.streamed_updates : 0, outcome.items.size(), outcome.timings.cache_n,
                outcome.timings.cache_n + outcome.timings.prompt_n, outcome.timings.prompt_ms);
+  tell_backend_state(job, outcome);
   Json status = {{"requestId", job.reply.id()},
                  {"busy", busy},
                  {"model", job.query.model},
@@ -563,8 +567,24 @@ void Server::finish_job(LspJob& job, const CompletionOutcome& outcome, const std
                  {"cachedTokens", outcome.timings.cache_n},
                  {"generatedTokens", outcome.timings.predicted_n}};
   if (!job.token.is_null()) status["token"] = job.token;
+  if (!outcome.error_kind.empty()) status["errorKind"] = outcome.error_kind;
+  if (!outcome.warning.empty()) status["warning"] = outcome.warning;
   if (engine) status["engine"] = engine_json(*engine);
   notify("inkstream/status", status);
+}
+
+// A remote's trouble is told once per change of state (unreachable, then
+// unauthorized, then fine again...), not once per keystroke; every request
+// still gets its error reply and status.
+void Server::tell_backend_state(const LspJob& job, const CompletionOutcome& outcome) {
+  if (outcome.cancelled || (outcome.source != "remote" && outcome.error_kind.empty())) return;
+  std::lock_guard lock(state_mutex_);
+  std::string& last = backend_state_[job.query.model];
+  if (outcome.error_kind == last) return;
+  if (!outcome.error.empty()) show_message(1, "inkstream: " + outcome.error);
+  else if (!outcome.warning.empty()) show_message(2, "inkstream: " + outcome.warning);
+  else if (!last.empty()) show_message(3, "inkstream: " + job.query.model + " answers again");
+  last = outcome.error_kind;
 }
 
 

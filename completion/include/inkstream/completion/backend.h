@@ -28,6 +28,9 @@ class CompletionBackend {
                                     const CancellationToken* cancel) = 0;
   // The engine's figures (running, cache hit rate, KV memory...).
   virtual EngineStats stats() const = 0;
+  // Where its answers come from, as status reports it ("model": in process;
+  // "remote": a cluster).
+  virtual const char* source() const { return "model"; }
 };
 
 }  // namespace inkstream

@@ -33,10 +33,12 @@ using PartialCallback = std::function<void(const std::vector<PartialItem>&)>;
 
 struct CompletionOutcome {
   std::vector<std::string> items;  // post-processed, non-empty, distinct
-  std::string source;              // "model", "cache" or "typing"
+  std::string source;              // "model", "remote", "cache" or "typing"
   Timings timings;
   bool cancelled = false;
   std::string error;
+  std::string error_kind;  // GenerationResult::error_kind and ::warning
+  std::string warning;
   int streamed_updates = 0;
 };
 

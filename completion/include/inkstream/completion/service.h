@@ -71,6 +71,10 @@ struct ModelSpec {
   int kv_cache_mb = 512;
   int prefill_chunk = 256;
   bool prefix_cache = true;
+  // A remote model ("remote:NAME" or a URL in `dir`): its RemoteConfig as
+  // JSON (with header values), "" when the name is unknown. Part of the key,
+  // so a changed remote gets a fresh backend.
+  std::string remote;
 
   static ModelSpec from(const CompletionSettings& settings, std::string dir);
   std::string key() const;

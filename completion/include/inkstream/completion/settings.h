@@ -5,9 +5,11 @@
 #include <nlohmann/json.hpp>
 
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "inkstream/completion/remote_config.h"
 #include "inkstream/model_runtime/sampler.h"
 
 namespace inkstream {
@@ -35,6 +37,9 @@ struct CompletionSettings {
   int max_loaded_models = 2;  // models (with their device, dtype and cache settings) kept loaded, least recently used first out
   int prefill_chunk = 256;  // prompt tokens read per engine step, all requests together (smaller: smoother streams for others)
   bool prefix_cache = true;  // reuse the keys/values of earlier prompts (false: a baseline for measurements)
+  // Remote clusters by name: a model (or routing target) "remote:NAME" goes
+  // there; a model that is a URL is a remote with every default.
+  std::map<std::string, RemoteConfig> remotes;
 
   // Applies the keys present in `patch` on top of this. Each invalid key is
   // reported in `errors` ("n: must be between 1 and 16") and leaves its
@@ -43,6 +48,9 @@ struct CompletionSettings {
   nlohmann::json to_json() const;
   // The model for a document (routing first, then `model`).
   std::string model_for(const std::string& language_id, const std::string& uri) const;
+  // The remote a model reference names ("remote:NAME" or a URL), or nullopt
+  // (a local model, or an unknown name).
+  std::optional<RemoteConfig> remote_for(const std::string& model) const;
   // A stable string of everything that changes generated text (cache key).
   std::string generation_key() const;
 };

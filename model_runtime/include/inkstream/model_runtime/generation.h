@@ -55,6 +55,12 @@ struct GenerationResult {
   Timings timings;
   int prompt_tokens_dropped = 0;  // cut from the left to fit the context
   std::string error;              // set when finish_reason is Error
+  // A short name for the kind of error ("unreachable", "unauthorized"...):
+  // front ends tell the writer once per change of kind, not per request.
+  std::string error_kind;
+  // Set when the answer came by a detour the writer should know about (a
+  // local fallback while the remote fails); error_kind then says why.
+  std::string warning;
 };
 
 // One streamed update: alternative `index` grew by `delta`; `text` is all of
