@@ -141,7 +141,7 @@ std::optional<RemoteConfig> RemoteConfig::parse(const Json& v, std::string& erro
     get_int(v, "retries", c.retries, 0, 5, "");
     get_int(v, "breaker_failures", c.breaker_failures, 1, 1000, "");
     get_int(v, "breaker_open_ms", c.breaker_open_ms, 1, 3600000, "");
-    get_int(v, "context_tokens", c.context_tokens, 2, 1 << 20, "");
+    get_int(v, "context_tokens", c.context_tokens, 0, 1 << 20, "");
     if (v.contains("fallback")) c.fallback = get_string(v, "fallback", "");
     if (v.contains("tokenizer")) c.tokenizer = get_string(v, "tokenizer", "");
   } catch (const Invalid& e) {

@@ -145,7 +145,12 @@ struct HttpServer::Impl {
     http.Get("/v1/models", [this](const httplib::Request& req, httplib::Response& res) {
       if (!check_auth(req, res)) return;
       Json data = Json::array();
-      for (const auto& m : o.models) data.push_back({{"id", m.name}, {"object", "model"}, {"owned_by", "inkstream"}, {"created", 0}});
+      for (const auto& m : o.models) {
+        Json entry = {{"id", m.name}, {"object", "model"}, {"owned_by", "inkstream"}, {"created", 0}};
+        // vLLM's field: remote clients fit their context to it.
+        if (const LoadedModel* loaded = find_model(m.name)) entry["max_model_len"] = loaded->model->config().n_positions;
+        data.push_back(std::move(entry));
+      }
       res.set_content(Json{{"object", "list"}, {"data", data}}.dump(), "application/json");
     });
     http.Post("/v1/completions", [this](const httplib::Request& req, httplib::Response& res) {

@@ -81,10 +81,12 @@ class RemoteBackend final : public CompletionBackend {
       endpoint->model = e.model;
       endpoints_.push_back(std::move(endpoint));
     }
+    context_ = config_.context_tokens;
+    if (!context_) learn_context();
   }
 
   std::string model_name() const override { return name_; }
-  int context_tokens() const override { return config_.context_tokens; }
+  int context_tokens() const override { return context_; }
   std::vector<std::size_t> token_starts(std::string_view text) const override { return token_start_offsets(tokenizer_, text); }
   const char* source() const override { return "remote"; }
 
@@ -231,10 +233,12 @@ class RemoteBackend final : public CompletionBackend {
     if (auto f = model_of(e, model)) return f;
     remote::WireRequest w;
     w.model = model;
-    if (e.traits.token_prompts) w.prompt = tokenizer_.encode(prompt);  // exactly the tokens the context was fitted with
+    const std::vector<TokenId> ids = tokenizer_.encode(prompt);
+    if (e.traits.token_prompts) w.prompt = ids;  // exactly the tokens the context was fitted with
     else w.prompt = prompt;
     w.n = static_cast<int>(indices.size());
-    w.max_tokens = params.max_tokens;
+    // What the context leaves (servers refuse prompt + max_tokens beyond it).
+    w.max_tokens = std::max(1, std::min(params.max_tokens, context_ - static_cast<int>(ids.size())));
     w.sampling = params.sampling;
     w.seed = seed;
     w.stop = params.stop;
@@ -413,6 +417,34 @@ class RemoteBackend final : public CompletionBackend {
     return f;
   }
 
+  // Once, when loaded: the model's context window (max_model_len) and name
+  // from the first endpoint that lists its models; GPT-2's 1024 otherwise.
+  void learn_context() {
+    context_ = 1024;
+    for (auto& e : endpoints_) {
+      const Exchange ex = e->client->get("/v1/models", std::chrono::milliseconds(config_.connect_timeout_ms + 1000));
+      if (ex.end != Exchange::End::Ok) {
+        spdlog::info("remote: {}: GET /v1/models: {} (the context window stays {})", e->client->url(),
+                     ex.end == Exchange::End::Http ? http_summary(ex) : ex.detail, context_);
+        continue;
+      }
+      try {
+        const auto j = nlohmann::json::parse(ex.body);
+        for (const auto& m : j.at("data")) {
+          const std::string id = m.at("id").get<std::string>();
+          if (!e->model.empty() && id != e->model) continue;
+          if (e->model.empty()) e->model = id;
+          if (m.contains("max_model_len") && m["max_model_len"].is_number_integer() && m["max_model_len"].get<std::int64_t>() > 1 &&
+              m["max_model_len"].get<std::int64_t>() <= (1 << 20))
+            context_ = m["max_model_len"].get<int>();
+          spdlog::info("remote: {}: model {}, context {} tokens", e->client->url(), id, context_);
+          return;
+        }
+      } catch (const nlohmann::json::exception&) {
+      }
+    }
+  }
+
   // Closed: yes. Open: no until its time is up, then one probe decides.
   bool available(Endpoint& e) {
     {
@@ -471,6 +503,7 @@ class RemoteBackend final : public CompletionBackend {
   std::mutex fallback_mutex_;
   std::unique_ptr<CompletionBackend> fallback_;
   bool fallback_failed_ = false;
+  int context_ = 1024;
   std::atomic<int> running_{0};
   std::atomic<std::uint64_t> requests_{0}, prompt_tokens_{0}, cached_tokens_{0};
 };

@@ -51,7 +51,9 @@ struct RemoteConfig {
   int breaker_open_ms = 30000;        // then it is skipped this long, and probed before use
   std::string fallback;               // a local model folder (or "default") used when every endpoint fails
   std::string tokenizer;              // folder with vocab.json + merges.txt ("" = the bundled GPT-2 tokenizer)
-  int context_tokens = 1024;          // the remote model's context window
+  // The remote model's context window; 0 = its max_model_len from GET
+  // /v1/models (vLLM's field, also ours), else GPT-2's 1024.
+  int context_tokens = 0;
 
   // Parses a remote: a URL string (one endpoint, every default) or an object.
   // Returns nullopt and sets `error` ("endpoints[0].url: must start with
