@@ -533,6 +533,7 @@ void Server::send_partial(const LspJob& job, const std::vector<PartialItem>& ite
 
 void Server::finish_job(LspJob& job, const CompletionOutcome& outcome, const std::optional<EngineStats>& engine, bool busy) {
   Reply& reply = job.reply;
+  tell_backend_state(job, outcome);  // (before the answer: a client that shows the error sees the message first)
   if (outcome.cancelled) {
     ++cancelled_;
     reply.error(error_code(job.cancel_reason()), error_message(job.cancel_reason()));
@@ -555,7 +556,6 @@ void Server::finish_job(LspJob& job, const CompletionOutcome& outcome, const std
                job.reply.id().dump(), outcome.cancelled ? "cancelled" : outcome.error.empty() ? "answered" : "failed", ms,
                outcome.source, job.stream ? outcome.streamed_updates : 0, outcome.items.size(), outcome.timings.cache_n,
                outcome.timings.cache_n + outcome.timings.prompt_n, outcome.timings.prompt_ms);
-  tell_backend_state(job, outcome);
   Json status = {{"requestId", job.reply.id()},
                  {"busy", busy},
                  {"model", job.query.model},

@@ -1,7 +1,10 @@
 // deploy/nginx: both configurations lint with the real nginx, and the plain
 // one runs in front of two real `inkstream serve` replicas on loopback:
 // chunks pass unbuffered, a replica killed during a stream cuts that stream
-// (no [DONE]), the next request is served by the other within a second.
+// (no [DONE]), the next request is served by the other within a second;
+// and an editor (a real `inkstream lsp` pointed at nginx) streams through it,
+// sees "stream interrupted" when its replica dies, and is served by the
+// other replica at its next suggestion.
 // Environment: INKSTREAM_BINARY, NGINX_BINARY (default: nginx on PATH; not
 // NGINX, which nginx itself reads as a list of inherited sockets).
 import assert from 'node:assert/strict';
@@ -11,6 +14,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { after, before, test } from 'node:test';
+import { LspProcess } from '../support/lsp_process.mjs';
 import { startServe, waitFor } from '../support/serve_process.mjs';
 import { fileURLToPath } from 'node:url';
 
@@ -68,6 +72,7 @@ async function stream(base, body, onFirst) {
 
 let a;
 let b;
+let killed;  // the replica the kill test killed
 let base;
 let proxy;
 before(async () => {
@@ -123,6 +128,7 @@ test('a replica killed during a stream cuts it; the other serves the next reques
     const victim = ra > 0 ? a : rb > 0 ? b : undefined;
     if (!victim) return;
     victimFound = true;
+    killed = victim;
     victim.child.kill('SIGKILL');
     killedAt = performance.now();
   });
@@ -139,4 +145,53 @@ test('a replica killed during a stream cuts it; the other serves the next reques
   const servedIn = performance.now() - t0;
   console.log(`# the cut was seen ${(t0 - killedAt).toFixed(0)} ms after the kill; the next request took ${servedIn.toFixed(0)} ms`);
   assert.ok(servedIn < 1000, `the other replica served the next request in ${servedIn.toFixed(0)} ms (< 1 s)`);
+});
+
+test('an editor streams through nginx, sees "stream interrupted" when its replica dies, and the other serves it next', async () => {
+  // The replica killed above comes back on its port; nginx may still count
+  // it failed for its fail_timeout (5 s).
+  const again = await startServe(binary, ['--threads', '1'], { port: killed.port });
+  children.push(again.child);
+  if (killed === a) a = again;
+  else b = again;
+  await sleep(5200);
+
+  const lsp = new LspProcess(binary, ['--log-level', 'debug']);
+  try {
+    await lsp.initialize({ model: base, streaming: true, n: 16, max_tokens: 230, stop_at: 'none', temperature: 1, stream_interval_ms: 0 });
+    const uri = 'file:///chapter.md';
+    const text = 'The lighthouse keeper climbed the stairs, and';
+    lsp.notify('textDocument/didOpen', { textDocument: { uri, languageId: 'markdown', version: 1, text } });
+    const at = { textDocument: { uri }, position: { line: 0, character: text.length }, context: { triggerKind: 1 } };
+    const first = lsp.waitFor((n) => n.method === 'inkstream/partialCompletion');
+    const answer = lsp.request('textDocument/inlineCompletion', at);
+    await first;
+    const [ra, rb] = [await running(a.port), await running(b.port)];
+    const victim = ra > 0 ? a : rb > 0 ? b : undefined;
+    assert.ok(victim, 'one replica held the editor\'s stream');
+    victim.child.kill('SIGKILL');
+    const killedAt = performance.now();
+    const r = await answer;
+    assert.ok(r.error, `the request ended in an error: ${JSON.stringify(r)}`);
+    assert.match(r.error.message, /stream interrupted/);
+    assert.ok(performance.now() - killedAt < 2000, 'at once, not at a timeout');
+    const shown = lsp.messages('window/showMessage').map((m) => m.message);
+    assert.equal(shown.length, 1, `one message: ${JSON.stringify(shown)}`);
+    assert.match(shown[0], /stream interrupted/);
+
+    // The writer types on: the next suggestion comes from the other replica.
+    lsp.notify('workspace/didChangeConfiguration', { settings: { n: 1, max_tokens: 8 } });
+    lsp.notify('textDocument/didChange', { textDocument: { uri, version: 2 }, contentChanges: [{ text: text + ' the' }] });
+    const t0 = performance.now();
+    const next = await lsp.request('textDocument/inlineCompletion', { ...at, position: { line: 0, character: text.length + 4 } });
+    const ms = performance.now() - t0;
+    assert.ok(next.result, `served: ${JSON.stringify(next)}`);
+    console.log(`# the editor's next suggestion took ${ms.toFixed(0)} ms after its replica died`);
+    assert.ok(ms < 1000, `served in ${ms.toFixed(0)} ms (< 1 s)`);
+    await sleep(100);
+    const after = lsp.messages('window/showMessage').map((m) => m.message);
+    assert.match(after[after.length - 1], /answers again/);
+  } finally {
+    await lsp.close();
+  }
 });

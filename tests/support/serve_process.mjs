@@ -1,4 +1,4 @@
-// Starts a real `inkstream serve --port 0 ARGS` and waits until /health is
+// Starts a real `inkstream serve --port PORT ARGS` (PORT 0: any free one) and waits until /health is
 // 200: shared by the serve and deploy tests and bench/serve_bench.mjs.
 import { spawn } from 'node:child_process';
 
@@ -16,8 +16,8 @@ export async function waitFor(url, timeoutMs = 30000) {
 }
 
 // {child, port, base, log()}: the process, its port, its address, its stderr so far.
-export async function startServe(binary, args = []) {
-  const child = spawn(binary, ['serve', '--port', '0', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+export async function startServe(binary, args = [], { port: wanted = 0 } = {}) {
+  const child = spawn(binary, ['serve', '--port', String(wanted), ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
   const port = await new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`serve did not start:\n${err}`)), 30000);
