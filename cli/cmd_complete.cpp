@@ -186,23 +186,23 @@ void add_complete_command(CLI::App& root, int& exit_code) {
   cmd->add_option("--prompt", o->prompt, "Prompt text");
   cmd->add_option("--prompt-file", o->prompt_file, "Read the prompt from a file");
   cmd->add_option("--prompt-ids", o->prompt_ids, "Prompt as token ids, e.g. 15496,995");
-  cmd->add_option("--n", o->request.n, "Number of alternatives (one batch)")->capture_default_str();
-  cmd->add_option("--max-tokens", o->request.max_tokens, "Tokens to generate per alternative")->capture_default_str();
-  cmd->add_option("--temperature", o->request.sampling.temperature, "0 = greedy")->capture_default_str();
-  cmd->add_option("--top-k", o->request.sampling.top_k, "0 = off")->capture_default_str();
-  cmd->add_option("--top-p", o->request.sampling.top_p, "Nucleus sampling mass, (0, 1]")->capture_default_str();
-  cmd->add_option("--min-p", o->request.sampling.min_p, "Drop tokens below min_p x the best one's probability")->capture_default_str();
-  cmd->add_option("--repeat-penalty", o->request.sampling.repeat_penalty, "1 = off (llama.cpp semantics)")->capture_default_str();
-  cmd->add_option("--repeat-last-n", o->request.sampling.repeat_last_n, "Tokens the penalty looks back at; -1 = all")->capture_default_str();
-  cmd->add_option("--seed", o->request.seed, "Same seed, same text")->capture_default_str();
+  add_number(cmd, "--n", o->request.n, 1, 16, "Number of alternatives (one batch)");
+  add_number(cmd, "--max-tokens", o->request.max_tokens, 1, 2048, "Tokens to generate per alternative");
+  add_number(cmd, "--temperature", o->request.sampling.temperature, 0, 5, "0 = greedy");
+  add_number(cmd, "--top-k", o->request.sampling.top_k, 0, 1000000, "0 = off");
+  add_number(cmd, "--top-p", o->request.sampling.top_p, 0, 1, "Nucleus sampling mass, (0, 1]");
+  add_number(cmd, "--min-p", o->request.sampling.min_p, 0, 1, "Drop tokens below min_p x the best one's probability");
+  add_number(cmd, "--repeat-penalty", o->request.sampling.repeat_penalty, 0, 10, "1 = off (llama.cpp semantics)");
+  add_number(cmd, "--repeat-last-n", o->request.sampling.repeat_last_n, -1, 1000000, "Tokens the penalty looks back at; -1 = all");
+  add_number(cmd, "--seed", o->request.seed, 0, 18446744073709551615.0, "Same seed, same text");
   cmd->add_option("--stop", o->request.stop, "Stop string (repeatable); not included in the text");
   cmd->add_option("--device", o->device, "auto, cpu, cuda or cuda:N")->capture_default_str();
   cmd->add_option("--dtype", o->dtype, "auto, fp32, bf16, fp16 or int8 (CPU)")->capture_default_str();
-  cmd->add_option("--threads", o->threads, "CPU threads (0 = physical cores)")->capture_default_str();
+  add_number(cmd, "--threads", o->threads, 0, 1024, "CPU threads (0 = physical cores)");
   cmd->add_flag("--copy-weights", o->copy_weights, "Copy weights into memory instead of mapping the file (slower load, faster decoding)");
   cmd->add_flag("--stream", o->stream, "Print text as it is generated (with --json: one JSON line per update)");
   cmd->add_flag("--json", o->json, "Print {alternatives, timings, model} as JSON");
-  cmd->add_option("--logits", o->logits, "Only run the prompt; print the K largest next-token logits as JSON");
+  cmd->add_option("--logits", o->logits, "Only run the prompt; print the K largest next-token logits as JSON")->check(CLI::Range(1, 1000000));
   cmd->footer("Example:\n  inkstream complete --model DIR --prompt 'Once upon a time' --n 3 --max-tokens 30 --stream");
   cmd->callback([o, &exit_code] {
     try {

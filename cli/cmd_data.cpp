@@ -50,7 +50,7 @@ void add_data_command(CLI::App& root, int& exit_code) {
   clean->add_option("--delimiter", c->delimiter, "Split text files into documents at this string (C escapes, e.g. '\\n%\\n'); default: one document per file");
   clean->add_option("--text-field", c->options.text_field, "Field of a JSON line holding the text")->capture_default_str();
   clean->add_option("--invalid-utf8", c->invalid, "repair (U+FFFD) or drop (the document)")->check(CLI::IsMember({"repair", "drop"}))->capture_default_str();
-  clean->add_option("--min-chars", c->options.min_chars, "Drop documents shorter than this after cleaning")->capture_default_str();
+  add_number(clean, "--min-chars", c->options.min_chars, 0, 1000000000.0, "Drop documents shorter than this after cleaning");
   clean->add_option("--language", c->options.language, "Keep only documents in this language (ISO 639-1, e.g. en; uses CLD2)");
   clean->add_flag("--no-dedup", c->no_dedup, "Keep repeated paragraphs");
   clean->callback([c, &exit_code] {
@@ -70,9 +70,9 @@ void add_data_command(CLI::App& root, int& exit_code) {
   tok->add_option("in", t->in, "Folder from `data clean` (or .jsonl / text files)")->required();
   tok->add_option("--model-or-tokenizer", t->tokenizer, "Model folder or folder with vocab.json + merges.txt")->required();
   tok->add_option("--out", t->out, "Output dataset folder")->required();
-  tok->add_option("--val-fraction", t->options.val_fraction, "Share of documents held out for validation")->capture_default_str();
-  tok->add_option("--seed", t->options.seed, "Seed of the train/validation split")->capture_default_str();
-  tok->add_option("--shard-tokens", t->options.shard_tokens, "Tokens per shard at most")->capture_default_str();
+  add_number(tok, "--val-fraction", t->options.val_fraction, 0, 1, "Share of documents held out for validation");
+  add_number(tok, "--seed", t->options.seed, 0, 18446744073709551615.0, "Seed of the train/validation split");
+  add_number(tok, "--shard-tokens", t->options.shard_tokens, 1, 1000000000000.0, "Tokens per shard at most");
   tok->callback([t, &exit_code] {
     const auto s = training::tokenize_dataset(t->in, t->tokenizer, t->out, t->options);
     std::fprintf(stderr, "train: %llu documents, %llu tokens; validation: %llu documents, %llu tokens -> %s\n",

@@ -51,10 +51,10 @@ void add_lsp_command(CLI::App& root, int& exit_code) {
   CLI::App* cmd = root.add_subcommand("lsp", "Run the language server on stdin/stdout (for editors)");
   cmd->add_option("--model", o->server.model, "Default model folder (initializationOptions.model overrides; default: the bundled model or $INKSTREAM_MODEL)");
   cmd->add_option("--models-dir", o->server.models_dir, "Folder where model names are looked up");
-  cmd->add_option("--threads", o->threads, "CPU threads (0 = physical cores; the `threads` setting overrides)")->capture_default_str();
+  add_number(cmd, "--threads", o->threads, 0, 1024, "CPU threads (0 = physical cores; the `threads` setting overrides)");
   cmd->add_option("--log-file", o->log_file, "Write logs here instead of stderr");
   cmd->add_option("--log-level", o->log_level, "trace, debug, info, warn, error, off")->capture_default_str();
-  cmd->add_option("--max-frame-bytes", o->server.max_frame_bytes, "Refuse larger messages")->capture_default_str();
+  add_number(cmd, "--max-frame-bytes", o->server.max_frame_bytes, 1024, 1099511627776.0, "Refuse larger messages");
   cmd->add_flag("--stdio", o->stdio, "Use stdin/stdout (the default and only transport)");
   cmd->footer("The protocol, settings and the streaming extension are described in docs/protocol.md.");
   cmd->callback([o, &exit_code] { exit_code = run(*o); });

@@ -33,7 +33,9 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // --help and --version exit 0; anything refused is a usage error: 2.
+    const int code = app.exit(e);
+    return code == 0 ? 0 : inkstream::cli::kExitBadUsage;
   } catch (const inkstream::CheckpointError& e) {
     std::cerr << "error: " << e.what() << "\n";
     return inkstream::cli::kExitBadCheckpoint;

@@ -2,6 +2,8 @@
 
 #include <stdexcept>
 
+#include "inkstream/model_runtime/json_numbers.h"
+
 namespace inkstream {
 
 using Json = nlohmann::json;
@@ -28,12 +30,9 @@ std::string get_string(const Json& o, const char* key, const std::string& path) 
 void get_int(const Json& o, const char* key, int& field, int lo, int hi, const std::string& path) {
   if (!o.contains(key)) return;
   const Json& v = o[key];
-  // Range-checked as a 64-bit value first: 4294967297 must not become 1.
-  if (!v.is_number_integer() || (v.is_number_unsigned() && v.get<std::uint64_t>() > static_cast<std::uint64_t>(hi)) ||
-      v.get<std::int64_t>() < lo || v.get<std::int64_t>() > hi)
-    throw Invalid(path + key + ": must be an integer from " + std::to_string(lo) + " to " + std::to_string(hi) + " (got " +
-                  v.dump() + ")");
-  field = static_cast<int>(v.get<std::int64_t>());
+  const std::optional<int> n = json_numbers::integer<int>(v, lo, hi);
+  if (!n) throw Invalid(path + key + ": " + json_numbers::range_rule(lo, hi) + " (got " + v.dump() + ")");
+  field = *n;
 }
 
 void check_url(const std::string& url, const std::string& path) {

@@ -2,6 +2,8 @@
 
 #include <fnmatch.h>
 
+#include "inkstream/model_runtime/json_numbers.h"
+
 namespace inkstream {
 
 using Json = nlohmann::json;
@@ -26,13 +28,20 @@ void take(const Json& patch, const char* key, T& field, Check ok, const char* ru
   if (!patch.contains(key)) return;
   const Json& v = patch[key];
   try {
-    T value = v.get<T>();
+    T value{};
     if constexpr (std::is_same_v<T, bool>) {
       if (!v.is_boolean()) throw std::invalid_argument("not a boolean");
+      value = v.get<bool>();
     } else if constexpr (std::is_integral_v<T>) {
-      if (!v.is_number_integer()) throw std::invalid_argument("not an integer");
+      // Range-checked as the JSON number: 4294967297 is not 1, -1 is not 2^64-1.
+      const std::optional<T> n = json_numbers::integer<T>(v);
+      if (!n) throw std::invalid_argument("not an integer in range");
+      value = *n;
     } else if constexpr (std::is_floating_point_v<T>) {
       if (!v.is_number()) throw std::invalid_argument("not a number");
+      value = v.get<T>();
+    } else {
+      value = v.get<T>();
     }
     if (!ok(value)) throw std::invalid_argument(rule);
     field = value;

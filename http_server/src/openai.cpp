@@ -1,3 +1,4 @@
+#include "inkstream/model_runtime/json_numbers.h"
 #include "openai.h"
 
 #include <algorithm>
@@ -36,9 +37,9 @@ std::int64_t integer(const Json& body, const char* key, std::int64_t fallback, s
   if (!body.contains(key) || body[key].is_null()) return fallback;
   const Json& v = body[key];
   if (!v.is_number_integer()) throw invalid(key, "must be an integer");
-  const std::int64_t x = v.get<std::int64_t>();
-  if (x < lo || x > hi) throw invalid(key, "must be from " + std::to_string(lo) + " to " + std::to_string(hi));
-  return x;
+  const std::optional<std::int64_t> x = json_numbers::integer<std::int64_t>(v, lo, hi);
+  if (!x) throw invalid(key, "must be from " + std::to_string(lo) + " to " + std::to_string(hi));
+  return *x;
 }
 
 }  // namespace
@@ -62,9 +63,9 @@ CompletionRequest parse_completion_request(const Json& body, std::uint64_t rando
   } else if (p.is_array() && !p.empty() && std::all_of(p.begin(), p.end(), [](const Json& x) { return x.is_number_integer(); })) {
     std::vector<TokenId> ids;
     for (const Json& x : p) {
-      const auto id = x.get<std::int64_t>();
-      if (id < 0 || id > 0x7fffffff) throw invalid("prompt", "token id " + std::to_string(id) + " is not a token id");
-      ids.push_back(static_cast<TokenId>(id));
+      const std::optional<TokenId> id = json_numbers::integer<TokenId>(x, 0, 0x7fffffff);
+      if (!id) throw invalid("prompt", "token id " + x.dump() + " is not a token id");
+      ids.push_back(*id);
     }
     r.prompt = std::move(ids);
   } else if (p.is_array() && p.size() == 1 && p[0].is_string()) {

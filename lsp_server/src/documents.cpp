@@ -1,3 +1,4 @@
+#include "inkstream/model_runtime/json_numbers.h"
 #include "documents.h"
 
 #include <stdexcept>
@@ -100,10 +101,11 @@ void DocumentStore::change(const std::string& uri, std::int64_t version, const n
     } else {
       const auto& r = change["range"];
       auto pos = [&](const char* key) -> std::optional<std::size_t> {
-        if (!r.contains(key) || !r[key].is_object() || !r[key].contains("line") || !r[key].contains("character") ||
-            !r[key]["line"].is_number_integer() || !r[key]["character"].is_number_integer())
-          return std::nullopt;
-        return offset_of(text, {r[key]["line"].get<std::int64_t>(), r[key]["character"].get<std::int64_t>()}, enc);
+        if (!r.contains(key) || !r[key].is_object() || !r[key].contains("line") || !r[key].contains("character")) return std::nullopt;
+        const auto line = json_numbers::integer<std::int64_t>(r[key]["line"], 0, 0x7fffffff);
+        const auto character = json_numbers::integer<std::int64_t>(r[key]["character"], 0, 0x7fffffff);
+        if (!line || !character) return std::nullopt;
+        return offset_of(text, {*line, *character}, enc);
       };
       const auto start = pos("start"), end = pos("end");
       if (!start || !end || *start > *end)

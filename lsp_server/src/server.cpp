@@ -1,6 +1,7 @@
 // The language server: lifecycle, dispatch, documents, inline completion.
 // Transport (transport.cpp) and dispatch (this file) are separate, as in
 // clangd; every request gets exactly one Reply (reply.h).
+#include "inkstream/model_runtime/json_numbers.h"
 #include "inkstream/lsp_server/server.h"
 
 #include <spdlog/spdlog.h>
@@ -34,11 +35,13 @@ const Json& field(const Json& obj, const char* key, const char* path, Json::valu
 
 Position parse_position(const Json& params) {
   const Json& p = field(params, "position", "position", Json::value_t::object);
-  Position pos{field(p, "line", "position.line", Json::value_t::number_integer).get<std::int64_t>(),
-               field(p, "character", "position.character", Json::value_t::number_integer).get<std::int64_t>()};
-  if (pos.line < 0) throw InvalidParams("position.line must be >= 0");
-  if (pos.character < 0) throw InvalidParams("position.character must be >= 0");
-  return pos;
+  // LSP's uinteger: 0 to 2^31 - 1, checked as the JSON number (no wrap-around).
+  auto coordinate = [&](const char* key, const char* path) {
+    const auto n = json_numbers::integer<std::int64_t>(field(p, key, path, Json::value_t::number_integer), 0, 0x7fffffff);
+    if (!n) throw InvalidParams(std::string(path) + " must be an integer from 0 to 2147483647 (got " + p[key].dump() + ")");
+    return *n;
+  };
+  return Position{coordinate("line", "position.line"), coordinate("character", "position.character")};
 }
 
 std::string parse_uri(const Json& params) {
@@ -324,7 +327,7 @@ class Server {
     Document doc;
     doc.uri = field(td, "uri", "textDocument.uri", Json::value_t::string).get<std::string>();
     doc.language_id = td.value("languageId", "");
-    doc.version = td.contains("version") && td["version"].is_number_integer() ? td["version"].get<std::int64_t>() : 0;
+    doc.version = td.contains("version") ? json_numbers::integer<std::int64_t>(td["version"]).value_or(0) : 0;
     doc.text = field(td, "text", "textDocument.text", Json::value_t::string).get<std::string>();
     documents_.open(std::move(doc));
   }
@@ -332,7 +335,7 @@ class Server {
   void on_did_change(const Json& params) {
     const std::string uri = parse_uri(params);
     const Json& td = params["textDocument"];
-    const std::int64_t version = td.contains("version") && td["version"].is_number_integer() ? td["version"].get<std::int64_t>() : 0;
+    const std::int64_t version = td.contains("version") ? json_numbers::integer<std::int64_t>(td["version"]).value_or(0) : 0;
     try {
       documents_.change(uri, version, params.contains("contentChanges") ? params["contentChanges"] : Json(), encoding_);
     } catch (const std::invalid_argument& e) {

@@ -4,6 +4,7 @@
 
 #include "file_util.h"
 #include "inkstream/model_runtime/errors.h"
+#include "inkstream/model_runtime/json_numbers.h"
 
 namespace inkstream {
 namespace {
@@ -12,8 +13,10 @@ using Json = nlohmann::json;
 
 std::int64_t int_field(const Json& j, const char* key, std::int64_t fallback, const std::string& origin) {
   if (!j.contains(key) || j[key].is_null()) return fallback;
-  if (!j[key].is_number_integer()) throw CheckpointError(origin + ": \"" + key + "\" must be an integer");
-  return j[key].get<std::int64_t>();
+  // (as the JSON number: 18446744073709551615 must not pass as -1)
+  const std::optional<std::int64_t> n = json_numbers::integer<std::int64_t>(j[key], -(std::int64_t{1} << 40), std::int64_t{1} << 40);
+  if (!n) throw CheckpointError(origin + ": \"" + key + "\" must be an integer of at most 2^40 (got " + j[key].dump() + ")");
+  return *n;
 }
 
 }  // namespace

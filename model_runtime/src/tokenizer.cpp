@@ -1,3 +1,4 @@
+#include "inkstream/model_runtime/json_numbers.h"
 #include "inkstream/model_runtime/tokenizer.h"
 
 #include <unicode/uchar.h>
@@ -251,9 +252,9 @@ std::unique_ptr<Tokenizer::Impl> build(const Json& vocab, const std::vector<std:
   if (!vocab.is_object() || vocab.empty()) throw CheckpointError(origin + ": vocabulary must be a non-empty JSON object");
   TokenId max_id = -1;
   for (const auto& [token, id] : vocab.items()) {
-    if (!id.is_number_integer() || id.get<std::int64_t>() < 0 || id.get<std::int64_t>() > 10'000'000)
-      throw CheckpointError(origin + ": vocabulary id of token '" + token + "' is not a valid id");
-    max_id = std::max(max_id, id.get<TokenId>());
+    const std::optional<TokenId> n = json_numbers::integer<TokenId>(id, 0, 10'000'000);
+    if (!n) throw CheckpointError(origin + ": vocabulary id of token '" + token + "' is not a valid id");
+    max_id = std::max(max_id, *n);
   }
   for (const auto& [content, id] : added) max_id = std::max(max_id, id);
   impl->id_to_bytes.assign(static_cast<std::size_t>(max_id) + 1, std::string());
@@ -347,9 +348,9 @@ Tokenizer Tokenizer::from_folder(const std::filesystem::path& dir) {
         const Json j = parse_json(detail::read_text_file(added_path), added_path.string());
         if (!j.is_object()) throw CheckpointError(added_path.string() + ": expected an object {token: id}");
         for (const auto& [content, id] : j.items()) {
-          if (!id.is_number_integer() || id.get<std::int64_t>() < 0 || id.get<std::int64_t>() > 10'000'000)
-            throw CheckpointError(added_path.string() + ": bad id for '" + content + "'");
-          added.emplace_back(content, id.get<TokenId>());
+          const std::optional<TokenId> n = json_numbers::integer<TokenId>(id, 0, 10'000'000);
+          if (!n) throw CheckpointError(added_path.string() + ": bad id for '" + content + "'");
+          added.emplace_back(content, *n);
         }
       }
       return Tokenizer(build(parse_json(detail::read_text_file(vocab), vocab.string()),
@@ -379,11 +380,11 @@ Tokenizer Tokenizer::from_folder(const std::filesystem::path& dir) {
       std::vector<std::pair<std::string, TokenId>> added;
       if (j.contains("added_tokens") && j["added_tokens"].is_array()) {
         for (const Json& t : j["added_tokens"]) {
-          if (!t.is_object() || !t.contains("id") || !t.contains("content") || !t["id"].is_number_integer() ||
-              !t["content"].is_string())
-            throw CheckpointError(origin + ": bad added_tokens entry");
+          const std::optional<TokenId> id =
+              t.is_object() && t.contains("id") ? json_numbers::integer<TokenId>(t["id"], 0, 10'000'000) : std::nullopt;
+          if (!id || !t.contains("content") || !t["content"].is_string()) throw CheckpointError(origin + ": bad added_tokens entry");
           if (t["content"].get<std::string>() == "<|endoftext|>") continue;  // found through the vocabulary
-          added.emplace_back(t["content"].get<std::string>(), t["id"].get<TokenId>());
+          added.emplace_back(t["content"].get<std::string>(), *id);
         }
       }
       return Tokenizer(build(model["vocab"], merge_list, added, origin));

@@ -11,6 +11,7 @@
 
 #include "endpoint_client.h"
 #include "inkstream/model_runtime/errors.h"
+#include "inkstream/model_runtime/json_numbers.h"
 #include "inkstream/model_runtime/tokenizer.h"
 #include "sse.h"
 #include "wire.h"
@@ -434,9 +435,8 @@ class RemoteBackend final : public CompletionBackend {
           const std::string id = m.at("id").get<std::string>();
           if (!e->model.empty() && id != e->model) continue;
           if (e->model.empty()) e->model = id;
-          if (m.contains("max_model_len") && m["max_model_len"].is_number_integer() && m["max_model_len"].get<std::int64_t>() > 1 &&
-              m["max_model_len"].get<std::int64_t>() <= (1 << 20))
-            context_ = m["max_model_len"].get<int>();
+          if (m.contains("max_model_len"))
+            if (const auto n = json_numbers::integer<int>(m["max_model_len"], 2, 1 << 20)) context_ = *n;
           spdlog::info("remote: {}: model {}, context {} tokens", e->client->url(), id, context_);
           return;
         }

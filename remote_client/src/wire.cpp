@@ -2,6 +2,7 @@
 
 #include <stdexcept>
 
+#include "inkstream/model_runtime/json_numbers.h"
 #include "inkstream/model_runtime/utf8.h"
 
 namespace inkstream::remote {
@@ -29,9 +30,9 @@ namespace {
 
 int int_field(const Json& o, const char* key) {
   if (!o.contains(key) || o[key].is_null()) return 0;
-  if (!o[key].is_number_integer() || o[key].get<std::int64_t>() < 0 || o[key].get<std::int64_t>() > (1 << 30))
-    throw std::invalid_argument(std::string("usage.") + key + " is not a token count");
-  return o[key].get<int>();
+  const std::optional<int> n = json_numbers::integer<int>(o[key], 0, 1 << 30);
+  if (!n) throw std::invalid_argument(std::string("usage.") + key + " is not a token count");
+  return *n;
 }
 
 std::string error_message(const Json& e) {
@@ -65,9 +66,9 @@ WireEvent parse_event(std::string_view data) {
       if (!c.is_object()) throw std::invalid_argument("a choice is not an object");
       WireChoice choice;
       if (c.contains("index")) {
-        if (!c["index"].is_number_integer() || c["index"].get<std::int64_t>() < 0 || c["index"].get<std::int64_t>() > 1024)
-          throw std::invalid_argument("a choice's index is not a small integer");
-        choice.index = c["index"].get<int>();
+        const std::optional<int> index = json_numbers::integer<int>(c["index"], 0, 1024);
+        if (!index) throw std::invalid_argument("a choice's index is not a small integer");
+        choice.index = *index;
       }
       if (c.contains("text") && !c["text"].is_null()) {
         if (!c["text"].is_string()) throw std::invalid_argument("a choice's text is not a string");

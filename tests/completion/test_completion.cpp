@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include "inkstream/model_runtime/json_numbers.h"
 #include "inkstream/completion/engine.h"
 #include "inkstream/model_runtime/errors.h"
 
@@ -150,6 +151,50 @@ TEST(Settings, InvalidKeysAreNamedAndPreviousValuesKept) {
   EXPECT_EQ(s.model_for("markdown", "file:///a/story.md"), "writer");
   s.apply({{"routing", {{"*.tex", "research"}}}}, errors);
   EXPECT_EQ(s.model_for("plaintext", "file:///a/thesis.tex"), "research");
+}
+
+// Hardening: numbers that do not fit their setting are refused, never
+// wrapped (these are the values that once became 1, 4, 0, -1 and 2^64-1).
+using Json = nlohmann::json;
+
+TEST(Settings, OutOfRangeIntegersAreRefusedNotWrapped) {
+  const std::vector<std::pair<Json, std::string>> cases = {
+      {{{"n", 4294967297ULL}}, "n:"},          {{{"max_tokens", 4294967300ULL}}, "max_tokens:"},
+      {{{"max_tokens", -4294967295LL}}, "max_tokens:"}, {{{"top_k", 4294967296ULL}}, "top_k:"},
+      {{{"threads", 4294967297ULL}}, "threads:"}, {{{"repeat_last_n", 4294967295ULL}}, "repeat_last_n:"},
+      {{{"seed", -1}}, "seed:"},               {{{"seed", 1.5}}, "seed:"},
+      {{{"kv_cache_mb", 18446744073709551615ULL}}, "kv_cache_mb:"}, {{{"n", 2.0}}, "n:"}};
+  for (const auto& [patch, key] : cases) {
+    CompletionSettings s;
+    const Json before = s.to_json();
+    std::vector<std::string> errors;
+    s.apply(patch, errors);
+    ASSERT_EQ(errors.size(), 1u) << patch.dump();
+    EXPECT_EQ(errors[0].rfind(key, 0), 0u) << errors[0];
+    EXPECT_NE(errors[0].find(patch.begin().value().dump()), std::string::npos) << "names the value: " << errors[0];
+    EXPECT_EQ(s.to_json(), before) << "the previous value stays: " << patch.dump();
+  }
+  CompletionSettings s;
+  std::vector<std::string> errors;
+  s.apply({{"seed", 18446744073709551615ULL}, {"repeat_last_n", -1}}, errors);
+  EXPECT_TRUE(errors.empty());
+  EXPECT_EQ(s.seed, 18446744073709551615ULL);
+  EXPECT_EQ(s.sampling.repeat_last_n, -1);
+}
+
+TEST(JsonNumbers, RangeCheckedAsTheJsonNumber) {
+  using json_numbers::integer;
+  EXPECT_EQ(integer<int>(Json(4294967297ULL)), std::nullopt);
+  EXPECT_EQ(integer<int>(Json(-2147483648LL)), -2147483648);
+  EXPECT_EQ(integer<int>(Json(-2147483649LL)), std::nullopt);
+  EXPECT_EQ(integer<std::uint64_t>(Json(-1)), std::nullopt);
+  EXPECT_EQ(integer<std::uint64_t>(Json(18446744073709551615ULL)), 18446744073709551615ULL);
+  EXPECT_EQ(integer<std::int64_t>(Json(18446744073709551615ULL)), std::nullopt);
+  EXPECT_EQ(integer<int>(Json(5), 1, 4), std::nullopt);
+  EXPECT_EQ(integer<int>(Json(4), 1, 4), 4);
+  EXPECT_EQ(integer<int>(Json(1.0)), std::nullopt);
+  EXPECT_EQ(integer<int>(Json("1")), std::nullopt);
+  EXPECT_EQ(integer<unsigned>(Json(3), 5, 9), std::nullopt);
 }
 
 // Streams scripted alternatives word by word, as a model would token by token.

@@ -87,6 +87,11 @@ TEST(OpenAiRequest, RefusesWhatItCannotDoNamingTheParameter) {
   EXPECT_EQ(refused({{"prompt", {-1}}}), "prompt");
   EXPECT_EQ(refused({{"stream", "yes"}}), "stream");
   EXPECT_EQ(refused({{"seed", -1}}), "seed");
+  // never wrapped: these once became 1 and -1
+  EXPECT_EQ(refused({{"n", 4294967297ULL}}), "n");
+  EXPECT_EQ(refused({{"max_tokens", 18446744073709551615ULL}}), "max_tokens");
+  EXPECT_EQ(refused({{"seed", 18446744073709551615ULL}}), "seed");
+  EXPECT_EQ(refused({{"prompt", {4294967297ULL}}}), "prompt");
   EXPECT_EQ(refused({{"model", 3}}), "model");
   EXPECT_EQ(refused({{"stream_options", {{"include_usage", "yes"}}}}), "stream_options.include_usage");
   EXPECT_EQ(refused({{"stream_options", 1}}), "stream_options");

@@ -40,6 +40,8 @@ TEST(LspMalformed, EveryBadInputGetsItsErrorAndTheServerCarriesOn) {
       {"params of the wrong type", frame(R"({"jsonrpc":"2.0","id":11,"method":"textDocument/inlineCompletion","params":{"textDocument":{"uri":5},"position":{"line":0,"character":0}}})"), -32602, false},
       {"missing position", frame(R"({"jsonrpc":"2.0","id":12,"method":"textDocument/inlineCompletion","params":{"textDocument":{"uri":"file:///x"}}})"), -32602, false},
       {"negative line", frame(R"({"jsonrpc":"2.0","id":13,"method":"textDocument/inlineCompletion","params":{"textDocument":{"uri":"file:///x"},"position":{"line":-1,"character":0}}})"), -32602, false},
+      {"line past 2^32 (never wrapped to 0)", frame(R"({"jsonrpc":"2.0","id":20,"method":"textDocument/inlineCompletion","params":{"textDocument":{"uri":"file:///a.md"},"position":{"line":4294967296,"character":0}}})"), -32602, false},
+      {"character 2^64-1 (never -1)", frame(R"({"jsonrpc":"2.0","id":21,"method":"textDocument/inlineCompletion","params":{"textDocument":{"uri":"file:///a.md"},"position":{"line":0,"character":18446744073709551615}}})"), -32602, false},
       {"document not open", frame(R"({"jsonrpc":"2.0","id":14,"method":"textDocument/inlineCompletion","params":{"textDocument":{"uri":"file:///nope"},"position":{"line":0,"character":0}}})"), -32602, false},
       {"second initialize", frame(R"({"jsonrpc":"2.0","id":15,"method":"initialize","params":{"capabilities":{}}})"), -32600, false},
       {"unknown command", frame(R"({"jsonrpc":"2.0","id":16,"method":"workspace/executeCommand","params":{"command":"rm -rf"}})"), -32602, false},

@@ -27,6 +27,23 @@ TEST(Cli, VersionAndHelp) {
   EXPECT_NE(inkstream({"no-such-command"}).exit_code, 0);
 }
 
+// Hardening: a numeric flag out of its range is a usage error (exit 2)
+// naming the flag, never a wrapped value (these once became 1, 2^64-1, a
+// different port...).
+TEST(Cli, OutOfRangeFlagsExitTwoNamingTheFlag) {
+  const std::vector<std::vector<std::string>> cases = {
+      {"complete", "--prompt", "x", "--n", "4294967297"},        {"complete", "--prompt", "x", "--seed", "-1"},
+      {"complete", "--prompt", "x", "--max-tokens", "-4294967295"}, {"complete", "--prompt", "x", "--threads", "4294967297"},
+      {"serve", "--port", "99999"},                               {"serve", "--max-queued", "-1"},
+      {"lsp", "--threads", "-1"},                                 {"train", "--data", "x", "--out", "y", "--steps", "0"},
+      {"data", "tokenize", "in", "--model-or-tokenizer", "m", "--out", "o", "--seed", "-5"}};
+  for (const auto& args : cases) {
+    const auto r = inkstream(args);
+    EXPECT_EQ(r.exit_code, 2) << args[args.size() - 2] << " " << args.back() << ": " << r.err;
+    EXPECT_NE(r.err.find(args[args.size() - 2]), std::string::npos) << r.err;
+  }
+}
+
 TEST(Cli, TokenizeAndDecode) {
   const std::string model = test::gpt2_tokenizer_dir().string();
   const auto r = inkstream({"tokenize", "--model", model, "Hello", "world"});
