@@ -40,6 +40,9 @@ int main(int argc, char** argv) {
   app.add_option("--groups", groups_list, "comma-separated request counts");
   app.add_option("--prefix", prefix_list, "comma-separated prompt lengths");
   app.add_option("--reps", reps);
+  std::string kv = "engine";
+  app.add_option("--kv", kv, "engine (the engine's: bf16 for fp16/int8 weights) or model (the activations' dtype)")
+      ->check(CLI::IsMember({"engine", "model"}));
   CLI11_PARSE(app, argc, argv);
 
   keep_freed_memory_for_inference();
@@ -52,8 +55,9 @@ int main(int argc, char** argv) {
       std::vector<std::unique_ptr<KvCache>> prefixes, tails;
       std::vector<DecodeGroup> groups;
       for (std::int64_t g = 0; g < G; ++g) {
-        prefixes.push_back(std::make_unique<KvCache>(cfg, 1, P, model->dtype(), model->device()));
-        tails.push_back(std::make_unique<KvCache>(cfg, rows, reps + 2, model->dtype(), model->device()));
+        const auto kv_dtype = kv == "engine" ? model->kv_dtype() : model->dtype();
+        prefixes.push_back(std::make_unique<KvCache>(cfg, 1, P, kv_dtype, model->device()));
+        tails.push_back(std::make_unique<KvCache>(cfg, rows, reps + 2, kv_dtype, model->device()));
         for (auto* list : {&prefixes.back()->k, &prefixes.back()->v})
           for (auto& t : *list) t.normal_();
         prefixes.back()->set_length(P);
@@ -68,7 +72,7 @@ int main(int argc, char** argv) {
       }
       std::sort(times.begin(), times.end());
       const double median = times[times.size() / 2];
-      std::cout << nlohmann::json{{"dtype", format_label(model->weight_format())}, {"threads", threads}, {"groups", G}, {"rows", G * rows},
+      std::cout << nlohmann::json{{"dtype", format_label(model->weight_format())}, {"kv", kv == "engine" ? "bf16 if fp16/int8" : "activations"}, {"threads", threads}, {"groups", G}, {"rows", G * rows},
                                   {"prefix", P}, {"step_ms", median}, {"best_ms", times.front()},
                                   {"rows_per_s", static_cast<double>(G * rows) / (median / 1e3)}}
                        .dump()

@@ -46,7 +46,7 @@ Engine::Engine(std::shared_ptr<const Gpt2Model> model, EngineOptions options)
     : model_(std::move(model)), options_(options) {
   if (options_.prefill_chunk < 1) throw InvalidRequest("prefill_chunk must be at least 1");
   if (options_.max_rows < 1) throw InvalidRequest("max_rows must be at least 1");
-  pool_ = std::make_unique<KvPool>(model_->config(), model_->dtype(), model_->device(), options_.kv_cache_bytes,
+  pool_ = std::make_unique<KvPool>(model_->config(), model_->kv_dtype(), model_->device(), options_.kv_cache_bytes,
                                    options_.prefix_cache);
   thread_ = std::thread([this] { run(); });
 }
@@ -267,7 +267,7 @@ void Engine::step() {
       torch::Tensor host = host_logits(logits);
       s.sample(host.data_ptr<float>(), 1, host.size(1));
       if (!s.done()) s.tail = std::make_unique<KvCache>(cfg, static_cast<std::int64_t>(s.active().size()), s.max_tokens(),
-                                                          model_->dtype(), dev);
+                                                          model_->kv_dtype(), dev);
     } catch (const std::exception& e) {
       fail(s, e);
     }

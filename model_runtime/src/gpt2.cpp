@@ -14,6 +14,12 @@
 
 namespace inkstream {
 
+c10::ScalarType Gpt2Model::kv_dtype() const {
+  if (device().is_cpu() && compute_ == torch::kFloat32 && (format_ == WeightFormat::F16 || format_ == WeightFormat::Int8))
+    return torch::kBFloat16;
+  return compute_;
+}
+
 KvCache::KvCache(const ModelConfig& config, std::int64_t batch, std::int64_t capacity, torch::ScalarType dtype,
                  torch::Device device)
     : batch_(batch), capacity_(capacity) {

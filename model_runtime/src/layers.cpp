@@ -30,7 +30,7 @@ bool bf16_long_to_libtorch() {
   return native;
 }
 
-// Caches hold the model's dtype, as its activations do.
+// The element type of a cache (bf16 or fp32; see Gpt2Model::kv_dtype).
 kernels::KvType kv_type(const torch::Tensor& t) {
   return t.scalar_type() == torch::kBFloat16 ? kernels::KvType::BF16 : kernels::KvType::F32;
 }
@@ -239,9 +239,12 @@ torch::Tensor attention(const torch::Tensor& x, const Gpt2Layer& w, const ModelC
     past = cache->length();
     cache->k[layer].narrow(2, past, T).copy_(k);
     cache->v[layer].narrow(2, past, T).copy_(v);
-    if (past > 0) {  // on an empty cache the fresh k, v are all there is (and faster to read)
-      k = cache->k[layer].narrow(2, 0, past + T);  // (B, H, L, D), L = past + T
-      v = cache->v[layer].narrow(2, 0, past + T);  // (B, H, L, D)
+    // On an empty cache of the activations' dtype the fresh k, v are all
+    // there is (and faster to read); a cache of another dtype (bf16 for fp32
+    // activations) is read back, so every path sees the same rounded values.
+    if (past > 0 || cache->k[layer].scalar_type() != k.scalar_type()) {
+      k = cache->k[layer].narrow(2, 0, past + T).to(q.scalar_type());  // (B, H, L, D), L = past + T
+      v = cache->v[layer].narrow(2, 0, past + T).to(q.scalar_type());  // (B, H, L, D)
     }
   }
   const std::int64_t L = past + T;
@@ -259,7 +262,7 @@ torch::Tensor attention(const torch::Tensor& x, const Gpt2Layer& w, const ModelC
       work.push_back({qc.data_ptr<float>() + b * T * C, y.data_ptr<float>() + b * T * C, T, kb.data_ptr(), vb.data_ptr(),
                       kb.size(1), L, nullptr, nullptr, 0, 0, /*causal=*/true});
     }
-    kernels::attention_decode(work, H, D, static_cast<float>(scale), kv_type(x));
+    kernels::attention_decode(work, H, D, static_cast<float>(scale), kv_type(cache->k[layer]));
     return conv1d(y.to(x.scalar_type()), w.c_proj_w, w.c_proj_b, w.c_proj_s);  // (B, T, C)
   }
 
@@ -315,7 +318,7 @@ torch::Tensor attention_decode(const torch::Tensor& x, const Gpt2Layer& w, const
                       kt.size(2), g.tail->length() + 1});
       first += g.rows;
     }
-    kernels::attention_decode(work, H, D, static_cast<float>(scale), kv_type(x));
+    kernels::attention_decode(work, H, D, static_cast<float>(scale), kv_type(groups.front().prefix->k[layer]));
     return conv1d(y.to(x.scalar_type()), w.c_proj_w, w.c_proj_b, w.c_proj_s);  // (R, 1, C)
   }
 
@@ -323,13 +326,13 @@ torch::Tensor attention_decode(const torch::Tensor& x, const Gpt2Layer& w, const
   first = 0;
   for (const DecodeGroup& g : groups) {
     const std::int64_t n = g.rows, P = g.prefix_len, t = g.tail->length();
-    const torch::Tensor kt = g.tail->k[layer].narrow(2, 0, t + 1);  // (n, H, t+1, D)
-    const torch::Tensor vt = g.tail->v[layer].narrow(2, 0, t + 1);  // (n, H, t+1, D)
+    const torch::Tensor kt = g.tail->k[layer].narrow(2, 0, t + 1).to(x.scalar_type());  // (n, H, t+1, D)
+    const torch::Tensor vt = g.tail->v[layer].narrow(2, 0, t + 1).to(x.scalar_type());  // (n, H, t+1, D)
     const torch::Tensor qg = q.narrow(0, first, n);                  // (n, H, 1, D)
     // The shared prefix: the group's rows act as n queries of one sequence
     // (no copy of the prefix per row).
-    const torch::Tensor kp = g.prefix->k[layer].narrow(2, 0, P);  // (1, H, P, D)
-    const torch::Tensor vp = g.prefix->v[layer].narrow(2, 0, P);  // (1, H, P, D)
+    const torch::Tensor kp = g.prefix->k[layer].narrow(2, 0, P).to(x.scalar_type());  // (1, H, P, D)
+    const torch::Tensor vp = g.prefix->v[layer].narrow(2, 0, P).to(x.scalar_type());  // (1, H, P, D)
     const torch::Tensor q_rows = qg.permute({2, 1, 0, 3});        // (1, H, n, D)
     const torch::Tensor sp = torch::matmul(q_rows, kp.transpose(-2, -1)).permute({2, 1, 0, 3});  // (n, H, 1, P)
     const torch::Tensor st = torch::matmul(qg, kt.transpose(-2, -1));                            // (n, H, 1, t+1)

@@ -129,6 +129,12 @@ class Gpt2Model {
   // The dtype of activations and KV caches (fp32 for a CPU model with fp16
   // or int8 weights).
   c10::ScalarType dtype() const { return compute_; }
+  // The dtype of the engine's KV caches: bf16 for a CPU model with fp16 or
+  // int8 weights (fp32 activations), whose many-request decoding steps are
+  // bound by reading the caches — half the bytes per step and twice the
+  // prompts in a kv_cache_mb; else dtype() (fp32 stays exact). Keys and
+  // values are rounded once, when written, on every path alike.
+  c10::ScalarType kv_dtype() const;
   WeightFormat weight_format() const { return format_; }
   const std::string& name() const { return name_; }
   // Canonical names -> tensors (shared, not copied; packed or int8 matrices
