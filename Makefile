@@ -6,11 +6,13 @@
 
 BUILD ?= build
 ASAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 15
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 PROMPT ?= It was a dark and stormy night; the rain fell in torrents, except at occasional intervals, when
 
-.PHONY: run test build deps test-deps test-release test-sanitize vscode vscode-demo clean
+.PHONY: run test build deps test-deps test-release test-sanitize test-fuzz fuzz vscode vscode-demo clean
 
 deps:
 	@scripts/setup.sh
@@ -29,7 +31,7 @@ run: deps build
 	@if [ -t 0 ] && [ -t 1 ]; then scripts/nvim_demo.sh $(BUILD)/cli/inkstream; \
 	else $(BUILD)/cli/inkstream complete --prompt "$(PROMPT)" --n 3 --max-tokens 30 --stream; fi
 
-test: test-deps test-release test-sanitize
+test: test-deps test-release test-sanitize test-fuzz
 
 test-release: build
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
@@ -41,6 +43,15 @@ test-sanitize: test-deps
 	@cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DINKSTREAM_SANITIZE=ON -DINKSTREAM_BUILD_BENCH=OFF $(CMAKE_FLAGS) >/dev/null
 	@cmake --build $(ASAN_BUILD) -j $(JOBS)
 	@cd $(ASAN_BUILD) && ctest --output-on-failure -j $(JOBS) -E '^(Cli\.|LspSession\.|nvim_|vscode_|serve_)'
+
+# Every parser under libFuzzer (clang-14, ASan+UBSan) for FUZZ_SECONDS each,
+# from the committed corpus (tests/fuzz/); `make fuzz FUZZ_SECONDS=600` runs longer.
+test-fuzz: test-deps
+	@cmake -S . -B $(FUZZ_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++-14 -DINKSTREAM_FUZZ=ON >/dev/null
+	@cmake --build $(FUZZ_BUILD) -j $(JOBS)
+	@tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
+
+fuzz: test-fuzz
 
 # The VS Code extension as a .vsix (install: code --install-extension
 # editor_plugins/vscode/dist/inkstream.vsix). Needs Node 20 and npm.
@@ -55,4 +66,4 @@ vscode-demo: build
 	@scripts/vscode_demo.sh $(BUILD)/cli/inkstream
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

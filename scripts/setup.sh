@@ -18,6 +18,7 @@ if [[ "${1:-}" == "--tests" ]]; then
     # set up by editor_plugins/vscode/scripts/setup_test_env.sh) in Chromium
     chromium-headless-shell ripgrep libkrb5-dev make
     nginx   # deploy/nginx is linted and run in front of two `inkstream serve` replicas
+    clang-14 libclang-rt-14-dev   # the parsers' libFuzzer targets (make test-fuzz)
   )
 fi
 

@@ -1,5 +1,6 @@
-#include "inkstream/model_runtime/json_numbers.h"
 #include "openai.h"
+
+#include "inkstream/model_runtime/json_numbers.h"
 
 #include <algorithm>
 

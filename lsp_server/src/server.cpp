@@ -360,6 +360,8 @@ class Server {
       Json clean = patch;
       clean.erase("streaming");
       settings_.apply(clean, errors);
+      // (remotes as the settings show them: header values may be secrets)
+      if (clean.contains("remotes")) clean["remotes"] = settings_.to_json()["remotes"];
       spdlog::info("lsp: settings applied: {}", clean.dump());
     } else {
       errors.push_back("settings must be a JSON object");

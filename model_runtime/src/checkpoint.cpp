@@ -110,7 +110,7 @@ void read_sharded(const fs::path& index_path, std::vector<StoredTensor>& out, st
   Json index;
   try {
     index = Json::parse(detail::read_text_file(index_path));
-  } catch (const Json::parse_error& e) {
+  } catch (const Json::exception& e) {  // parse_error, or out_of_range for numbers like 1e505
     throw CheckpointError(index_path.string() + ": invalid JSON: " + e.what());
   }
   if (!index.is_object() || !index.contains("weight_map") || !index["weight_map"].is_object())

@@ -25,7 +25,7 @@ ModelConfig ModelConfig::parse(const std::string& json_text, const std::string& 
   Json j;
   try {
     j = Json::parse(json_text);
-  } catch (const Json::parse_error& e) {
+  } catch (const Json::exception& e) {  // parse_error, or out_of_range for numbers like 1e505
     throw CheckpointError(origin + ": invalid JSON: " + e.what());
   }
   if (!j.is_object()) throw CheckpointError(origin + ": expected a JSON object");

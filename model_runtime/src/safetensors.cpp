@@ -99,7 +99,7 @@ SafetensorsFile SafetensorsFile::open(const std::filesystem::path& path) {
   Json header;
   try {
     header = Json::parse(header_begin, header_begin + header_len);
-  } catch (const Json::parse_error& e) {
+  } catch (const Json::exception& e) {  // parse_error, or out_of_range for numbers like 1e505
     fail(path, std::string("header is not valid JSON: ") + e.what());
   }
   if (!header.is_object()) fail(path, "header is not a JSON object");

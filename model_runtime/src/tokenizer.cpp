@@ -325,7 +325,7 @@ std::vector<std::pair<std::string, std::string>> parse_merges_txt(std::string_vi
 Json parse_json(std::string_view text, const std::string& origin) {
   try {
     return Json::parse(text);
-  } catch (const Json::parse_error& e) {
+  } catch (const Json::exception& e) {  // parse_error, or out_of_range for numbers like 1e505
     throw CheckpointError(origin + ": invalid JSON: " + e.what());
   }
 }

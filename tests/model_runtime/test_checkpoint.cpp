@@ -131,6 +131,10 @@ TEST(Checkpoint, PytorchBinIsLoadedOrExplained) {
 TEST(Checkpoint, ConfigValidation) {
   EXPECT_THROW(ModelConfig::parse(R"({"n_embd": 32, "n_head": 2, "n_layer": 1})", "c"), CheckpointError);  // no vocab_size
   EXPECT_THROW(ModelConfig::parse(R"({"n_embd": "32", "n_head": 2, "n_layer": 1, "vocab_size": 10})", "c"), CheckpointError);
+  // Found by the fuzzer: a number JSON cannot hold is a CheckpointError too (was an escaping out_of_range).
+  EXPECT_THROW(ModelConfig::parse(R"({"n_embd": 32, "n_head": 2, "n_layer": 1, "vocab_size": 10, "layer_norm_epsilon": 1e505})", "c"),
+               CheckpointError);
+  EXPECT_THROW(ModelConfig::parse(R"({"n_embd": 18446744073709551615, "n_head": 2, "n_layer": 1, "vocab_size": 10})", "c"), CheckpointError);
   EXPECT_THROW(ModelConfig::parse(R"({"n_embd": 32, "n_head": 2, "n_layer": 1, "vocab_size": 10, "activation_function": "swish"})", "c"),
                CheckpointError);
   const ModelConfig c = ModelConfig::parse(
