@@ -42,7 +42,7 @@ test-release: build
 test-sanitize: test-deps
 	@cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DINKSTREAM_SANITIZE=ON -DINKSTREAM_BUILD_BENCH=OFF $(CMAKE_FLAGS) >/dev/null
 	@cmake --build $(ASAN_BUILD) -j $(JOBS)
-	@cd $(ASAN_BUILD) && ctest --output-on-failure -j $(JOBS) -E '^(Cli\.|LspSession\.|nvim_|vscode_|serve_)'
+	@cd $(ASAN_BUILD) && ctest --output-on-failure -j $(JOBS) -E '^(Cli\.|LspSession\.|lsp_soak|nvim_|vscode_|serve_)'
 
 # Every parser under libFuzzer (clang-14, ASan+UBSan) for FUZZ_SECONDS each,
 # from the committed corpus (tests/fuzz/); `make fuzz FUZZ_SECONDS=600` runs longer.

@@ -38,6 +38,7 @@ int run(LspCliOptions o) {
   keep_freed_memory_for_inference();
   configure_threads(o.threads);
   o.server.set_threads = [](int threads) { configure_threads(threads); };
+  o.server.release_memory = [] { release_freed_memory(); };
   o.server.backends = make_backends(default_model_dir());
   const int code = run_language_server(STDIN_FILENO, STDOUT_FILENO, o.server);
   spdlog::info("inkstream language server exiting with code {}", code);

@@ -199,17 +199,20 @@ CompletionService::Worker& CompletionService::worker_for(const ModelSpec& spec) 
 // A model still loading or serving a request stays (it goes later), so this
 // never waits for a load nor cancels a writer's request.
 void CompletionService::evict_models(std::size_t keep, const std::string& in_use) {
+  bool unloaded = false;
   while (workers_.size() > keep) {
     auto victim = workers_.end();
     for (auto it = workers_.begin(); it != workers_.end(); ++it)
       if (it->first != in_use && it->second->loaded() && it->second->busy() == 0 &&
           (victim == workers_.end() || last_used_[it->first] < last_used_[victim->first]))
         victim = it;
-    if (victim == workers_.end()) return;
+    if (victim == workers_.end()) break;
     spdlog::info("service: unloading model {} (max_loaded_models {})", victim->second->spec().dir, max_loaded_models_);
     last_used_.erase(victim->first);
     workers_.erase(victim);
+    unloaded = true;
   }
+  if (unloaded && events_.after_unload) events_.after_unload();
 }
 
 void CompletionService::submit(std::shared_ptr<CompletionJob> job, const ModelSpec& spec) {

@@ -147,8 +147,9 @@ class Server {
         service_(std::make_unique<CompletionService>(
             options.backends,
             CompletionService::Events{[this](const std::string& model, bool loading, const std::string& message) {
-              on_model_load(model, loading, message);
-            }},
+                                        on_model_load(model, loading, message);
+                                      },
+                                      options.release_memory},
             kMaxConcurrentJobs)) {
     settings_.model = options.model;
     settings_.models_dir = options.models_dir;

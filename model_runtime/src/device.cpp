@@ -118,6 +118,8 @@ void keep_freed_memory_for_inference() {
   mallopt(M_TRIM_THRESHOLD, 1 << 30);
 }
 
+void release_freed_memory() { malloc_trim(0); }
+
 int configure_threads(int threads, torch::ScalarType dtype, Workload workload) {
   const int n = threads > 0 ? threads : physical_core_count();
   // OpenBLAS is found at run time behind libblas.so.3; other BLAS builds

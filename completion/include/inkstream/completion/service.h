@@ -100,6 +100,9 @@ class CompletionService {
     // A model starts loading (`loading`) or has loaded / failed (`error` set);
     // called on the model's loader thread.
     std::function<void(const std::string& model, bool loading, const std::string& error)> on_load;
+    // Models were unloaded (on the front end's thread): the executable may
+    // hand freed memory back to the system.
+    std::function<void()> after_unload;
   };
   // At most `max_concurrent_jobs` jobs of one model run at once.
   CompletionService(std::shared_ptr<BackendFactory> factory, Events events, int max_concurrent_jobs = 16);

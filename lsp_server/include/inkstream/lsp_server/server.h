@@ -22,6 +22,9 @@ struct LspOptions {
   // them: the server only calls this when the setting changes (and once at
   // initialize). Empty: the setting is accepted and has no effect.
   std::function<void(int threads)> set_threads;
+  // Called after idle models were unloaded (new settings): the executable
+  // hands freed memory back to the system. Empty: nothing.
+  std::function<void()> release_memory;
 };
 
 // Serves until `exit` or end of input. Returns the process exit code: 0 when

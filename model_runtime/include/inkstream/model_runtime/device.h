@@ -57,4 +57,10 @@ int configure_threads(int threads, c10::ScalarType dtype = c10::kBFloat16, Workl
 // called once by an executable at start-up, never by library code.
 void keep_freed_memory_for_inference();
 
+// Hands the free memory of every malloc arena back to the kernel (after a
+// model is unloaded: with the policy above, and one arena per runner
+// thread, a server that reloads models for new settings would otherwise
+// keep growing). Process-wide: an executable's hook, never library code.
+void release_freed_memory();
+
 }  // namespace inkstream
