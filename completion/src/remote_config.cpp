@@ -95,7 +95,7 @@ const char* dialect_name(Dialect d) {
 
 DialectTraits dialect_traits(Dialect d) {
   switch (d) {
-    case Dialect::Inkstream: return {true, true, true, 16, "top_k", "min_p", "repetition_penalty"};
+    case Dialect::Inkstream: return {true, true, true, 4, "top_k", "min_p", "repetition_penalty"};  // (serve takes 4 stop strings, as OpenAI)
     case Dialect::Vllm: return {true, true, true, 16, "top_k", "min_p", "repetition_penalty"};
     // llama.cpp streams n only up to its --parallel slots: one request per alternative is safe.
     case Dialect::LlamaCpp: return {true, false, true, 16, "top_k", "min_p", "repeat_penalty"};

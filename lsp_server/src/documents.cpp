@@ -1,8 +1,8 @@
-#include "inkstream/model_runtime/json_numbers.h"
 #include "documents.h"
 
 #include <stdexcept>
 
+#include "inkstream/model_runtime/json_numbers.h"
 #include "inkstream/model_runtime/line_breaks.h"
 
 namespace inkstream::lsp {
@@ -81,6 +81,31 @@ Position position_of(const std::string& text, std::size_t offset, PositionEncodi
   return p;
 }
 
+void DocumentStore::check_size(const std::string& uri, std::size_t new_bytes, std::size_t old_bytes) const {
+  const auto mb = [](std::size_t b) { return std::to_string(b >> 20) + " MiB"; };
+  if (new_bytes > kMaxDocumentBytes)
+    throw std::length_error(uri + " is " + mb(new_bytes) + ": documents over " + mb(kMaxDocumentBytes) + " get no suggestions");
+  if (total_bytes_ - old_bytes + new_bytes > kMaxTotalDocumentBytes)
+    throw std::length_error("open documents would hold over " + mb(kMaxTotalDocumentBytes) + ": close some for suggestions in " + uri);
+}
+
+void DocumentStore::open(Document doc) {
+  const auto it = docs_.find(doc.uri);
+  const std::size_t old = it == docs_.end() ? 0 : it->second.text.size();
+  if (it == docs_.end() && docs_.size() >= kMaxOpenDocuments)
+    throw std::length_error(std::to_string(kMaxOpenDocuments) + " documents are open already: close some for suggestions in " + doc.uri);
+  check_size(doc.uri, doc.text.size(), old);
+  total_bytes_ = total_bytes_ - old + doc.text.size();
+  docs_[doc.uri] = std::move(doc);
+}
+
+void DocumentStore::close(const std::string& uri) {
+  const auto it = docs_.find(uri);
+  if (it == docs_.end()) return;
+  total_bytes_ -= it->second.text.size();
+  docs_.erase(it);
+}
+
 Document* DocumentStore::find(const std::string& uri) {
   const auto it = docs_.find(uri);
   return it == docs_.end() ? nullptr : &it->second;
@@ -115,6 +140,8 @@ void DocumentStore::change(const std::string& uri, std::int64_t version, const n
     }
     ++index;
   }
+  check_size(uri, text.size(), doc->text.size());
+  total_bytes_ = total_bytes_ - doc->text.size() + text.size();
   doc->text = std::move(text);
   doc->version = version;
 }

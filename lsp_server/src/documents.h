@@ -34,10 +34,18 @@ std::optional<std::size_t> offset_of(const std::string& text, Position pos, Posi
 // The position of byte offset `offset` (which must be a character boundary).
 Position position_of(const std::string& text, std::size_t offset, PositionEncoding enc);
 
+// Bounds that keep a mistaken or hostile editor from exhausting memory; past
+// one, open() and change() throw std::length_error naming it.
+inline constexpr std::size_t kMaxDocumentBytes = std::size_t{32} << 20;
+inline constexpr std::size_t kMaxOpenDocuments = 4096;
+inline constexpr std::size_t kMaxTotalDocumentBytes = std::size_t{512} << 20;
+
 class DocumentStore {
  public:
-  void open(Document doc) { docs_[doc.uri] = std::move(doc); }
-  void close(const std::string& uri) { docs_.erase(uri); }
+  // Opens (or replaces) a document; throws std::length_error past a bound
+  // (the document is then not kept).
+  void open(Document doc);
+  void close(const std::string& uri);
   Document* find(const std::string& uri);
   // Applies `contentChanges` (full or ranged, in order). Throws
   // std::invalid_argument naming the change when a range is outside the
@@ -45,7 +53,9 @@ class DocumentStore {
   void change(const std::string& uri, std::int64_t version, const nlohmann::json& changes, PositionEncoding enc);
 
  private:
+  void check_size(const std::string& uri, std::size_t new_bytes, std::size_t old_bytes) const;
   std::map<std::string, Document> docs_;
+  std::size_t total_bytes_ = 0;
 };
 
 }  // namespace inkstream::lsp

@@ -1,7 +1,6 @@
 // The language server: lifecycle, dispatch, documents, inline completion.
 // Transport (transport.cpp) and dispatch (this file) are separate, as in
 // clangd; every request gets exactly one Reply (reply.h).
-#include "inkstream/model_runtime/json_numbers.h"
 #include "inkstream/lsp_server/server.h"
 
 #include <spdlog/spdlog.h>
@@ -9,6 +8,7 @@
 #include <filesystem>
 #include <map>
 
+#include "inkstream/model_runtime/json_numbers.h"
 #include "documents.h"
 #include "inkstream/completion/engine.h"
 #include "inkstream/model_runtime/device.h"
@@ -237,6 +237,9 @@ class Server {
     } else {
       handle_notification(method, params);
     }
+    // Models that were busy when newer ones loaded go once idle (a few
+    // comparisons: this runs after every message).
+    service_->unload_idle_models();
   }
 
   void handle_request(Reply reply, const std::string& method, const Json& params) {
@@ -330,7 +333,14 @@ class Server {
     doc.language_id = td.value("languageId", "");
     doc.version = td.contains("version") ? json_numbers::integer<std::int64_t>(td["version"]).value_or(0) : 0;
     doc.text = field(td, "text", "textDocument.text", Json::value_t::string).get<std::string>();
-    documents_.open(std::move(doc));
+    const std::string uri = doc.uri;
+    try {
+      documents_.open(std::move(doc));
+    } catch (const std::length_error& e) {
+      documents_.close(uri);  // (a reopened document that grew: its old copy goes too)
+      spdlog::warn("lsp: {}", e.what());
+      show_message(2, std::string("inkstream: ") + e.what());
+    }
   }
 
   void on_did_change(const Json& params) {
@@ -341,6 +351,14 @@ class Server {
       documents_.change(uri, version, params.contains("contentChanges") ? params["contentChanges"] : Json(), encoding_);
     } catch (const std::invalid_argument& e) {
       spdlog::error("lsp: {}", e.what());
+      return;
+    } catch (const std::length_error& e) {
+      // The server's copy can no longer follow the editor's: it goes, and
+      // completions for it say the document is not open.
+      service_->cancel_if([&](const CompletionJob& j) { return j.document == uri; }, CancelReason::DocumentChanged);
+      documents_.close(uri);
+      spdlog::warn("lsp: {}", e.what());
+      show_message(2, std::string("inkstream: ") + e.what());
       return;
     }
     // The writer kept typing: older completions for this document are stale.

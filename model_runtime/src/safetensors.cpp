@@ -11,6 +11,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "inkstream/model_runtime/atomic_file.h"
 #include "inkstream/model_runtime/errors.h"
 
 namespace inkstream {
@@ -192,16 +193,15 @@ void write_safetensors(const std::filesystem::path& path, const std::vector<Tens
   }
   std::string text = header.dump();
   text.append((8 - (text.size() % 8)) % 8, ' ');
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  if (!out) throw std::runtime_error(path.string() + ": cannot open for writing");
+  AtomicFile file(path);  // a kill or a full disk mid-write leaves the old file, never half a new one
+  std::ofstream& out = file.stream();
   const std::uint64_t len = text.size();
   char len_bytes[8];
   for (int i = 0; i < 8; ++i) len_bytes[i] = static_cast<char>((len >> (8 * i)) & 0xFF);
   out.write(len_bytes, 8);
   out.write(text.data(), static_cast<std::streamsize>(text.size()));
   for (const auto& t : tensors) out.write(static_cast<const char*>(t.data), static_cast<std::streamsize>(t.nbytes));
-  out.flush();
-  if (!out) throw std::runtime_error(path.string() + ": write failed");
+  file.commit();
 }
 
 }  // namespace inkstream

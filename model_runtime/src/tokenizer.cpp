@@ -1,4 +1,3 @@
-#include "inkstream/model_runtime/json_numbers.h"
 #include "inkstream/model_runtime/tokenizer.h"
 
 #include <unicode/uchar.h>
@@ -11,6 +10,7 @@
 #include <stdexcept>
 #include <unordered_map>
 
+#include "inkstream/model_runtime/json_numbers.h"
 #include "file_util.h"
 #include "inkstream/model_runtime/errors.h"
 #include "inkstream/model_runtime/utf8.h"

@@ -169,18 +169,23 @@ Exchange EndpointClient::post_stream(const std::string& route, const std::string
 
   ex.headers_seen = headers;
   ex.detail = httplib::to_string(err);
+  const bool completed = ok || (err == httplib::Error::Canceled && stopped_by_reader);
+  if (why == ByCancel) {
+    ex.end = Exchange::End::Cancelled;
+    return ex;
+  }
+  if (completed) {  // (even if a limit passed in the moment after the exchange ended)
+    ex.end = ex.status / 100 == 2 ? Exchange::End::Ok : Exchange::End::Http;
+    // A stream the reader stopped leaves unread bytes, and one the watchdog
+    // touched may be shut: those connections are not reused.
+    if (ok && why == None) give_back(std::move(client));
+    return ex;
+  }
   switch (why.load()) {
-    case ByCancel: ex.end = Exchange::End::Cancelled; return ex;
     case ByNoAnswer: ex.end = Exchange::End::NoAnswer; return ex;
     case ByStall: ex.end = Exchange::End::Stalled; return ex;
     case ByTotal: ex.end = Exchange::End::TimedOut; return ex;
     default: break;
-  }
-  if (ok || (err == httplib::Error::Canceled && stopped_by_reader)) {
-    ex.end = ex.status / 100 == 2 ? Exchange::End::Ok : Exchange::End::Http;
-    // (a stream the reader stopped leaves unread bytes: that connection is not reused)
-    if (ok) give_back(std::move(client));
-    return ex;
   }
   if (is_tls_error(err)) ex.end = Exchange::End::Tls;
   else if (ex.headers_seen) ex.end = ex.status / 100 == 2 ? Exchange::End::Cut : Exchange::End::Http;

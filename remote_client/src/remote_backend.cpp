@@ -46,7 +46,7 @@ struct Endpoint {
 // it: each owns its own indices; `emit` serialises the callbacks).
 struct Progress {
   std::vector<std::string> texts;
-  std::vector<bool> done;
+  std::vector<std::uint8_t> done;  // (not vector<bool>: fan-out threads write their own elements)
   std::vector<FinishReason> reasons;
   std::mutex emit_mutex;
   StreamCallback on_token;
@@ -62,6 +62,24 @@ struct Progress {
     if (on_token) on_token({index, delta, texts[static_cast<std::size_t>(index)], finished, reason});
   }
 };
+
+// Where, within `delta`, the first stop string ends the text `before` +
+// `delta` (npos: nowhere). A stop string that began in text already shown
+// ends it at the start of the delta.
+std::size_t first_stop(const std::string& before, std::string_view delta, const std::vector<std::string>& stops) {
+  if (stops.empty() || delta.empty()) return std::string::npos;
+  std::size_t longest = 0;
+  for (const auto& s : stops) longest = std::max(longest, s.size());
+  const std::size_t keep = std::min(before.size(), longest);
+  const std::string window = before.substr(before.size() - keep) + std::string(delta);
+  std::size_t best = std::string::npos;
+  for (const auto& s : stops) {
+    if (s.empty()) continue;
+    const std::size_t at = window.find(s);
+    if (at != std::string::npos && at + s.size() > keep) best = std::min(best, at < keep ? std::size_t{0} : at - keep);
+  }
+  return best;
+}
 
 std::string http_summary(const Exchange& ex) {
   const remote::WireError e = remote::parse_error_body(ex.body, ex.status);
@@ -113,7 +131,7 @@ class RemoteBackend final : public CompletionBackend {
     const std::size_t n = static_cast<std::size_t>(params.n);
     Progress p;
     p.texts.assign(n, "");
-    p.done.assign(n, false);
+    p.done.assign(n, 0);
     p.reasons.assign(n, FinishReason::Length);
     p.on_token = on_token;
 
@@ -284,10 +302,19 @@ class RemoteBackend final : public CompletionBackend {
         const int i = indices[static_cast<std::size_t>(c.index)];
         const auto ui = static_cast<std::size_t>(i);
         if (p.done[ui]) continue;  // (stopped at a boundary: the rest is not shown)
-        p.texts[ui] += c.text;
-        if (!c.text.empty()) text_seen = true;
+        std::string_view delta = c.text;
         bool finished = !c.finish_reason.empty();
         FinishReason reason = c.finish_reason == "length" ? FinishReason::Length : FinishReason::Stop;
+        // Stop strings beyond what the endpoint takes (or that it ignored)
+        // end the alternative here, the string itself left out.
+        if (const std::size_t at = first_stop(p.texts[ui], delta, params.stop); at != std::string::npos) {
+          delta = delta.substr(0, at);
+          finished = true;
+          reason = FinishReason::Stop;
+          stopped_here = true;
+        }
+        p.texts[ui] += delta;
+        if (!delta.empty()) text_seen = true;
         if (!finished && params.stop_when && params.stop_when(i, p.texts[ui])) {
           finished = true;  // its boundary is complete: generating further is wasted
           reason = FinishReason::Stop;
@@ -297,7 +324,7 @@ class RemoteBackend final : public CompletionBackend {
           p.done[ui] = true;
           p.reasons[ui] = reason;
         }
-        if (!c.text.empty() || finished) p.emit(i, c.text, finished, reason);
+        if (!delta.empty() || finished) p.emit(i, delta, finished, reason);
       }
       // Every alternative ended: close the stream — at once when we stopped
       // one at its boundary (that stops the server's generation too); after

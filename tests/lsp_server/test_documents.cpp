@@ -2,6 +2,8 @@
 // of the text (an array of code points).
 #include "documents.h"
 
+#include <stdexcept>
+
 #include <gtest/gtest.h>
 
 #include <random>
@@ -113,6 +115,37 @@ TEST(Documents, BadRangesLeaveTheTextUnchanged) {
   EXPECT_THROW(store.change("u", 2, bad, PositionEncoding::Utf16), std::invalid_argument);
   EXPECT_EQ(store.find("u")->text, "hello\nworld");
   EXPECT_THROW(store.change("missing", 2, nlohmann::json::array(), PositionEncoding::Utf16), std::invalid_argument);
+}
+
+// Hardening: bounds on what the editor may make the server hold, each a
+// clear error (std::length_error naming it), never an out-of-memory kill.
+TEST(Documents, SizeAndCountBoundsAreClearErrors) {
+  DocumentStore store;
+  const std::string big(kMaxDocumentBytes + 1, 'x');
+  try {
+    store.open({"file:///big.md", "markdown", 1, big});
+    FAIL() << "a document over the bound was kept";
+  } catch (const std::length_error& e) {
+    EXPECT_NE(std::string(e.what()).find("32 MiB"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(store.find("file:///big.md"), nullptr);
+  store.open({"file:///a.md", "markdown", 1, std::string(kMaxDocumentBytes - 1, 'a')});
+  // An edit past the bound leaves the text as it was.
+  const nlohmann::json grow = {{{"range", {{"start", {{"line", 0}, {"character", 0}}}, {"end", {{"line", 0}, {"character", 0}}}}}, {"text", "xx"}}};
+  EXPECT_THROW(store.change("file:///a.md", 2, grow, PositionEncoding::Utf16), std::length_error);
+  EXPECT_EQ(store.find("file:///a.md")->text.size(), kMaxDocumentBytes - 1);
+  // All documents together.
+  for (std::size_t i = 0; i < kMaxTotalDocumentBytes / kMaxDocumentBytes - 1; ++i)
+    store.open({"file:///f" + std::to_string(i) + ".md", "markdown", 1, std::string(kMaxDocumentBytes - 1, 'b')});
+  EXPECT_THROW(store.open({"file:///one-more.md", "markdown", 1, std::string(kMaxDocumentBytes - 1, 'c')}), std::length_error);
+  store.close("file:///f0.md");
+  store.open({"file:///one-more.md", "markdown", 1, std::string(kMaxDocumentBytes - 1, 'c')});  // room again
+  // The number of documents.
+  DocumentStore many;
+  for (std::size_t i = 0; i < kMaxOpenDocuments; ++i) many.open({"file:///" + std::to_string(i), "markdown", 1, "x"});
+  EXPECT_THROW(many.open({"file:///one-too-many", "markdown", 1, "x"}), std::length_error);
+  many.open({"file:///0", "markdown", 2, "reopened"});  // the same document again is no new one
+  EXPECT_EQ(many.find("file:///0")->text, "reopened");
 }
 
 }  // namespace

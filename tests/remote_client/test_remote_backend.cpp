@@ -283,6 +283,22 @@ TEST(RemoteBackend, StreamsAPlainServer) {
   EXPECT_EQ(run(*b, req).result.error, "");
 }
 
+TEST(RemoteBackend, StopStringsApplyEvenWhereTheEndpointIgnoresThem) {
+  QuirkServer s;  // (it ignores `stop`, as some engines ignore what they do not take)
+  auto b = backend_of(config_of({s.url("ok")}, "tgi"));
+  GenerationRequest req;
+  req.seed = 5;
+  req.stop = {"a", "b", "c", "d", "zz", " wor"};  // TGI takes 4: the rest only here
+  const Streamed r = run(*b, req);
+  ASSERT_EQ(r.result.error, "");
+  EXPECT_EQ(r.result.alternatives[0].text, "Hello");
+  EXPECT_EQ(r.result.alternatives[0].finish_reason, FinishReason::Stop);
+  EXPECT_EQ(s.last_body("ok")["stop"].size(), 4u);
+  std::string shown;
+  for (const auto& d : r.deltas) shown += d;
+  EXPECT_EQ(shown, "Hello") << "the stop string was never shown";
+}
+
 TEST(RemoteBackend, ToleratesEveryStreamQuirk) {
   QuirkServer s;
   auto b = backend_of(config_of({s.url("quirky")}));

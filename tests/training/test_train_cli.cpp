@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <thread>
 
 #include "process.h"
 #include "temp_files.h"
@@ -125,6 +126,51 @@ TEST(Cli, CtrlCStopsTrainingWithACheckpointAndResumeFinishes) {
   const auto r = run_process(args);
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("--resume needs the options of the interrupted run"), std::string::npos) << r.err;
+  fs::remove_all(root);
+}
+
+// Hardening: kill -9 at random moments, checkpoint writes included (one
+// every step); each time, what is on disk under the checkpoint's name loads,
+// and --resume goes on from the last complete checkpoint to the end.
+TEST(Cli, KilledAtRandomPointsTrainingResumesFromTheLastCompleteCheckpoint) {
+  const fs::path root = fresh_dir("cli-kill9");
+  write_corpus(root / "corpus");
+  ASSERT_EQ(run_process({kBinary, "data", "clean", (root / "corpus").string(), "--out", (root / "clean").string(),
+                         "--delimiter", "\\n%\\n", "--min-chars", "10"}).exit_code, 0);
+  ASSERT_EQ(run_process({kBinary, "data", "tokenize", (root / "clean").string(), "--model-or-tokenizer", kTokenizer,
+                         "--out", (root / "ds").string()}).exit_code, 0);
+  auto args = train_args(root / "ds", root / "run", 150);
+  args.insert(args.end(), {"--save-every", "1"});
+  unsigned seed = 2026;
+  int last_step = 0, killed_mid_run = 0;
+  for (int round = 0; round < 5; ++round) {
+    auto a = args;
+    if (round > 0) a.push_back("--resume");
+    const auto child = inkstream::test::spawn_with_pipes(a);
+    close(child.in_fd);
+    seed = seed * 1103515245u + 12345u;
+    std::this_thread::sleep_for(std::chrono::milliseconds(400 + seed % 1200));
+    kill(child.pid, SIGKILL);
+    int status = 0;
+    waitpid(child.pid, &status, 0);
+    killed_mid_run += WIFSIGNALED(status) ? 1 : 0;
+    close(child.out_fd);
+    close(child.err_fd);
+    const fs::path ckpt = fs::exists(root / "run/checkpoint/trainer.json") ? root / "run/checkpoint" : root / "run/checkpoint.old";
+    if (!fs::exists(ckpt / "trainer.json")) continue;  // killed before the first checkpoint
+    const int step = nlohmann::json::parse(read_file(ckpt / "trainer.json"))["step"].get<int>();
+    EXPECT_GE(step, last_step) << "round " << round << ": a checkpoint went back";
+    last_step = step;
+    const auto inspect = run_process({kBinary, "inspect", ckpt.string()});
+    EXPECT_EQ(inspect.exit_code, 0) << "round " << round << ": the checkpoint on disk does not load: " << inspect.err;
+  }
+  EXPECT_GT(last_step, 0) << "no round got as far as a checkpoint";
+  EXPECT_GE(killed_mid_run, 3) << "the runs ended before they were killed: make them longer";
+  args.push_back("--resume");
+  const auto done = run_process(args, "", std::chrono::seconds(120));
+  ASSERT_EQ(done.exit_code, 0) << done.err;
+  EXPECT_NE(done.err.find("done after 150 steps"), std::string::npos) << done.err;
+  EXPECT_EQ(run_process({kBinary, "inspect", (root / "run/model").string()}).exit_code, 0);
   fs::remove_all(root);
 }
 

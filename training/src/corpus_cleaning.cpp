@@ -1,3 +1,4 @@
+#include "inkstream/model_runtime/atomic_file.h"
 #include "inkstream/training/corpus_cleaning.h"
 
 #include <algorithm>
@@ -157,8 +158,8 @@ CleanSummary clean_corpus(const std::vector<fs::path>& inputs, const fs::path& o
 
   fs::create_directories(out_dir);
   const fs::path docs_path = out_dir / "documents.jsonl";
-  std::ofstream out(docs_path, std::ios::binary | std::ios::trunc);
-  if (!out) throw std::runtime_error("cannot write " + docs_path.string());
+  AtomicFile docs_file(docs_path);  // committed at the end: a killed run leaves no half corpus
+  std::ofstream& out = docs_file.stream();
 
   std::unordered_set<std::string> seen_paragraphs;
   CleanSummary summary;
@@ -230,8 +231,7 @@ CleanSummary clean_corpus(const std::vector<fs::path>& inputs, const fs::path& o
     ++summary.documents_out;
     summary.chars_out += code_point_count(text);
   }
-  out.close();
-  if (!out) throw std::runtime_error("failed writing " + docs_path.string());
+  docs_file.commit();
 
   json steps = json::array();
   json d = decode.to_json("replaced_bytes");
@@ -265,9 +265,7 @@ CleanSummary clean_corpus(const std::vector<fs::path>& inputs, const fs::path& o
                     {"characters_out", summary.chars_out},
                     {"json_lines_skipped", bad_json.to_json("lines")},
                     {"steps", steps}};
-  std::ofstream rep(out_dir / "report.json", std::ios::trunc);
-  rep << summary.report.dump(2) << '\n';
-  if (!rep) throw std::runtime_error("failed writing " + (out_dir / "report.json").string());
+  write_file_atomically(out_dir / "report.json", summary.report.dump(2) + '\n');
   return summary;
 }
 

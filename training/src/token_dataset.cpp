@@ -1,3 +1,4 @@
+#include "inkstream/model_runtime/atomic_file.h"
 #include "inkstream/training/token_dataset.h"
 
 #include <nlohmann/json.hpp>
@@ -136,14 +137,10 @@ void write_shard(const fs::path& path, const std::vector<std::uint32_t>& tokens,
     if (token_bytes == 2 && tokens[i] > 0xFFFF) throw std::invalid_argument("token id does not fit in 16 bits");
     for (std::uint32_t b = 0; b < token_bytes; ++b) body[i * token_bytes + b] = static_cast<unsigned char>(tokens[i] >> (8 * b));
   }
-  const fs::path tmp = path.string() + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out.write(reinterpret_cast<const char*>(header), sizeof header);
-    out.write(reinterpret_cast<const char*>(body.data()), static_cast<std::streamsize>(body.size()));
-    if (!out) throw std::runtime_error("cannot write " + tmp.string());
-  }
-  fs::rename(tmp, path);
+  AtomicFile file(path);
+  file.stream().write(reinterpret_cast<const char*>(header), sizeof header);
+  file.stream().write(reinterpret_cast<const char*>(body.data()), static_cast<std::streamsize>(body.size()));
+  file.commit();
 }
 
 TokenShard TokenShard::open(const fs::path& path) {
@@ -216,7 +213,7 @@ DatasetSummary tokenize_dataset(const fs::path& in, const fs::path& tokenizer_di
                      {"seed", options.seed},
                      {"train", split_json(summary.train)},
                      {"val", split_json(summary.val)}};
-  std::ofstream(out / "dataset.json") << meta.dump(2) << '\n';
+  write_file_atomically(out / "dataset.json", meta.dump(2) + '\n');  // (last: a dataset is complete once it exists)
   return summary;
 }
 

@@ -1,3 +1,4 @@
+#include "inkstream/model_runtime/atomic_file.h"
 #include "inkstream/training/trainer.h"
 
 #include "inkstream/training/evaluation.h"
@@ -263,14 +264,14 @@ void export_model(const Gpt2Model& model, const fs::path& tokenizer_dir, const f
   json config = json::parse(model.config().to_json());
   config["tie_word_embeddings"] = !named.count("lm_head.weight");
   config["torch_dtype"] = type == torch::kBFloat16 ? "bfloat16" : type == torch::kFloat16 ? "float16" : "float32";
-  std::ofstream(out / "config.json") << config.dump(2) << '\n';
+  write_file_atomically(out / "config.json", config.dump(2) + '\n');
   bool have_vocab = false;
   for (const char* file : {"vocab.json", "merges.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
                            "added_tokens.json"}) {
     const fs::path src = tokenizer_dir / file;
     if (!fs::exists(src)) continue;
     if (fs::exists(out / file) && fs::equivalent(src, out / file)) continue;
-    fs::copy_file(src, out / file, fs::copy_options::overwrite_existing);
+    copy_file_atomically(src, out / file);
     have_vocab = have_vocab || std::string(file) == "vocab.json" || std::string(file) == "tokenizer.json";
   }
   if (!have_vocab && !fs::exists(out / "vocab.json"))
@@ -292,7 +293,12 @@ TrainResult run_training(const TrainOptions& o, const std::atomic<bool>* stop,
                                 std::to_string(o.seq_len + 1));
   const json dataset = read_json(o.data / "dataset.json");
 
-  const fs::path checkpoint_dir = o.out / "checkpoint";
+  const fs::path checkpoint_dir = o.out / "checkpoint", previous_dir = o.out / "checkpoint.old";
+  if (o.resume && !fs::exists(checkpoint_dir / "trainer.json") && fs::exists(previous_dir / "trainer.json")) {
+    // killed between moving the last checkpoint aside and renaming the new one
+    fs::remove_all(checkpoint_dir);
+    fs::rename(previous_dir, checkpoint_dir);
+  }
   const bool resuming = o.resume && fs::exists(checkpoint_dir / "trainer.json");
   if (o.resume && !resuming) spdlog::warn("no checkpoint in {}: starting a new run", checkpoint_dir.string());
   fs::path tokenizer_dir = !o.tokenizer.empty() ? o.tokenizer
@@ -356,12 +362,19 @@ TrainResult run_training(const TrainOptions& o, const std::atomic<bool>* stop,
     fs::remove_all(tmp);
     export_model(*model, tokenizer_dir, tmp, "fp32");
     trainer.save_optimizer(tmp / "optimizer.pt");
-    std::ofstream(tmp / "trainer.json") << json{{"step", steps_done}, {"tokens_seen", steps_done * tokens_per_step},
-                                                {"data_position", steps_done}, {"run", run_shape}}
-                                               .dump(2)
-                                        << '\n';
-    fs::remove_all(checkpoint_dir);
+    sync_path(tmp / "optimizer.pt");
+    // trainer.json last: a checkpoint folder is complete once it has one.
+    write_file_atomically(tmp / "trainer.json", json{{"step", steps_done}, {"tokens_seen", steps_done * tokens_per_step},
+                                                     {"data_position", steps_done}, {"run", run_shape}}
+                                                    .dump(2) +
+                                                    '\n');
+    // The previous checkpoint stays until the new one has its name: a kill
+    // at any point leaves checkpoint/ or checkpoint.old/ complete.
+    fs::remove_all(previous_dir);
+    if (fs::exists(checkpoint_dir)) fs::rename(checkpoint_dir, previous_dir);
     fs::rename(tmp, checkpoint_dir);
+    sync_path(o.out);
+    fs::remove_all(previous_dir);
   };
 
   TrainResult result;

@@ -8,6 +8,7 @@
 // documents at once in each model's engine, newest-wins per document.
 // Front ends subclass CompletionJob to receive its streamed updates and its
 // end, and map CancelReason to their own error codes.
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -122,6 +123,9 @@ class CompletionService {
   void forget(const std::string& document) { engine_.forget(document); }
   // At most `n` models stay loaded; idle ones go first, least recently used first.
   void set_max_loaded_models(int n) { max_loaded_models_ = n; }
+  // Unloads idle models beyond max_loaded_models (ones that were busy when
+  // newer ones loaded); the front end calls it now and then.
+  void unload_idle_models() { evict_models(static_cast<std::size_t>(std::max(1, max_loaded_models_)), ""); }
   std::vector<ModelStatus> status() const;
 
  private:
