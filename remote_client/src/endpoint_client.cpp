@@ -72,6 +72,10 @@ std::unique_ptr<httplib::Client> EndpointClient::take() {
       return c;
     }
   }
+  return make_client();
+}
+
+std::unique_ptr<httplib::Client> EndpointClient::make_client() const {
   auto c = std::make_unique<httplib::Client>(url_.origin());
   c->set_keep_alive(true);
   c->set_tcp_nodelay(true);
@@ -194,7 +198,7 @@ Exchange EndpointClient::post_stream(const std::string& route, const std::string
 }
 
 Exchange EndpointClient::get(const std::string& route, std::chrono::milliseconds timeout) {
-  auto client = take();
+  auto client = make_client();  // (its own read timeout: not one of the streams' pooled connections)
   client->set_read_timeout(std::chrono::duration_cast<std::chrono::microseconds>(timeout));
   Exchange ex;
   const auto res = client->Get(api_path(url_, route).c_str());
@@ -210,7 +214,7 @@ Exchange EndpointClient::get(const std::string& route, std::chrono::milliseconds
   ex.body = res->body.substr(0, kMaxErrorBody);
   ex.retry_after_ms = retry_after_ms(*res);
   ex.end = res->status / 100 == 2 ? Exchange::End::Ok : Exchange::End::Http;
-  return ex;  // (this client's read timeout was changed: not reused)
+  return ex;
 }
 
 }  // namespace inkstream::remote

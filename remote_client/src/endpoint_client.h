@@ -63,7 +63,8 @@ class EndpointClient {
   Exchange get(const std::string& route, std::chrono::milliseconds timeout);
 
  private:
-  std::unique_ptr<httplib::Client> take();
+  std::unique_ptr<httplib::Client> take();  // a kept-alive connection, or a new one
+  std::unique_ptr<httplib::Client> make_client() const;
   void give_back(std::unique_ptr<httplib::Client> c);
 
   RemoteEndpoint endpoint_;

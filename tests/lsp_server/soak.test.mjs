@@ -205,8 +205,6 @@ test(`soak: ${DOCS} documents, hostile edits, cancels and settings churn for ${s
     // 557 at 30 s and still climbing).
     assert.ok(loaded.length <= 2, `at most max_loaded_models stay loaded once idle: ${loaded.length}`);
     assert.ok(rss1 < rss0 + 300, `memory stays bounded (${rss0.toFixed(0)} -> ${rss1.toFixed(0)} MB)`);
-    const protocolErrors = lsp.notifications.filter((n) => n.method === 'window/logMessage' && /error/i.test(n.params?.message ?? ''));
-    assert.equal(protocolErrors.length, 0);
   } finally {
     await lsp.close();
   }

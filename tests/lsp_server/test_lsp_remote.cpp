@@ -14,6 +14,7 @@
 #include <regex>
 
 #include "lsp_client.h"
+#include "ports.h"
 #include "process.h"
 
 namespace inkstream {
@@ -78,18 +79,6 @@ class Serve {
   test::ChildPipes pipes_{};
   int port_ = 0;
 };
-
-int closed_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
 
 std::unique_ptr<LspProcess> lsp() {
   return std::make_unique<LspProcess>(std::vector<std::string>{INKSTREAM_BINARY, "lsp", "--model", fixture("tiny"), "--log-level", "debug"});
@@ -187,7 +176,7 @@ TEST(LspRemote, OneUrlSettingIsEnoughAndTypingClosesTheStream) {
 }
 
 TEST(LspRemote, AnUnreachableRemoteIsToldOncePerChangeOfState) {
-  const int port = closed_port();
+  const int port = test::closed_port();
   Json settings = kSettings;
   settings["remotes"] = {{"node", {{"url", "http://127.0.0.1:" + std::to_string(port)}, {"retries", 0}, {"breaker_failures", 100}}}};
   settings["model"] = "remote:node";

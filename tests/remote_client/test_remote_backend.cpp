@@ -21,6 +21,7 @@
 #include <thread>
 
 #include "inkstream/remote_client/remote_backend.h"
+#include "ports.h"
 
 namespace inkstream {
 namespace {
@@ -204,19 +205,6 @@ class QuirkServer {
 
 double ms_between(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double, std::milli>(b - a).count(); }
 
-// A port nothing listens on.
-int closed_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);  // bound, never listened on, closed: connecting is refused
-  return ntohs(a.sin_port);
-}
-
 RemoteConfig config_of(std::vector<std::string> urls, const std::string& dialect = "openai") {
   RemoteConfig c;
   for (auto& u : urls) {
@@ -347,7 +335,7 @@ TEST(RemoteBackend, RequestErrorsAreNotRetried) {
 
 TEST(RemoteBackend, ARefusedPortOrASlowFirstByteFailsOverToTheNext) {
   QuirkServer s;
-  const std::string refused = "http://127.0.0.1:" + std::to_string(closed_port());
+  const std::string refused = "http://127.0.0.1:" + std::to_string(test::closed_port());
   auto b = backend_of(config_of({refused, s.url("slow"), s.url("ok")}));
   const Streamed r = run(*b);
   ASSERT_EQ(r.result.error, "");
@@ -539,7 +527,7 @@ TEST(RemoteBackend, FallsBackToALocalModelWhenEveryEndpointFails) {
     ++loads;
     return std::make_unique<Local>();
   };
-  auto b = make_remote_backend("remote:test", config_of({"http://127.0.0.1:" + std::to_string(closed_port())}), std::move(o));
+  auto b = make_remote_backend("remote:test", config_of({"http://127.0.0.1:" + std::to_string(test::closed_port())}), std::move(o));
   for (int i = 0; i < 2; ++i) {
     const Streamed r = run(*b);
     EXPECT_EQ(r.result.error, "");
