@@ -11,7 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
-#include "file_util.h"
+#include "inkstream/model_runtime/file_util.h"
 #include "inkstream/model_runtime/errors.h"
 
 namespace inkstream {
@@ -109,7 +109,7 @@ void read_sharded(const fs::path& index_path, std::vector<StoredTensor>& out, st
                   bool copy, std::vector<std::shared_ptr<MappedFile>>& mappings) {
   Json index;
   try {
-    index = Json::parse(detail::read_text_file(index_path));
+    index = Json::parse(read_whole_file<CheckpointError>(index_path));
   } catch (const Json::exception& e) {  // parse_error, or out_of_range for numbers like 1e505
     throw CheckpointError(index_path.string() + ": invalid JSON: " + e.what());
   }
@@ -143,7 +143,7 @@ void read_pytorch_bin(const fs::path& path, std::vector<StoredTensor>& out, std:
       "`safetensors.torch.save_file(torch.load(path), 'model.safetensors')`)";
   torch::IValue value;
   try {
-    const std::string bytes = detail::read_text_file(path);
+    const std::string bytes = read_whole_file<CheckpointError>(path);
     value = torch::pickle_load(std::vector<char>(bytes.begin(), bytes.end()));
   } catch (const CheckpointError&) {
     throw;

@@ -2,7 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "file_util.h"
+#include "inkstream/model_runtime/file_util.h"
 #include "inkstream/model_runtime/errors.h"
 #include "inkstream/model_runtime/json_numbers.h"
 
@@ -67,7 +67,7 @@ ModelConfig ModelConfig::parse(const std::string& json_text, const std::string& 
 
 ModelConfig ModelConfig::load(const std::filesystem::path& config_json) {
   if (!std::filesystem::exists(config_json)) throw CheckpointError(config_json.string() + ": missing config.json");
-  return parse(detail::read_text_file(config_json), config_json.string());
+  return parse(read_whole_file<CheckpointError>(config_json), config_json.string());
 }
 
 void ModelConfig::validate(const std::string& origin) const {

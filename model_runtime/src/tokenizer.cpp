@@ -11,7 +11,7 @@
 #include <unordered_map>
 
 #include "inkstream/model_runtime/json_numbers.h"
-#include "file_util.h"
+#include "inkstream/model_runtime/file_util.h"
 #include "inkstream/model_runtime/errors.h"
 #include "inkstream/model_runtime/utf8.h"
 
@@ -345,7 +345,7 @@ Tokenizer Tokenizer::from_folder(const std::filesystem::path& dir) {
       std::vector<std::pair<std::string, TokenId>> added;
       const fs::path added_path = dir / "added_tokens.json";
       if (fs::exists(added_path)) {
-        const Json j = parse_json(detail::read_text_file(added_path), added_path.string());
+        const Json j = parse_json(read_whole_file<CheckpointError>(added_path), added_path.string());
         if (!j.is_object()) throw CheckpointError(added_path.string() + ": expected an object {token: id}");
         for (const auto& [content, id] : j.items()) {
           const std::optional<TokenId> n = json_numbers::integer<TokenId>(id, 0, 10'000'000);
@@ -353,11 +353,11 @@ Tokenizer Tokenizer::from_folder(const std::filesystem::path& dir) {
           added.emplace_back(content, *n);
         }
       }
-      return Tokenizer(build(parse_json(detail::read_text_file(vocab), vocab.string()),
-                             parse_merges_txt(detail::read_text_file(merges), merges.string()), added, dir.string()));
+      return Tokenizer(build(parse_json(read_whole_file<CheckpointError>(vocab), vocab.string()),
+                             parse_merges_txt(read_whole_file<CheckpointError>(merges), merges.string()), added, dir.string()));
     }
     if (fs::exists(tok_json)) {
-      const Json j = parse_json(detail::read_text_file(tok_json), tok_json.string());
+      const Json j = parse_json(read_whole_file<CheckpointError>(tok_json), tok_json.string());
       const std::string origin = tok_json.string();
       if (!j.is_object() || !j.contains("model") || !j["model"].is_object())
         throw CheckpointError(origin + ": no \"model\" object");

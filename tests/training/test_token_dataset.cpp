@@ -2,6 +2,9 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <functional>
+#include <limits>
+
 #include "inkstream/model_runtime/tokenizer.h"
 #include "inkstream/training/token_dataset.h"
 #include "temp_files.h"
@@ -106,5 +109,103 @@ TEST(TokenizeDataset, ASmallCorpusStillGetsAValidationDocument) {
   EXPECT_EQ(s.train.documents, 1u);
   EXPECT_EQ(s.val.documents, 1u);
   EXPECT_THROW(tokenize_dataset(dir / "missing", kTokenizer, dir / "ds", {}), std::runtime_error);
+  fs::remove_all(dir);
+}
+
+TEST(TokenShards, ReservedHeaderFieldMustBeZero) {
+  const fs::path dir = fresh_dir("shards-reserved");
+  write_shard(dir / "good.bin", {1, 2}, 2);
+  std::string bytes = read_file(dir / "good.bin");
+  bytes[24] = 1;
+  write_file(dir / "bad.bin", bytes);
+  EXPECT_THROW(TokenShard::open(dir / "bad.bin"), std::runtime_error);
+  fs::remove_all(dir);
+}
+
+namespace {
+// A dataset folder with one train shard of `tokens` and dataset.json from `meta`.
+fs::path dataset_with(const std::string& name, const std::vector<std::uint32_t>& tokens, const nlohmann::json& meta) {
+  const fs::path dir = fresh_dir(name);
+  write_shard(dir / "train_000.bin", tokens, 2);
+  write_shard(dir / "val_000.bin", {0, 1}, 2);
+  write_file(dir / "dataset.json", meta.dump());
+  return dir;
+}
+nlohmann::json good_meta() {
+  return {{"format", "inkstream-tokens"}, {"version", 1}, {"vocab_size", 100}, {"token_bytes", 2},
+          {"train", {{"shards", {"train_000.bin"}}, {"tokens", 3}}}, {"val", {{"shards", {"val_000.bin"}}}}};
+}
+std::string open_error(const fs::path& dir, const std::string& split = "train") {
+  try {
+    TokenStream::open(dir, split);
+  } catch (const std::runtime_error& e) {
+    return e.what();
+  }
+  return "(accepted)";
+}
+}  // namespace
+
+TEST(TokenDatasetMeta, HostileDatasetJsonIsRefusedNamingTheField) {
+  const std::vector<std::uint32_t> tokens = {1, 2, 3};
+  {
+    const fs::path dir = dataset_with("meta-good", tokens, good_meta());
+    const TokenStream s = TokenStream::open(dir, "train");
+    EXPECT_EQ(s.size(), 3u);
+    EXPECT_EQ(s.vocab_size(), 100);
+    fs::remove_all(dir);
+  }
+  struct Case {
+    const char* what;
+    std::function<void(nlohmann::json&)> edit;
+    const char* expected;
+  };
+  const std::vector<Case> cases = {
+      {"path outside the folder", [](auto& m) { m["train"]["shards"] = {"../train_000.bin"}; }, "train.shards"},
+      {"absolute path", [](auto& m) { m["train"]["shards"] = {"/etc/passwd"}; }, "train.shards"},
+      {"number as name", [](auto& m) { m["train"]["shards"] = {7}; }, "train.shards"},
+      {"shards not an array", [](auto& m) { m["val"]["shards"] = "val_000.bin"; }, "\"val\" must be an object"},
+      {"vocab_size wraps", [](auto& m) { m["vocab_size"] = 4294967396ull; }, "\"vocab_size\" must be an integer from 1 to"},
+      {"vocab_size negative", [](auto& m) { m["vocab_size"] = -5; }, "\"vocab_size\""},
+      {"vocab_size float", [](auto& m) { m["vocab_size"] = 100.5; }, "\"vocab_size\""},
+      {"token_bytes 3", [](auto& m) { m["token_bytes"] = 3; }, "\"token_bytes\" must be 2 or 4"},
+      {"token_bytes too small for the vocabulary", [](auto& m) { m["vocab_size"] = 70000; }, "needs 4"},
+      {"token count wraps", [](auto& m) { m["train"]["tokens"] = -1; }, "\"train.tokens\""},
+      {"token count differs", [](auto& m) { m["train"]["tokens"] = 4; }, "says 4 tokens but the shards hold 3"},
+      {"version", [](auto& m) { m["version"] = 2; }, "version 2 is not supported"},
+      {"format", [](auto& m) { m["format"] = "other"; }, "not an inkstream token dataset"},
+      {"end_of_text outside the vocabulary", [](auto& m) { m["end_of_text"] = 100; }, "\"end_of_text\""},
+  };
+  for (const Case& c : cases) {
+    nlohmann::json meta = good_meta();
+    c.edit(meta);
+    const fs::path dir = dataset_with("meta-bad", tokens, meta);
+    const std::string error = open_error(dir);
+    EXPECT_NE(error.find(c.expected), std::string::npos) << c.what << ": " << error;
+    EXPECT_NE(error.find("dataset.json"), std::string::npos) << c.what << ": " << error;
+    fs::remove_all(dir);
+  }
+  const fs::path dir = fresh_dir("meta-garbage");
+  write_file(dir / "dataset.json", "{\"format\": \"inkstream-tokens\", \"vocab_size\": 1e505}");
+  EXPECT_NE(open_error(dir).find("dataset.json"), std::string::npos) << open_error(dir);
+  write_file(dir / "dataset.json", "not json");
+  EXPECT_NE(open_error(dir).find("not valid JSON"), std::string::npos) << open_error(dir);
+  fs::remove_all(dir);
+}
+
+TEST(TokenDatasetMeta, ATokenOutsideTheVocabularyIsAnErrorNotAnIndex) {
+  nlohmann::json meta = good_meta();
+  meta["vocab_size"] = 3;
+  const fs::path dir = dataset_with("meta-token", {0, 2, 3}, meta);
+  const TokenStream s = TokenStream::open(dir, "train");
+  std::vector<std::int64_t> out(3);
+  s.read(0, 2, out.data());
+  EXPECT_EQ(out[1], 2);
+  try {
+    s.read(1, 2, out.data());
+    ADD_FAILURE() << "token 3 accepted";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("token 3 at position 2 is outside the vocabulary of 3"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(s.read(2, std::numeric_limits<std::size_t>::max(), out.data()), std::out_of_range);  // (begin + n would wrap)
   fs::remove_all(dir);
 }

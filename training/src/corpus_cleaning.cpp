@@ -8,6 +8,7 @@
 #include <stdexcept>
 #include <unordered_set>
 
+#include "inkstream/model_runtime/file_util.h"
 #include "inkstream/training/text_cleaning.h"
 #include "inkstream/model_runtime/utf8.h"
 #include "language_id.h"
@@ -22,14 +23,6 @@ struct RawDocument {
   std::string bytes;
   std::string source;  // "path" or "path#N"
 };
-
-std::string read_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error("cannot read " + path.string());
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 bool is_json_lines(const fs::path& p) { return p.extension() == ".jsonl" || p.extension() == ".ndjson"; }
 
@@ -99,7 +92,7 @@ std::vector<RawDocument> read_documents(const std::vector<fs::path>& files, cons
                                         StepReport& bad_json) {
   std::vector<RawDocument> docs;
   for (const fs::path& file : files) {
-    const std::string bytes = read_file(file);
+    const std::string bytes = read_whole_file(file);
     if (is_json_lines(file)) {
       std::istringstream lines(bytes);
       std::string line;

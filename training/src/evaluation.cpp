@@ -27,6 +27,9 @@ torch::Tensor token_windows(const TokenStream& stream, const std::vector<std::ui
 
 Evaluation evaluate(const Gpt2Model& model, const TokenStream& split, const EvaluationOptions& options) {
   if (options.seq_len < 1 || options.windows < 1) throw std::invalid_argument("sequence length and window count must be positive");
+  if (split.vocab_size() > model.config().vocab_size)
+    throw std::invalid_argument("the dataset's vocabulary (" + std::to_string(split.vocab_size()) + ") is larger than the model's (" +
+                                std::to_string(model.config().vocab_size) + ")");
   if (split.size() < 2) throw std::invalid_argument("the split has " + std::to_string(split.size()) + " tokens: nothing to predict");
   const std::int64_t len = std::min({options.seq_len, static_cast<std::int64_t>(split.size()) - 1, model.config().n_positions});
   const auto offsets = evaluation_offsets(split.size(), len, options.windows);

@@ -9,7 +9,7 @@
 #include <sstream>
 #include <stdexcept>
 
-#include "inkstream/model_runtime/safetensors.h"
+#include "inkstream/model_runtime/file_util.h"
 #include "inkstream/model_runtime/tokenizer.h"
 
 namespace inkstream::training {
@@ -17,23 +17,6 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 namespace {
-
-void put_u32(unsigned char* p, std::uint32_t v) {
-  for (int i = 0; i < 4; ++i) p[i] = static_cast<unsigned char>(v >> (8 * i));
-}
-void put_u64(unsigned char* p, std::uint64_t v) {
-  for (int i = 0; i < 8; ++i) p[i] = static_cast<unsigned char>(v >> (8 * i));
-}
-std::uint32_t get_u32(const unsigned char* p) {
-  std::uint32_t v = 0;
-  for (int i = 3; i >= 0; --i) v = (v << 8) | p[i];
-  return v;
-}
-std::uint64_t get_u64(const unsigned char* p) {
-  std::uint64_t v = 0;
-  for (int i = 7; i >= 0; --i) v = (v << 8) | p[i];
-  return v;
-}
 
 // FNV-1a: a stable hash (std::hash may differ between library versions,
 // and the split must not).
@@ -44,14 +27,6 @@ std::uint64_t fnv1a(std::string_view s, std::uint64_t seed) {
     h *= 1099511628211ull;
   }
   return h;
-}
-
-std::string read_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error("cannot read " + path.string());
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
 }
 
 // Calls fn(text) for each document under `in`, in a stable order.
@@ -69,7 +44,7 @@ void for_each_document(const fs::path& in, Fn&& fn) {
     throw std::runtime_error("input not found: " + in.string());
   }
   for (const fs::path& file : files) {
-    const std::string bytes = read_file(file);
+    const std::string bytes = read_whole_file(file);
     if (file.extension() == ".jsonl") {
       std::istringstream lines(bytes);
       std::string line;
@@ -125,47 +100,6 @@ class SplitWriter {
 
 }  // namespace
 
-void write_shard(const fs::path& path, const std::vector<std::uint32_t>& tokens, std::uint32_t token_bytes) {
-  if (token_bytes != 2 && token_bytes != 4) throw std::invalid_argument("token width must be 2 or 4 bytes");
-  unsigned char header[kShardHeaderBytes] = {};
-  std::memcpy(header, kShardMagic, 8);
-  put_u32(header + 8, kShardVersion);
-  put_u32(header + 12, token_bytes);
-  put_u64(header + 16, tokens.size());
-  std::vector<unsigned char> body(tokens.size() * token_bytes);
-  for (std::size_t i = 0; i < tokens.size(); ++i) {
-    if (token_bytes == 2 && tokens[i] > 0xFFFF) throw std::invalid_argument("token id does not fit in 16 bits");
-    for (std::uint32_t b = 0; b < token_bytes; ++b) body[i * token_bytes + b] = static_cast<unsigned char>(tokens[i] >> (8 * b));
-  }
-  AtomicFile file(path);
-  file.stream().write(reinterpret_cast<const char*>(header), sizeof header);
-  file.stream().write(reinterpret_cast<const char*>(body.data()), static_cast<std::streamsize>(body.size()));
-  file.commit();
-}
-
-TokenShard TokenShard::open(const fs::path& path) {
-  TokenShard s;
-  s.file_ = MappedFile::open(path);
-  const auto* p = reinterpret_cast<const unsigned char*>(s.file_->data());
-  const std::size_t size = s.file_->size();
-  auto fail = [&](const std::string& why) { return std::runtime_error(path.string() + ": " + why); };
-  if (size < kShardHeaderBytes || std::memcmp(p, kShardMagic, 8) != 0) throw fail("not an inkstream token shard (bad magic)");
-  if (get_u32(p + 8) != kShardVersion)
-    throw fail("token shard format version " + std::to_string(get_u32(p + 8)) + " is not supported (expected 1)");
-  s.width_ = get_u32(p + 12);
-  if (s.width_ != 2 && s.width_ != 4) throw fail("bad token width " + std::to_string(s.width_));
-  s.count_ = get_u64(p + 16);
-  if (s.count_ > (size - kShardHeaderBytes) / s.width_ || kShardHeaderBytes + s.count_ * s.width_ != size)
-    throw fail("header says " + std::to_string(s.count_) + " tokens but the file holds " + std::to_string(size) + " bytes");
-  s.tokens_ = p + kShardHeaderBytes;
-  return s;
-}
-
-std::uint32_t TokenShard::operator[](std::uint64_t i) const {
-  const unsigned char* t = tokens_ + i * width_;
-  return width_ == 2 ? static_cast<std::uint32_t>(t[0] | (t[1] << 8)) : get_u32(t);
-}
-
 DatasetSummary tokenize_dataset(const fs::path& in, const fs::path& tokenizer_dir, const fs::path& out,
                                 const TokenizeOptions& options) {
   if (!(options.val_fraction >= 0.0 && options.val_fraction < 1.0))
@@ -215,33 +149,6 @@ DatasetSummary tokenize_dataset(const fs::path& in, const fs::path& tokenizer_di
                      {"val", split_json(summary.val)}};
   write_file_atomically(out / "dataset.json", meta.dump(2) + '\n');  // (last: a dataset is complete once it exists)
   return summary;
-}
-
-TokenStream TokenStream::open(const fs::path& dir, const std::string& split) {
-  const fs::path meta_path = dir / "dataset.json";
-  std::ifstream in(meta_path);
-  if (!in) throw std::runtime_error("not a tokenized dataset (no dataset.json): " + dir.string());
-  const json meta = json::parse(in, nullptr, false);
-  if (!meta.is_object() || meta.value("format", "") != "inkstream-tokens" || !meta.contains(split) ||
-      !meta[split].contains("shards"))
-    throw std::runtime_error(meta_path.string() + ": not an inkstream token dataset");
-  TokenStream s;
-  for (const auto& name : meta[split]["shards"]) {
-    s.shards_.push_back(TokenShard::open(dir / name.get<std::string>()));
-    s.starts_.push_back(s.total_);
-    s.total_ += s.shards_.back().size();
-  }
-  return s;
-}
-
-void TokenStream::read(std::uint64_t begin, std::size_t n, std::int64_t* out) const {
-  if (begin + n > total_) throw std::out_of_range("token range past the end of the split");
-  auto shard = static_cast<std::size_t>(std::upper_bound(starts_.begin(), starts_.end(), begin) - starts_.begin() - 1);
-  for (std::size_t i = 0; i < n; ++i) {
-    std::uint64_t pos = begin + i;
-    while (pos - starts_[shard] >= shards_[shard].size()) ++shard;
-    out[i] = shards_[shard][pos - starts_[shard]];
-  }
 }
 
 }  // namespace inkstream::training

@@ -21,6 +21,7 @@
 
 #include "inkstream/model_runtime/checkpoint.h"
 #include "inkstream/model_runtime/device.h"
+#include "inkstream/model_runtime/file_util.h"
 #include "inkstream/model_runtime/safetensors.h"
 #include "inkstream/training/token_dataset.h"
 
@@ -133,9 +134,7 @@ std::string format_duration(double seconds) {
 }
 
 json read_json(const fs::path& p) {
-  std::ifstream in(p);
-  if (!in) throw std::runtime_error("cannot read " + p.string());
-  json j = json::parse(in, nullptr, false);
+  json j = json::parse(read_whole_file(p), nullptr, false);
   if (j.is_discarded()) throw std::runtime_error(p.string() + " is not valid JSON");
   return j;
 }
@@ -291,7 +290,7 @@ TrainResult run_training(const TrainOptions& o, const std::atomic<bool>* stop,
   if (train.size() <= static_cast<std::uint64_t>(o.seq_len))
     throw std::invalid_argument("the training split has " + std::to_string(train.size()) + " tokens, fewer than one sequence of " +
                                 std::to_string(o.seq_len + 1));
-  const json dataset = read_json(o.data / "dataset.json");
+  const DatasetMeta dataset = DatasetMeta::read(o.data);
 
   const fs::path checkpoint_dir = o.out / "checkpoint", previous_dir = o.out / "checkpoint.old";
   if (o.resume && !fs::exists(checkpoint_dir / "trainer.json") && fs::exists(previous_dir / "trainer.json")) {
@@ -303,7 +302,7 @@ TrainResult run_training(const TrainOptions& o, const std::atomic<bool>* stop,
   if (o.resume && !resuming) spdlog::warn("no checkpoint in {}: starting a new run", checkpoint_dir.string());
   fs::path tokenizer_dir = !o.tokenizer.empty() ? o.tokenizer
                            : !o.init.empty()     ? o.init
-                                                 : fs::path(dataset.value("tokenizer", std::string()));
+                                                 : fs::path(dataset.tokenizer);
   if (resuming) tokenizer_dir = checkpoint_dir;
 
   std::shared_ptr<Gpt2Model> model;
@@ -314,7 +313,7 @@ TrainResult run_training(const TrainOptions& o, const std::atomic<bool>* stop,
     model = std::make_shared<Gpt2Model>(ck.config, ck.weights, ck.tokenizer, from.filename().string());
   } else {
     ModelConfig config = o.config;
-    config.vocab_size = std::max<std::int64_t>(config.vocab_size, dataset.value("vocab_size", 0));
+    config.vocab_size = std::max<std::int64_t>(config.vocab_size, dataset.vocab_size);
     config.validate("training config");
     auto tokenizer = std::make_shared<const Tokenizer>(Tokenizer::from_folder(tokenizer_dir));
     auto weights = initial_weights(config, o.seed);
@@ -324,8 +323,8 @@ TrainResult run_training(const TrainOptions& o, const std::atomic<bool>* stop,
   if (o.seq_len > model->config().n_positions)
     throw std::invalid_argument("sequence length " + std::to_string(o.seq_len) + " exceeds the model's context of " +
                                 std::to_string(model->config().n_positions));
-  if (dataset.value("vocab_size", 0) > model->config().vocab_size)
-    throw std::invalid_argument("the dataset's vocabulary (" + std::to_string(dataset.value("vocab_size", 0)) +
+  if (dataset.vocab_size > model->config().vocab_size)
+    throw std::invalid_argument("the dataset's vocabulary (" + std::to_string(dataset.vocab_size) +
                                 ") is larger than the model's (" + std::to_string(model->config().vocab_size) + ")");
 
   Trainer trainer(model, o);
