@@ -227,7 +227,7 @@ struct HttpServer::Impl {
       } slot(*this);
       const GenerationResult result = m->engine->generate(g, {}, &slot.cancel);
       account(result, received, prompt_tokens);
-      if (!result.error.empty()) throw ApiError(500, result.error, "server_error");
+      if (!result.error.empty()) throw ApiError(500, result.error, "server_error", "", result.error_kind);
       if (cut_short(result)) throw ApiError(503, "the server is shutting down; the completion was cut short", "server_error", "", "draining");
       res.set_content(openai::completion(id, created, r.model, result, usage_of(result, prompt_tokens))
                           .dump(-1, ' ', false, Json::error_handler_t::replace),
@@ -323,7 +323,8 @@ struct HttpServer::Impl {
       account(*result, received, prompt_tokens);
       if (!connected) return false;
       std::string tail;
-      if (!result->error.empty()) tail += openai::sse(openai::error_body(ApiError(500, result->error, "server_error")));
+      if (!result->error.empty())
+        tail += openai::sse(openai::error_body(ApiError(500, result->error, "server_error", "", result->error_kind)));
       else if (cut_short(*result))
         tail += openai::sse(openai::error_body(ApiError(503, "the server is shutting down; the stream was cut short", "server_error", "", "draining")));
       if (include_usage) tail += openai::sse(openai::usage_chunk(id, created, model, usage_of(*result, prompt_tokens)));

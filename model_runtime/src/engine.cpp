@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <future>
+#include <new>
 
 #include "inkstream/model_runtime/errors.h"
 #include "kv_pool.h"
@@ -23,6 +24,23 @@ std::string first_line(const std::exception& e) {
   std::string what = e.what();
   if (const auto nl = what.find('\n'); nl != std::string::npos) what.resize(nl);
   return what;
+}
+
+// What a failed computation tells the writer. Running out of memory (CPU:
+// c10's "can't allocate memory" or std::bad_alloc; CUDA: "out of memory")
+// says so and what to change, rather than only the allocator's words, and
+// has a kind (front ends tell a kind once, not once per keystroke).
+void fail_with(Sequence& s, const std::exception& e) {
+  const std::string what = first_line(e);
+  const bool out_of_memory = dynamic_cast<const std::bad_alloc*>(&e) != nullptr ||
+                             what.find("can't allocate memory") != std::string::npos ||
+                             what.find("out of memory") != std::string::npos;
+  if (out_of_memory)
+    s.finish_all(FinishReason::Error,
+                 "generation failed: out of memory (" + what + "); lower n or max_tokens, or kv_cache_mb so that requests wait for memory",
+                 "out_of_memory");
+  else
+    s.finish_all(FinishReason::Error, "generation failed: " + what);
 }
 
 // Moves the sequences for which `pred` holds from `from` to `to`, in order.
@@ -198,7 +216,7 @@ void Engine::step() {
     try {
       lease = pool_->lease(s.prompt(), tail_bytes);
     } catch (const std::exception& e) {  // allocating the entry failed
-      s.finish_all(FinishReason::Error, "generation failed: " + first_line(e));
+      fail_with(s, e);
       done.push_back(std::move(waiting_.front()));
       waiting_.pop_front();
       continue;
@@ -208,7 +226,8 @@ void Engine::step() {
       const std::size_t need = pool_->worst_case_bytes(s.prompt().size(), tail_bytes);
       s.finish_all(FinishReason::Error, "generation failed: the KV cache budget (" + std::to_string(pool_->budget_bytes() >> 20) +
                                             " MB) cannot hold this request (" + std::to_string((need + (1 << 20) - 1) >> 20) +
-                                            " MB); raise kv_cache_mb or lower n or max_tokens");
+                                            " MB); raise kv_cache_mb or lower n or max_tokens",
+                   "kv_budget");
       done.push_back(std::move(waiting_.front()));
       waiting_.pop_front();
       continue;
@@ -234,9 +253,8 @@ void Engine::step() {
   // A failure fails the requests of that computation, frees what they held
   // and leaves the engine usable.
   auto fail = [&](Sequence& s, const std::exception& e) {
-    const std::string message = "generation failed: " + first_line(e);
-    spdlog::error("engine: {}", message);
-    s.finish_all(FinishReason::Error, message);
+    fail_with(s, e);
+    spdlog::error("engine: {}", s.error());
     if (s.entry) pool_->release(s.entry, 0, /*discard=*/true);  // its last write may be partial
     s.entry.reset();
   };

@@ -146,9 +146,10 @@ void Sequence::sample(float* logits, std::int64_t rows, std::int64_t V) {
   next_ids_ = std::move(next);
 }
 
-void Sequence::finish_all(FinishReason reason, const std::string& error) {
+void Sequence::finish_all(FinishReason reason, const std::string& error, const std::string& error_kind) {
   started_ = true;
   if (!error.empty()) result_.error = error;
+  if (!error_kind.empty()) result_.error_kind = error_kind;
   for (const int i : active_) {
     Row& row = rows_[static_cast<std::size_t>(i)];
     if (!row.finished) finish(row, reason);

@@ -45,9 +45,10 @@ class Sequence {
 
   // Ends every unfinished alternative with `reason` (cancellation,
   // deadline, failure: `error` set for Error).
-  void finish_all(FinishReason reason, const std::string& error = "");
+  void finish_all(FinishReason reason, const std::string& error = "", const std::string& error_kind = "");
 
   bool done() const { return active_.empty() && started_; }
+  const std::string& error() const { return result_.error; }
   // Ends it when it was cancelled (Cancelled) or, once its prompt has given
   // the first token, when its deadline has passed (Length). Returns done().
   bool end_if_cancelled_or_late(Clock::time_point now);
