@@ -8,6 +8,8 @@ BUILD ?= build
 ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 15
+FUZZ_RUNS ?= 0
+FUZZ_TARGETS ?=
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 PROMPT ?= It was a dark and stormy night; the rain fell in torrents, except at occasional intervals, when
@@ -45,11 +47,12 @@ test-sanitize: test-deps
 	@cd $(ASAN_BUILD) && ctest --output-on-failure -j $(JOBS) -E '^(Cli\.|LspSession\.|lsp_soak|nvim_|vscode_|serve_)'
 
 # Every parser under libFuzzer (clang-14, ASan+UBSan) for FUZZ_SECONDS each,
-# from the committed corpus (tests/fuzz/); `make fuzz FUZZ_SECONDS=600` runs longer.
+# from the committed corpus (tests/fuzz/); `make fuzz FUZZ_SECONDS=600` runs longer,
+# `make fuzz FUZZ_RUNS=1000000 [FUZZ_TARGETS="jsonrpc tokenizer"]` until that many executions each.
 test-fuzz: test-deps
 	@cmake -S . -B $(FUZZ_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++-14 -DINKSTREAM_FUZZ=ON >/dev/null
 	@cmake --build $(FUZZ_BUILD) -j $(JOBS)
-	@tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
+	@tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_RUNS) $(FUZZ_TARGETS)
 
 fuzz: test-fuzz
 

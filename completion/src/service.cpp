@@ -114,7 +114,9 @@ class CompletionService::Worker {
     if (events_.on_load) events_.on_load(spec_.dir, false, load_error_);
     std::lock_guard lock(mutex_);
     if (stopping_) return;
-    for (int i = 0; i < runners_wanted_; ++i) runners_.emplace_back([this] { run_jobs(); });
+    // A model that failed to load only answers with its error: one runner does.
+    const int runners = backend_ ? runners_wanted_ : 1;
+    for (int i = 0; i < runners; ++i) runners_.emplace_back([this] { run_jobs(); });
   }
 
   void run_jobs() {
