@@ -95,15 +95,15 @@ const char* dialect_name(Dialect d) {
 
 DialectTraits dialect_traits(Dialect d) {
   switch (d) {
-    case Dialect::Inkstream: return {true, true, true, 4, "top_k", "min_p", "repetition_penalty"};  // (serve takes 4 stop strings, as OpenAI)
-    case Dialect::Vllm: return {true, true, true, 16, "top_k", "min_p", "repetition_penalty"};
+    case Dialect::Inkstream: return {true, true, true, 4, "top_k", "min_p", "repetition_penalty", true};  // (serve takes 4 stop strings, as OpenAI)
+    case Dialect::Vllm: return {true, true, true, 16, "top_k", "min_p", "repetition_penalty", false};
     // llama.cpp streams n only up to its --parallel slots: one request per alternative is safe.
-    case Dialect::LlamaCpp: return {true, false, true, 16, "top_k", "min_p", "repeat_penalty"};
-    case Dialect::Tgi: return {false, false, false, 4, "", "", ""};
-    case Dialect::Ollama: return {false, false, true, 4, "", "", ""};
+    case Dialect::LlamaCpp: return {true, false, true, 16, "top_k", "min_p", "repeat_penalty", false};
+    case Dialect::Tgi: return {false, false, false, 4, "", "", "", false};
+    case Dialect::Ollama: return {false, false, true, 4, "", "", "", false};
     case Dialect::OpenAI: break;
   }
-  return {false, true, true, 4, "", "", ""};
+  return {false, true, true, 4, "", "", "", false};
 }
 
 std::optional<RemoteConfig> RemoteConfig::parse(const Json& v, std::string& error) {

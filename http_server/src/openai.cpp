@@ -84,7 +84,12 @@ CompletionRequest parse_completion_request(const Json& body, std::uint64_t rando
   // vLLM's name and llama.cpp's; both multiplicative (1 = off).
   const double rep = number(body, "repetition_penalty", 1.0, 0, 10, true);
   g.sampling.repeat_penalty = body.contains("repeat_penalty") ? number(body, "repeat_penalty", 1.0, 0, 10, true) : rep;
-  g.seed = body.contains("seed") && !body["seed"].is_null() ? static_cast<std::uint64_t>(integer(body, "seed", 0, 0, INT64_MAX)) : random_seed;
+  g.seed = random_seed;
+  if (body.contains("seed") && !body["seed"].is_null()) {  // (any uint64: the engine's seeds, and the language server's)
+    const auto seed = json_numbers::integer<std::uint64_t>(body["seed"]);
+    if (!seed) throw invalid("seed", "must be an integer from 0 to " + std::to_string(UINT64_MAX));
+    g.seed = *seed;
+  }
   if (body.contains("stop") && !body["stop"].is_null()) {
     const Json& s = body["stop"];
     if (s.is_string()) {

@@ -11,7 +11,7 @@ using Json = nlohmann::json;
 
 Json completion_body(const WireRequest& r, const DialectTraits& d) {
   Json body = {{"model", r.model}, {"n", r.n}, {"max_tokens", r.max_tokens}, {"temperature", r.sampling.temperature},
-               {"seed", r.seed}, {"stream", true}};
+               {"seed", d.u64_seeds ? r.seed : r.seed & static_cast<std::uint64_t>(INT64_MAX)}, {"stream", true}};
   if (const auto* text = std::get_if<std::string>(&r.prompt)) body["prompt"] = *text;
   else body["prompt"] = std::get<std::vector<TokenId>>(r.prompt);
   if (r.sampling.top_p < 1.0) body["top_p"] = r.sampling.top_p;

@@ -56,6 +56,7 @@ TEST(OpenAiRequest, FieldsMapToTheRuntime) {
   EXPECT_DOUBLE_EQ(r.generation.sampling.min_p, 0.1);
   EXPECT_DOUBLE_EQ(r.generation.sampling.repeat_penalty, 1.2);
   EXPECT_EQ(r.generation.seed, 9u);
+  EXPECT_EQ(parse({{"seed", 18446744073709551615ULL}}).generation.seed, 18446744073709551615ULL);  // the engine's whole range
   EXPECT_EQ(r.generation.stop, std::vector<std::string>{"\n"});
   EXPECT_TRUE(r.stream && r.include_usage);
   EXPECT_EQ(std::get<std::vector<TokenId>>(r.prompt), (std::vector<TokenId>{1, 2, 3}));
@@ -90,7 +91,8 @@ TEST(OpenAiRequest, RefusesWhatItCannotDoNamingTheParameter) {
   // never wrapped: these once became 1 and -1
   EXPECT_EQ(refused({{"n", 4294967297ULL}}), "n");
   EXPECT_EQ(refused({{"max_tokens", 18446744073709551615ULL}}), "max_tokens");
-  EXPECT_EQ(refused({{"seed", 18446744073709551615ULL}}), "seed");
+  EXPECT_EQ(refused({{"seed", 1.5}}), "seed");
+  EXPECT_EQ(refused({{"seed", "7"}}), "seed");
   EXPECT_EQ(refused({{"prompt", {4294967297ULL}}}), "prompt");
   EXPECT_EQ(refused({{"model", 3}}), "model");
   EXPECT_EQ(refused({{"stream_options", {{"include_usage", "yes"}}}}), "stream_options.include_usage");

@@ -118,6 +118,12 @@ TEST(Wire, RequestBodyFollowsTheDialect) {
   EXPECT_FALSE(v.contains("echo") || v.contains("best_of") || v.contains("suffix"));
   r.prompt = std::vector<TokenId>{1, 2, 3};
   EXPECT_EQ(completion_body(r, dialect_traits(Dialect::Inkstream))["prompt"], Json::array({1, 2, 3}));
+  // A seed past int64 (the language server takes any uint64): our serve gets
+  // it whole, engines whose field is int64 (OpenAI, vLLM) get it modulo 2^63.
+  r.seed = 18446744073709551615ULL;
+  EXPECT_EQ(completion_body(r, dialect_traits(Dialect::Inkstream))["seed"].get<std::uint64_t>(), 18446744073709551615ULL);
+  EXPECT_EQ(completion_body(r, dialect_traits(Dialect::Vllm))["seed"].get<std::uint64_t>(), 9223372036854775807ULL);
+  EXPECT_EQ(completion_body(r, dialect_traits(Dialect::OpenAI))["seed"].get<std::int64_t>(), INT64_MAX);
 }
 
 TEST(Url, ParsesEndpointsAndRoutes) {

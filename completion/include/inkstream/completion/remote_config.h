@@ -26,6 +26,7 @@ struct DialectTraits {
   const char* top_k;     // field names of the extras ("" = not sent)
   const char* min_p;
   const char* repeat_penalty;
+  bool u64_seeds;        // takes seeds up to 2^64-1 (else int64, as OpenAI and vLLM: sent modulo 2^63)
 };
 DialectTraits dialect_traits(Dialect d);
 
