@@ -103,6 +103,7 @@ function rssMb(pid) {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) / 1024 : 0;
 }
+const threadCount = (pid) => Number(/Threads:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]);
 
 test(`soak: ${DOCS} documents, hostile edits, cancels and settings churn for ${seconds} s`, { timeout: (seconds + 120) * 1000 }, async () => {
   const lsp = new LspProcess(binary, ['--model', model, '--threads', '1']);
@@ -118,6 +119,7 @@ test(`soak: ${DOCS} documents, hostile edits, cancels and settings churn for ${s
     const warm = await lsp.request('textDocument/inlineCompletion', { textDocument: { uri: docs[0].uri }, position: { line: 0, character: 3 }, context: { triggerKind: 1 } });
     assert.ok(warm.result || warm.error);
     const rss0 = rssMb(lsp.child.pid);
+    const threads0 = threadCount(lsp.child.pid);
 
     const pending = new Set();
     let requests = 0, answered = 0, edits = 0, churns = 0, rejected = 0, cancels = 0;
@@ -194,7 +196,9 @@ test(`soak: ${DOCS} documents, hostile edits, cancels and settings churn for ${s
       if (loaded.length <= 2) break;
       await new Promise((res) => setTimeout(res, 100));
     }
-    console.log(`# loaded at the end: ${loaded.length} (${loaded.map((m) => m.model + ' busy ' + m.busy).join(', ')})`);
+    const threads1 = threadCount(lsp.child.pid);
+    console.log(`# loaded at the end: ${loaded.length} (${loaded.map((m) => m.model + ' busy ' + m.busy).join(', ')}); ` +
+      `threads ${threads0} -> ${threads1}`);
     console.log(`# ${edits} edits, ${requests} completions (${cancels} cancelled), ${churns} settings changes (${rejected} rejected); ` +
       `${differing} documents differing; RSS ${rss0.toFixed(0)} -> ${rss1.toFixed(0)} MB`);
     assert.equal(differing, 0, 'every document equals the reference copy');
@@ -205,6 +209,11 @@ test(`soak: ${DOCS} documents, hostile edits, cancels and settings churn for ${s
     // 557 at 30 s and still climbing).
     assert.ok(loaded.length <= 2, `at most max_loaded_models stay loaded once idle: ${loaded.length}`);
     assert.ok(rss1 < rss0 + 300, `memory stays bounded (${rss0.toFixed(0)} -> ${rss1.toFixed(0)} MB)`);
+    // Each unloaded model's threads end with it (they once stayed: 3 -> 5
+    // threads in two minutes of changes; here ~1,000 reloads would leave
+    // hundreds). At the start one model was loaded; at the end two may be,
+    // each with its runners and OpenMP team (21 -> 36-37 here).
+    assert.ok(threads1 <= 2 * threads0, `threads stay bounded (${threads0} -> ${threads1})`);
   } finally {
     await lsp.close();
   }
