@@ -98,7 +98,7 @@ void Gpt2Model::store_weights_as(WeightFormat format, const std::function<void(c
     replace(wte_, half(wte_));
     if (tied) lm_head_ = wte_;
     for (Gpt2Layer& w : layers_)
-      for (torch::Tensor* m : {&w.c_attn_w, &w.c_proj_w, &w.c_fc_w, &w.mlp_proj_w}) replace(*m, half(*m));
+      for (torch::Tensor* m : {&w.c_attn_w, &w.c_proj_w, &w.c_fc_w, &w.mlp_proj_w}) replace(*m, layers::pack_f16_panels(half(*m)));
   } else {
     // The (V, C) embedding and lm_head in the kernels' Conv1D form (C, V).
     if (!tied) {
@@ -258,6 +258,7 @@ std::map<std::string, torch::Tensor> Gpt2Model::named_weights() const {
   const std::int64_t C = config_.n_embd;
   auto plain = [](const torch::Tensor& w, const torch::Tensor& s, std::int64_t in) {
     if (layers::is_packed(w)) return layers::unpack_bf16_pairs(w);
+    if (layers::is_f16_panels(w)) return layers::unpack_f16_panels(w);
     return layers::is_q8(w) ? layers::dequantize_q8(w, s, in) : w;
   };
   auto plain_nt = [C](const torch::Tensor& w, const torch::Tensor& s) {  // int8 is kept as wᵀ

@@ -81,6 +81,25 @@ torch::Tensor unpack_bf16_pairs(const torch::Tensor& packed) {
   return halves.permute({0, 2, 1}).reshape({2 * packed.size(0), packed.size(1)});
 }
 
+bool is_f16_panels(const torch::Tensor& w) { return w.scalar_type() == torch::kHalf && w.dim() == 3; }
+
+torch::Tensor pack_f16_panels(const torch::Tensor& w) {
+  // w is (IN, OUT)
+  TORCH_CHECK(w.dim() == 2 && w.scalar_type() == torch::kHalf && w.device().is_cpu(), "pack_f16_panels takes a CPU fp16 matrix");
+  const auto IN = w.size(0), OUT = w.size(1);
+  if (OUT % kernels::kF16Panel != 0) return w;
+  const torch::Tensor src = w.contiguous();
+  torch::Tensor panels = torch::empty({OUT / kernels::kF16Panel, IN, kernels::kF16Panel}, w.options());
+  kernels::pack_f16_panels(reinterpret_cast<const std::uint16_t*>(src.data_ptr()), reinterpret_cast<std::uint16_t*>(panels.data_ptr()),
+                           IN, OUT);
+  return panels;
+}
+
+torch::Tensor unpack_f16_panels(const torch::Tensor& panels) {
+  // panels is (OUT/64, IN, 64) -> (IN, OUT)
+  return panels.permute({1, 0, 2}).reshape({panels.size(1), panels.size(0) * panels.size(2)});
+}
+
 bool is_q8(const torch::Tensor& w) { return w.scalar_type() == torch::kUInt8 && w.dim() == 4; }
 
 Quantized quantize_q8(const torch::Tensor& w, bool transposed) {
@@ -145,16 +164,18 @@ torch::Tensor conv1d(const torch::Tensor& x, const torch::Tensor& w, const torch
   // x is (B, T, IN), w is (IN, OUT): flatten to (B*T, IN) for one product.
   const auto B = x.size(0), T = x.size(1), IN = x.size(2);
   if (is_compressed(w) && x.scalar_type() == torch::kFloat32) {
-    const auto OUT = is_q8(w) ? scales.size(1) : w.size(1);
+    const auto OUT = is_q8(w) ? scales.size(1) : is_f16_panels(w) ? w.size(0) * w.size(2) : w.size(1);
     if (!uses_kernels(x)) {
-      const torch::Tensor wf = is_q8(w) ? dequantize_q8(w, scales, IN) : w.to(torch::kFloat32);
+      const torch::Tensor wf = is_q8(w)           ? dequantize_q8(w, scales, IN)
+                               : is_f16_panels(w) ? unpack_f16_panels(w).to(torch::kFloat32)
+                                                  : w.to(torch::kFloat32);
       return torch::addmm(b, x.reshape({B * T, IN}), wf).view({B, T, OUT});
     }
     const torch::Tensor x2 = x.reshape({B * T, IN}).contiguous(), bc = b.contiguous();
     torch::Tensor y = torch::empty({B, T, OUT}, x.options());
     if (w.scalar_type() == torch::kHalf)
-      kernels::linear_nn_f16(x2.data_ptr<float>(), {reinterpret_cast<const std::uint16_t*>(w.data_ptr())}, bc.data_ptr<float>(),
-                             y.data_ptr<float>(), B * T, IN, OUT);
+      kernels::linear_nn_f16(x2.data_ptr<float>(), {reinterpret_cast<const std::uint16_t*>(w.data_ptr()), is_f16_panels(w)},
+                             bc.data_ptr<float>(), y.data_ptr<float>(), B * T, IN, OUT);
     else
       kernels::linear_q8(x2.data_ptr<float>(), q8_matrix(w, scales, IN), bc.data_ptr<float>(), y.data_ptr<float>(), B * T, IN, OUT);
     return y;

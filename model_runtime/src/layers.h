@@ -28,9 +28,16 @@ at::Tensor pack_bf16_pairs(const at::Tensor& w, bool reuse_memory = false);
 at::Tensor unpack_bf16_pairs(const at::Tensor& packed);
 bool is_packed(const at::Tensor& w);
 
+// fp16 w (IN, OUT) in the kernels' panels (kernels/linear.h: a decoding
+// step streams each 64-column panel): (OUT/64, IN, 64), when OUT is a
+// multiple of 64; otherwise w itself. unpack gives back (IN, OUT).
+at::Tensor pack_f16_panels(const at::Tensor& w);
+at::Tensor unpack_f16_panels(const at::Tensor& panels);
+bool is_f16_panels(const at::Tensor& w);
+
 // Hugging Face Conv1D: x is (B, T, IN), w is (IN, OUT) (or packed, for bf16
 // x without autograd), b is (OUT) -> (B, T, OUT) = x·w + b. For fp32 x, w
-// may also be fp16, or int8 (quantize_q8) with its `scales`: the kernels
+// may also be fp16 (either layout), or int8 (quantize_q8) with its `scales`: the kernels
 // read them as they are; without the kernels (training mode,
 // INKSTREAM_KERNELS=off) they are widened whole first.
 at::Tensor conv1d(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b, const at::Tensor& scales = {});

@@ -12,6 +12,7 @@
 #include <functional>
 #include <string>
 #include <random>
+#include <tuple>
 #include <vector>
 
 #include "kernels/attention.h"
@@ -405,6 +406,39 @@ TEST(Kernels, Fp16AndInt8ProductsOfEveryIsaMatchTheReference) {
     }
   }
   for (const auto& [name, results] : int8_results) EXPECT_EQ(results, int8_results.front().second) << name;
+}
+
+// The panel layout of fp16 layer matrices changes where weights are read
+// from, not the operations: the same outputs bit for bit as row-major, on
+// every instruction set, for decoding rows and prompt chunks (> 64 rows:
+// the packed-strips path) alike.
+TEST(Kernels, Fp16PanelsGiveTheRowMajorResultsBitForBit) {
+  for (const LinearIsa& isa : available_isas()) {
+    SCOPED_TRACE(isa.name);
+    std::mt19937 rng(21);
+    for (const auto& [M, K, N] : {std::tuple<std::int64_t, std::int64_t, std::int64_t>{1, 37, 64}, {3, 200, 192}, {24, 129, 128},
+                                 {70, 96, 320}}) {
+      SCOPED_TRACE(std::to_string(M) + "x" + std::to_string(K) + "x" + std::to_string(N));
+      const auto x = random_vector(M * K, rng), b = random_vector(N, rng);
+      auto w16 = random_vector(K * N, rng);
+      const auto bits = to_f16(w16);
+      std::vector<std::uint16_t> panels(bits.size());
+      pack_f16_panels(bits.data(), panels.data(), K, N);
+      for (std::int64_t k = 0; k < K; ++k)
+        for (std::int64_t n = 0; n < N; n += 17) ASSERT_EQ(panels[f16_panel_index(k, n, K)], bits[k * N + n]);
+      std::vector<float> rows(M * N), paneled(M * N);
+      isa.nn_f16(x.data(), {bits.data()}, b.data(), rows.data(), M, K, N, 0, N);
+      isa.nn_f16(x.data(), {panels.data(), true}, b.data(), paneled.data(), M, K, N, 0, N);
+      EXPECT_EQ(paneled, rows);
+      // a column range starting inside the matrix (how threads split it)
+      std::fill(paneled.begin(), paneled.end(), 0.0f);
+      isa.nn_f16(x.data(), {panels.data(), true}, b.data(), paneled.data(), M, K, N, 64, N);
+      for (std::int64_t m = 0; m < M; ++m)
+        for (std::int64_t n = 64; n < N; ++n) ASSERT_EQ(paneled[m * N + n], rows[m * N + n]) << m << "," << n;
+    }
+  }
+  std::vector<std::uint16_t> odd(10 * 30), out(10 * 30);
+  EXPECT_THROW(pack_f16_panels(odd.data(), out.data(), 10, 30), std::invalid_argument);
 }
 
 TEST(Kernels, Fp16AndInt8RowsAreTheSameWhateverElseIsInTheBatch) {

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <stdexcept>
 #include <vector>
 
 #include "bf16.h"
@@ -84,12 +85,22 @@ const char* linear_f32_isa() { return chosen_isa().name; }
 constexpr int kCompressedColumnBlock = 64;
 static_assert(kCompressedColumnBlock == kQ8Panel, "int8 columns are split at panels");
 
+static_assert(kCompressedColumnBlock % kF16Panel == 0, "fp16 columns are split at panels");
+
 void linear_nn_f16(const float* x, F16Matrix w, const float* b, float* y, std::int64_t M, std::int64_t K, std::int64_t N) {
+  if (w.panels && N % kF16Panel != 0) throw std::invalid_argument("fp16 panels need a multiple of 64 columns");
   run(chosen_isa().nn_f16, kCompressedColumnBlock, x, w, b, y, M, K, N);
 }
 
 void linear_nt_f16(const float* x, F16Matrix w, const float* b, float* y, std::int64_t M, std::int64_t K, std::int64_t N) {
+  if (w.panels) throw std::invalid_argument("fp16 panels are for x · w products (nn)");
   run(chosen_isa().nt_f16, chosen_isa().nt_block, x, w, b, y, M, K, N);
+}
+
+void pack_f16_panels(const std::uint16_t* w, std::uint16_t* panels, std::int64_t K, std::int64_t N) {
+  if (N % kF16Panel != 0) throw std::invalid_argument("fp16 panels need a multiple of 64 columns");
+  for (std::int64_t k = 0; k < K; ++k)
+    for (std::int64_t n = 0; n < N; ++n) panels[f16_panel_index(k, n, K)] = w[k * N + n];
 }
 
 namespace {

@@ -36,11 +36,23 @@ void linear_nt_f32_reference(const float* x, const float* w, const float* b, flo
 // fp32 in registers (exact) and run as the fp32 kernels do, with the same
 // batch invariance; the fp32 reference on the widened matrix is exact for
 // them.
+// `panels` (nn only, N a multiple of kF16Panel): the (K, N) matrix is kept
+// as N / kF16Panel panels of (K, kF16Panel), each contiguous, element
+// (k, n) at f16_panel_index(k, n, K). A decoding step streams each panel;
+// row-major, each k row of a 64-column block was a jump of N halves (a new
+// page every row or two).
+constexpr std::int64_t kF16Panel = 64;
 struct F16Matrix {
   const std::uint16_t* bits;
+  bool panels = false;
 };
+inline std::int64_t f16_panel_index(std::int64_t k, std::int64_t n, std::int64_t K) {
+  return (n / kF16Panel * K + k) * kF16Panel + n % kF16Panel;
+}
 void linear_nn_f16(const float* x, F16Matrix w, const float* b, float* y, std::int64_t M, std::int64_t K, std::int64_t N);
 void linear_nt_f16(const float* x, F16Matrix w, const float* b, float* y, std::int64_t M, std::int64_t K, std::int64_t N);
+// Row-major (K, N) fp16 -> the panel layout (both K * N halves).
+void pack_f16_panels(const std::uint16_t* w, std::uint16_t* panels, std::int64_t K, std::int64_t N);
 
 // int8 weights (a CPU model's int8 format) for y = x · w + b, w (K, N) in
 // Conv1D form (the tied lm_head is kept in this form too, as wteᵀ): blocks

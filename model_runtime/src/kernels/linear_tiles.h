@@ -31,23 +31,31 @@ struct F32Weights {
   void row_to_f32(std::int64_t r, std::int64_t c, std::int64_t n, float* out) const { std::copy_n(w + r * ld + c, n, out); }
 };
 
+// fp16, row-major (row_stride = ld, panel_stride = kF16Panel: the address
+// is then r * ld + c) or in panels (row_stride = kF16Panel, panel_stride =
+// rows * kF16Panel); a vector load never crosses a panel (W divides it).
 struct F16Weights {
   const std::uint16_t* w;
-  std::int64_t ld;
+  std::int64_t row_stride, panel_stride;
+  const std::uint16_t* at(std::int64_t r, std::int64_t c) const {
+    return w + c / kF16Panel * panel_stride + r * row_stride + c % kF16Panel;
+  }
   template <class T>
-  typename T::V load(std::int64_t r, std::int64_t c) const { return T::load_f16(w + r * ld + c); }
+  typename T::V load(std::int64_t r, std::int64_t c) const { return T::load_f16(at(r, c)); }
   template <class T>
   typename T::V load_partial(std::int64_t r, std::int64_t c, int n) const {
-    return T::load_f16(Padded<std::uint16_t, T::W>(w + r * ld + c, n).v);
+    return T::load_f16(Padded<std::uint16_t, T::W>(at(r, c), n).v);
   }
   void row_to_f32(std::int64_t r, std::int64_t c, std::int64_t n, float* out) const {
-    for (std::int64_t i = 0; i < n; ++i) out[i] = c10::detail::fp16_ieee_to_fp32_value(w[r * ld + c + i]);
+    for (std::int64_t i = 0; i < n; ++i) out[i] = c10::detail::fp16_ieee_to_fp32_value(*at(r, c + i));
   }
 };
 
-// The source over a whole matrix of each weight type: `ld` is its row length.
-inline F32Weights weight_source(const float* w, std::int64_t ld) { return {w, ld}; }
-inline F16Weights weight_source(F16Matrix w, std::int64_t ld) { return {w.bits, ld}; }
+// The source over a whole (rows, ld) matrix of each weight type.
+inline F32Weights weight_source(const float* w, std::int64_t ld, std::int64_t /*rows*/) { return {w, ld}; }
+inline F16Weights weight_source(F16Matrix w, std::int64_t ld, std::int64_t rows) {
+  return w.panels ? F16Weights{w.bits, kF16Panel, rows * kF16Panel} : F16Weights{w.bits, ld, kF16Panel};
+}
 
 // One MR x (NV*T::W) block of y = x · w + b over the k in [0, K) of this
 // call: weights (k, c0 + ...) of source `w` (see above); `x` rows are `ldx`
@@ -117,7 +125,7 @@ template <class T, int MR, int NV, class WT>
 void nn_columns(const float* x, WT wm, const float* b, float* y, std::int64_t M, std::int64_t K, std::int64_t N,
                 std::int64_t n_begin, std::int64_t n_end) {
   constexpr int BW = NV * T::W;
-  const auto w = weight_source(wm, N);
+  const auto w = weight_source(wm, N, K);
   if (M <= 64) {
     for (std::int64_t n0 = n_begin; n0 < n_end; n0 += BW)
       nn_block<T, MR, NV>(x, K, M, K, w, n0, b ? b + n0 : nullptr, y + n0, N,
@@ -172,7 +180,7 @@ void nt_tile(const float* x, std::int64_t K, const S& w, const float* b, float* 
 template <class T, int MR, int NR, class WT>
 void nt_columns(const float* x, WT wm, const float* b, float* y, std::int64_t M, std::int64_t K, std::int64_t N,
                 std::int64_t n_begin, std::int64_t n_end) {
-  const auto w = weight_source(wm, K);
+  const auto w = weight_source(wm, K, N);
   for (std::int64_t n0 = n_begin; n0 < n_end; n0 += NR) {
     const int rows_w = static_cast<int>(std::min<std::int64_t>(NR, n_end - n0));
     for_row_blocks<MR>(M, [&](std::int64_t m, auto rows) {
