@@ -1,5 +1,8 @@
 // Generation benchmark: load time, prefill, decode tokens/s at N alternatives,
-// peak RSS. Prints one JSON object; bench/run.sh turns runs into a table.
+// peak RSS, and what the model itself adds to it: the peak over the
+// process's resident memory before loading (libtorch's libraries mapped),
+// against its weights and the largest KV memory the engine held. Prints one JSON object; bench/run.sh
+// turns runs into a table.
 //
 //   generation_bench --model DIR --dtype bf16 --threads 2 --prompt 256 --decode 64 --n 1,4
 #include <torch/types.h>
@@ -7,6 +10,7 @@
 
 #include <CLI/CLI.hpp>
 #include <chrono>
+#include <fstream>
 #include <iostream>
 #include <thread>
 #include <nlohmann/json.hpp>
@@ -18,6 +22,13 @@ using namespace inkstream;
 using Clock = std::chrono::steady_clock;
 
 static double ms(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double, std::milli>(b - a).count(); }
+
+static double rss_mb() {
+  std::ifstream in("/proc/self/status");
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind("VmRSS:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;
+  return 0;
+}
 
 int main(int argc, char** argv) {
   std::string model_dir, dtype = "bf16", device = "cpu", ns = "1,4";
@@ -36,9 +47,14 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   keep_freed_memory_for_inference();
+  // (measured before anything runs: what libtorch's pools and code pages
+  // add later counts as the model's, an overestimate. Warming them here
+  // left threads that halved the decode figures.)
+  const double baseline_rss = rss_mb();
   const auto t0 = Clock::now();
   auto model = Gpt2Model::load(model_dir, {device, dtype, copy_weights});
   const double load_ms = ms(t0, Clock::now());
+  const double loaded_rss = rss_mb();
   const int intra_threads = configure_threads(threads, model->dtype());
   const Generator gen(model);
 
@@ -89,6 +105,7 @@ int main(int argc, char** argv) {
     }).join();
   }
   // Decode: tokens/s with N alternatives, sampling as the editor would.
+  std::size_t kv_peak = gen.engine().stats().kv_used_bytes;
   std::stringstream ss(ns);
   std::string item;
   while (std::getline(ss, item, ',')) {
@@ -105,10 +122,18 @@ int main(int argc, char** argv) {
     }
     std::sort(rates.begin(), rates.end());
     out["decode_tok_s_n" + item] = rates[rates.size() / 2];
+    kv_peak = std::max(kv_peak, gen.engine().stats().kv_used_bytes);
   }
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
   out["peak_rss_mb"] = ru.ru_maxrss / 1024.0;
+  out["baseline_rss_mb"] = baseline_rss;
+  out["loaded_rss_mb"] = loaded_rss;
+  out["final_rss_mb"] = rss_mb();
+  release_freed_memory();
+  out["trimmed_rss_mb"] = rss_mb();
+  out["weights_mb"] = static_cast<double>(model->weight_bytes()) / (1 << 20);
+  out["kv_mb"] = static_cast<double>(kv_peak) / (1 << 20);
   std::cout << out.dump() << std::endl;
   return 0;
 }

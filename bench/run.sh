@@ -60,11 +60,12 @@ for k in auto avx2; do
 done
 printf '%s\n' "${formats[@]}" | /usr/bin/python3 -c '
 import json, sys
-print("| kernels | format | decode N=1 tok/s | N=4 aggregate | prefill 256 ms | load ms | peak RSS MB |")
-print("|---|---|---|---|---|---|---|")
+print("| kernels | format | decode N=1 tok/s | N=4 aggregate | prefill 256 ms | load ms | peak RSS MB | weights + KV MB | RSS over pre-load: peak / trimmed at the end MB |")
+print("|---|---|---|---|---|---|---|---|---|")
 for r in (json.loads(l) for l in sys.stdin if l.strip()):
-    print("| %s | %s | %.1f | %.0f | %.0f | %.0f | %.0f |" % (r["kernels"], r["dtype"], r["decode_tok_s_n1"], r["decode_tok_s_n4"],
-          r["prefill_no_cache_ms"], r["load_ms"], r["peak_rss_mb"]))
+    print("| %s | %s | %.1f | %.0f | %.0f | %.0f | %.0f | %.0f + %.0f | %.0f / %.0f |" % (r["kernels"], r["dtype"], r["decode_tok_s_n1"], r["decode_tok_s_n4"],
+          r["prefill_no_cache_ms"], r["load_ms"], r["peak_rss_mb"], r["weights_mb"], r["kv_mb"],
+          r["peak_rss_mb"] - r["baseline_rss_mb"], r["trimmed_rss_mb"] - r["baseline_rss_mb"]))
 '
 
 echo "## CPU weight formats against llama.cpp (node-llama-cpp $LLAMA_NPM, prebuilt CPU binary) on the same weights"

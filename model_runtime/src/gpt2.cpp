@@ -286,6 +286,22 @@ std::map<std::string, torch::Tensor> Gpt2Model::named_weights() const {
   return out;
 }
 
+std::size_t Gpt2Model::weight_bytes() const {
+  std::size_t n = 0;
+  auto add = [&n](const torch::Tensor& t) { n += t.defined() ? t.nbytes() : 0; };
+  for (const torch::Tensor* t : {&wte_, &wte_s_, &wpe_, &ln_f_w_, &ln_f_b_}) add(*t);
+  if (!lm_head_.is_same(wte_)) {
+    add(lm_head_);
+    add(lm_head_s_);
+  }
+  for (std::size_t l = 0; l < layers_.size(); ++l) {
+    for (const torch::Tensor& t : layer_parameters(static_cast<std::int64_t>(l))) add(t);
+    const Gpt2Layer& w = layers_[l];
+    for (const torch::Tensor* t : {&w.c_attn_s, &w.c_proj_s, &w.c_fc_s, &w.mlp_proj_s}) add(*t);
+  }
+  return n;
+}
+
 std::int64_t Gpt2Model::parameter_count() const {
   std::int64_t n = 0;
   for (const auto& [name, t] : named_weights()) n += t.numel();

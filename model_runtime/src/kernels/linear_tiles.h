@@ -29,6 +29,7 @@ struct F32Weights {
   template <class T>
   typename T::V load_partial(std::int64_t r, std::int64_t c, int n) const { return T::load_partial(w + r * ld + c, n); }
   void row_to_f32(std::int64_t r, std::int64_t c, std::int64_t n, float* out) const { std::copy_n(w + r * ld + c, n, out); }
+  bool panels() const { return false; }
 };
 
 // fp16, row-major (row_stride = ld, panel_stride = kF16Panel: the address
@@ -47,8 +48,15 @@ struct F16Weights {
     return T::load_f16(Padded<std::uint16_t, T::W>(at(r, c), n).v);
   }
   void row_to_f32(std::int64_t r, std::int64_t c, std::int64_t n, float* out) const {
-    for (std::int64_t i = 0; i < n; ++i) out[i] = c10::detail::fp16_ieee_to_fp32_value(*at(r, c + i));
+    for (std::int64_t i = 0; i < n;) {  // contiguous runs (a panel's row; any length row-major)
+      const std::uint16_t* p = at(r, c + i);
+      const std::int64_t run = std::min(n - i, kF16Panel - (c + i) % kF16Panel);
+      for (std::int64_t j = 0; j < run; ++j) out[i + j] = c10::detail::fp16_ieee_to_fp32_value(p[j]);
+      i += run;
+    }
   }
+  // Which order reads the matrix sequentially when packing strips.
+  bool panels() const { return row_stride == kF16Panel; }
 };
 
 // The source over a whole (rows, ld) matrix of each weight type.
@@ -137,9 +145,16 @@ void nn_columns(const float* x, WT wm, const float* b, float* y, std::int64_t M,
   std::vector<float> packed(static_cast<std::size_t>(KC * strips * BW));
   for (std::int64_t k0 = 0; k0 < K; k0 += KC) {
     const std::int64_t kc = std::min(KC, K - k0);
-    for (std::int64_t kk = 0; kk < kc; ++kk)
+    // Sequential reads: row by row (row-major), or panel by panel.
+    auto pack = [&](std::int64_t kk, std::int64_t s) {
+      w.row_to_f32(k0 + kk, n_begin + s * BW, std::min<std::int64_t>(BW, ncols - s * BW), packed.data() + (s * KC + kk) * BW);
+    };
+    if (w.panels())
       for (std::int64_t s = 0; s < strips; ++s)
-        w.row_to_f32(k0 + kk, n_begin + s * BW, std::min<std::int64_t>(BW, ncols - s * BW), packed.data() + (s * KC + kk) * BW);
+        for (std::int64_t kk = 0; kk < kc; ++kk) pack(kk, s);
+    else
+      for (std::int64_t kk = 0; kk < kc; ++kk)
+        for (std::int64_t s = 0; s < strips; ++s) pack(kk, s);
     for (std::int64_t s = 0; s < strips; ++s) {
       const std::int64_t n0 = n_begin + s * BW;
       nn_block<T, MR, NV>(x + k0, K, M, kc, F32Weights{packed.data() + s * KC * BW, BW}, 0, b ? b + n0 : nullptr, y + n0, N,

@@ -142,6 +142,9 @@ class Gpt2Model {
   // omitted when tied.
   std::map<std::string, at::Tensor> named_weights() const;
   std::int64_t parameter_count() const;
+  // Bytes the weights occupy as stored (their format, scales included; a
+  // tied lm_head once).
+  std::size_t weight_bytes() const;
 
  private:
   at::Tensor block(const at::Tensor& x, std::int64_t layer, KvCache* cache) const;
