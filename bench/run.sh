@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the benchmarks and prints the figures (markdown tables, JSON lines) for bench/RESULTS.md.
-# Usage: bench/run.sh [BUILD_DIR]   (default: build; run `make build` or `make test` first)
+# Usage: [SECTIONS="..."] bench/run.sh [BUILD_DIR]   (default: build; run `make build` or `make test` first)
 # Needs /usr/bin/python3 with numpy (checkpoint generator) and torch (the
 # PyTorch baseline): apt-get install python3-numpy python3-torch.
 set -euo pipefail
@@ -8,6 +8,9 @@ cd "$(dirname "$0")/.."
 BUILD=${1:-build}
 MODELS=${INKSTREAM_BENCH_MODELS:-/tmp/inkstream-bench-models}
 THREADS=${THREADS:-2}
+# SECTIONS="formats llama" runs only those sections (all by default): tokenizer
+# generation formats llama lsp kernels decode context engine vscode serve.
+want() { [[ -z ${SECTIONS:-} || " $SECTIONS " == *" $1 "* ]]; }
 LLAMA_NPM=3.22.1
 F=/usr/share/games/fortunes
 if [[ ! -d $F ]]; then
@@ -15,13 +18,16 @@ if [[ ! -d $F ]]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fortunes >&2
 fi
 
+if want tokenizer; then
 echo "## Tokenizer ($(date -u +%F), $(nproc) cores)"
 "$BUILD/bench/tokenizer_bench" --tokenizer tests/fixtures/tokenizer/gpt2 \
   --text $F/literature $F/fortunes $F/people $F/humorists $F/wisdom $F/love $F/politics $F/pratchett \
          $F/science $F/songs-poems $F/men-women $F/miscellaneous $F/education $F/art | tee /tmp/inkstream-tok.json
+fi
 echo
 
 [[ -f $MODELS/gpt2-small-bf16/model.safetensors ]] || /usr/bin/python3 bench/make_gpt2_small.py "$MODELS" >&2
+if want generation; then
 echo "## Generation: GPT-2 small shape (124M), random weights, $THREADS threads, prompt 256, decode 64"
 results=()
 # Interleave the implementations so that machine noise hits both alike.
@@ -49,8 +55,10 @@ for d in ours:
         d, o["decode_tok_s_n1"] / b["decode_tok_s_n1"], o["decode_tok_s_n4"] / b["decode_tok_s_n4"],
         b["prefill_ms"] / o["prefill_ms"], b["load_ms"] / o["load_ms"]))
 '
+fi
 
 echo
+if want formats; then
 echo "## Every CPU weight format, native kernels and capped to AVX2 (INKSTREAM_KERNELS=avx2), fp32 checkpoint"
 formats=()
 for k in auto avx2; do
@@ -67,7 +75,9 @@ for r in (json.loads(l) for l in sys.stdin if l.strip()):
           r["prefill_no_cache_ms"], r["load_ms"], r["peak_rss_mb"], r["weights_mb"], r["kv_mb"],
           r["peak_rss_mb"] - r["baseline_rss_mb"], r["trimmed_rss_mb"] - r["baseline_rss_mb"]))
 '
+fi
 
+if want llama; then
 echo "## CPU weight formats against llama.cpp (node-llama-cpp $LLAMA_NPM, prebuilt CPU binary) on the same weights"
 # The GGUF files come from bench/gguf_convert; node-llama-cpp is installed
 # from npm into a scratch folder. Three interleaved rounds, best of each.
@@ -116,16 +126,22 @@ ratio = lambda a, b: best[a]["decode_tok_s_n1"] / best[b]["decode_tok_s_n1"]
 print("- int8 / llama.cpp q8_0: %.2fx decode; fp16 / llama.cpp f16: %.2fx decode" % (ratio("inkstream int8", "llama.cpp q8_0"), ratio("inkstream fp16", "llama.cpp f16")))
 print("- prefill 256: inkstream int8 %.0f ms, fp16 %.0f ms against llama.cpp f16 %.0f ms" % (best["inkstream int8"]["prefill"], best["inkstream fp16"]["prefill"], best["llama.cpp f16"]["prefill"]))
 '
+fi
 echo
 
+if want lsp; then
 echo "## Language server: editor-perceived latency (GPT-2-small shape from its bf16 checkpoint, dtype auto, n=3, max_tokens=24, ~540-token document)"
 "$BUILD/bench/lsp_bench" --binary "$BUILD/cli/inkstream" --model "$MODELS/gpt2-small-bf16" --text $F/literature --runs 5
+fi
 
 echo
+if want kernels; then
 echo "## Linear kernels against libtorch (fp32: OpenBLAS, bf16: oneDNN; $THREADS threads, $(grep -o 'avx512f\|avx512_bf16\|avx2' /proc/cpuinfo | sort -u | tr '\n' ' '))"
 "$BUILD/bench/kernels_bench" --threads "$THREADS"
+fi
 
 echo
+if want decode; then
 echo "## One batched decoding step in process: the kernels against libtorch alone (INKSTREAM_KERNELS=off)"
 for d in fp32 bf16; do
   folder=$MODELS/gpt2-small-f32
@@ -139,12 +155,16 @@ for d in fp16 int8; do  # libtorch has no CPU kernels for these formats: ours on
   echo "# $d"
   "$BUILD/bench/decode_step_bench" --model "$MODELS/gpt2-small-f32" --dtype "$d" --threads "$THREADS"
 done
+fi
 
 echo
+if want context; then
 echo "## Context selection on a long document of short sentences"
 "$BUILD/bench/context_bench" --tokenizer tests/fixtures/tokenizer/gpt2
+fi
 
 echo
+if want engine; then
 echo "## Engine through the language server: keystrokes (reuse on/off), concurrency, peak RSS"
 for d in fp32 auto; do
   folder=$MODELS/gpt2-small-f32
@@ -152,12 +172,17 @@ for d in fp32 auto; do
   "$BUILD/bench/keystroke_bench" --binary "$BUILD/cli/inkstream" --model "$folder" --dtype "$d" \
     --text $F/literature $F/fortunes $F/people $F/wisdom --pauses 6
 done
+fi
 
 echo
+if want vscode; then
 echo "## VS Code extension: flicker and first-ghost latency of each re-render method (real VS Code in code-server)"
 (cd editor_plugins/vscode && scripts/setup_test_env.sh >/dev/null && npm run -s package >/dev/null)
 node bench/vscode_flicker.mjs "$BUILD/cli/inkstream" models/default 2>/dev/null
+fi
 
 echo
+if want serve; then
 echo "## inkstream serve: simulated writers (1, 4, 16) streaming suggestions of growing documents"
 node bench/serve_bench.mjs "$BUILD/cli/inkstream" "$MODELS/gpt2-small-f32" --dtype auto --requests 16
+fi
