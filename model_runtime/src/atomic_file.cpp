@@ -52,17 +52,12 @@ void write_file_atomically(const std::filesystem::path& target, std::string_view
 }
 
 void copy_file_atomically(const std::filesystem::path& source, const std::filesystem::path& target) {
-  const std::filesystem::path temp = target.string() + ".tmp-" + std::to_string(::getpid());
-  std::error_code ec;
-  std::filesystem::copy_file(source, temp, std::filesystem::copy_options::overwrite_existing, ec);
-  if (ec) {
-    std::filesystem::remove(temp, ec);
-    throw std::runtime_error(target.string() + ": cannot copy " + source.string() + " (is the disk full?)");
-  }
-  sync_path(temp);
-  std::filesystem::rename(temp, target, ec);
-  if (ec) throw std::runtime_error(target.string() + ": cannot rename " + temp.string() + ": " + ec.message());
-  sync_path(target.has_parent_path() ? target.parent_path() : std::filesystem::path("."));
+  std::ifstream in(source, std::ios::binary);
+  if (!in) throw std::runtime_error(target.string() + ": cannot read " + source.string());
+  AtomicFile f(target);
+  f.stream() << in.rdbuf();
+  if (in.bad()) throw std::runtime_error(target.string() + ": cannot read " + source.string());
+  f.commit();
 }
 
 }  // namespace inkstream

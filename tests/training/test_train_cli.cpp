@@ -86,13 +86,21 @@ TEST(Cli, CleanTokenizeTrainThenCompleteWithTheExportedModel) {
   fs::remove_all(root);
 }
 
+// The corpus cleaned and tokenized into ROOT/ds (as a user would).
+static ::testing::AssertionResult make_dataset(const fs::path& root) {
+  write_corpus(root / "corpus");
+  const auto clean = run_process({kBinary, "data", "clean", (root / "corpus").string(), "--out", (root / "clean").string(),
+                                  "--delimiter", "\\n%\\n", "--min-chars", "10"});
+  if (clean.exit_code != 0) return ::testing::AssertionFailure() << "data clean: " << clean.err;
+  const auto tokenize = run_process({kBinary, "data", "tokenize", (root / "clean").string(), "--model-or-tokenizer", kTokenizer,
+                                     "--out", (root / "ds").string()});
+  if (tokenize.exit_code != 0) return ::testing::AssertionFailure() << "data tokenize: " << tokenize.err;
+  return ::testing::AssertionSuccess();
+}
+
 TEST(Cli, CtrlCStopsTrainingWithACheckpointAndResumeFinishes) {
   const fs::path root = fresh_dir("cli-sigint");
-  write_corpus(root / "corpus");
-  ASSERT_EQ(run_process({kBinary, "data", "clean", (root / "corpus").string(), "--out", (root / "clean").string(),
-                         "--delimiter", "\\n%\\n", "--min-chars", "10"}).exit_code, 0);
-  ASSERT_EQ(run_process({kBinary, "data", "tokenize", (root / "clean").string(), "--model-or-tokenizer", kTokenizer,
-                         "--out", (root / "ds").string()}).exit_code, 0);
+  ASSERT_TRUE(make_dataset(root));
   const auto child = inkstream::test::spawn_with_pipes(train_args(root / "ds", root / "run", 100000));
   close(child.in_fd);
   std::string err;
@@ -134,11 +142,7 @@ TEST(Cli, CtrlCStopsTrainingWithACheckpointAndResumeFinishes) {
 // and --resume goes on from the last complete checkpoint to the end.
 TEST(Cli, KilledAtRandomPointsTrainingResumesFromTheLastCompleteCheckpoint) {
   const fs::path root = fresh_dir("cli-kill9");
-  write_corpus(root / "corpus");
-  ASSERT_EQ(run_process({kBinary, "data", "clean", (root / "corpus").string(), "--out", (root / "clean").string(),
-                         "--delimiter", "\\n%\\n", "--min-chars", "10"}).exit_code, 0);
-  ASSERT_EQ(run_process({kBinary, "data", "tokenize", (root / "clean").string(), "--model-or-tokenizer", kTokenizer,
-                         "--out", (root / "ds").string()}).exit_code, 0);
+  ASSERT_TRUE(make_dataset(root));
   auto args = train_args(root / "ds", root / "run", 150);
   args.insert(args.end(), {"--save-every", "1"});
   unsigned seed = 2026;
