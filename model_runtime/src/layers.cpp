@@ -96,7 +96,7 @@ torch::Tensor pack_f16_panels(const torch::Tensor& w) {
 }
 
 torch::Tensor unpack_f16_panels(const torch::Tensor& panels) {
-  // panels is (OUT/64, IN, 64) -> (IN, OUT)
+  // panels is (OUT/32, IN, 32) -> (IN, OUT)
   return panels.permute({1, 0, 2}).reshape({panels.size(1), panels.size(0) * panels.size(2)});
 }
 

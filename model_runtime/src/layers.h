@@ -29,8 +29,8 @@ at::Tensor unpack_bf16_pairs(const at::Tensor& packed);
 bool is_packed(const at::Tensor& w);
 
 // fp16 w (IN, OUT) in the kernels' panels (kernels/linear.h: a decoding
-// step streams each 64-column panel): (OUT/64, IN, 64), when OUT is a
-// multiple of 64; otherwise w itself. unpack gives back (IN, OUT).
+// step streams each panel of kF16Panel = 32 columns): (OUT/32, IN, 32),
+// when OUT is a multiple of 32; otherwise w itself. unpack gives back (IN, OUT).
 at::Tensor pack_f16_panels(const at::Tensor& w);
 at::Tensor unpack_f16_panels(const at::Tensor& panels);
 bool is_f16_panels(const at::Tensor& w);
@@ -48,7 +48,7 @@ at::Tensor conv1d(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b,
 at::Tensor linear_nt(const at::Tensor& x, const at::Tensor& w, const at::Tensor& scales = {});
 
 // int8 weights for the kernels (kernels/linear.h's Q8Matrix): fp32 w
-// (IN, OUT) -> quads uint8 (ceil(OUT/64), ceil(IN/4), 64, 4) (panels), scales fp32
+// (IN, OUT) -> quads uint8 (ceil(OUT/16), ceil(IN/4), 16, 4) (panels), scales fp32
 // (ceil(IN/32), OUT). With `transposed`, w is (OUT, IN) and wᵀ is stored
 // (the tied embedding (V, C) as the lm_head's (C, V)).
 struct Quantized {

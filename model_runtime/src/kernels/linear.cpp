@@ -11,6 +11,7 @@
 #include <cstring>
 #include <limits>
 #include <stdexcept>
+#include <string>
 #include <vector>
 
 #include "bf16.h"
@@ -83,12 +84,12 @@ const char* linear_f32_isa() { return chosen_isa().name; }
 // Column split of the fp16 and int8 products: a multiple of every ISA's
 // tile width for them, and the int8 panel width.
 constexpr int kCompressedColumnBlock = 64;
-static_assert(kCompressedColumnBlock == kQ8Panel, "int8 columns are split at panels");
+static_assert(kCompressedColumnBlock % kQ8Panel == 0, "int8 columns are split at panels");
 
 static_assert(kCompressedColumnBlock % kF16Panel == 0, "fp16 columns are split at panels");
 
 void linear_nn_f16(const float* x, F16Matrix w, const float* b, float* y, std::int64_t M, std::int64_t K, std::int64_t N) {
-  if (w.panels && N % kF16Panel != 0) throw std::invalid_argument("fp16 panels need a multiple of 64 columns");
+  if (w.panels && N % kF16Panel != 0) throw std::invalid_argument("fp16 panels need a multiple of " + std::to_string(kF16Panel) + " columns");
   run(chosen_isa().nn_f16, kCompressedColumnBlock, x, w, b, y, M, K, N);
 }
 
@@ -98,7 +99,7 @@ void linear_nt_f16(const float* x, F16Matrix w, const float* b, float* y, std::i
 }
 
 void pack_f16_panels(const std::uint16_t* w, std::uint16_t* panels, std::int64_t K, std::int64_t N) {
-  if (N % kF16Panel != 0) throw std::invalid_argument("fp16 panels need a multiple of 64 columns");
+  if (N % kF16Panel != 0) throw std::invalid_argument("fp16 panels need a multiple of " + std::to_string(kF16Panel) + " columns");
   for (std::int64_t k = 0; k < K; ++k)
     for (std::int64_t n = 0; n < N; ++n) panels[f16_panel_index(k, n, K)] = w[k * N + n];
 }
@@ -170,7 +171,7 @@ QuantizedRows quantize_rows(const float* x, std::int64_t M, std::int64_t K) {
 // Element (k, n) of an int8 matrix as the kernels multiply by it.
 float q8_value(Q8Matrix w, std::int64_t k, std::int64_t n, std::int64_t K, std::int64_t N) {
   const auto byte = static_cast<std::uint8_t>(w.quads[q8_quad_index(k / 4, n, K)] >> (8 * (k % 4)));
-  return static_cast<float>(static_cast<int>(byte) - 128) * w.scales[k / kQ8Block * N + n];
+  return static_cast<float>(static_cast<int>(byte) - 128) * w.scales[q8_scale_index(k / kQ8Block, n, K, N)];
 }
 
 }  // namespace
@@ -198,7 +199,7 @@ void quantize_q8(const float* w, std::int64_t k_stride, std::int64_t n_stride, s
       for (std::int64_t b = 0; b < blocks; ++b) {
         const std::int64_t k0 = b * kQ8Block, count = std::min(kQ8Block, K - k0);
         std::fill(q, q + kQ8Block, 0);
-        scales[b * N + n] = quantize_block(w + k0 * k_stride + n * n_stride, k_stride, count, q, 1);
+        scales[q8_scale_index(b, n, K, N)] = quantize_block(w + k0 * k_stride + n * n_stride, k_stride, count, q, 1);
         for (std::int64_t p = 0; p < kQ8Block / 4 && k0 + 4 * p < K; ++p) {
           std::uint32_t quad = 0;
           for (int i = 0; i < 4; ++i) quad |= static_cast<std::uint32_t>(static_cast<std::uint8_t>(q[4 * p + i] + 128)) << (8 * i);

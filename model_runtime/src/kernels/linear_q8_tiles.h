@@ -19,8 +19,10 @@ namespace inkstream::kernels {
 namespace {
 
 // One MR x (NV*I::W) block of y = x · w + b over all k, for columns c0 +
-// [0, cols): `quads` points at the block's first column in its panel (quad
-// rows kQ8Panel apart), w.scales at the matrix's.
+// [0, cols) of w (quads and scales of the whole matrix: each vector of W
+// columns lies in one panel, and a block spans whole panels or lies in
+// one, so each vector reads its own contiguous stream of quad rows and
+// scales).
 // The trait: I::IV (int32 lanes) and I::F, the instruction set's fp32
 // vector trait (linear_tiles.h's T: its W lanes, loads, stores and
 // arithmetic); load_quads(p) / load_quads_partial(p, n): W columns' quads;
@@ -42,6 +44,15 @@ void q8_tile(const Q8Rows& x, std::int64_t K, const std::uint32_t* quads, const 
   for (int r = 0; r < MR; ++r)
     for (int j = 0; j < NV; ++j) acc[r][j] = F::zero();
   const std::int64_t blocks = q8_blocks(K), n_quads = q8_quads(K);
+  const std::uint32_t* wq[NV];  // vector j's quad row 0 (quad rows kQ8Panel apart)
+  std::int64_t ws[NV];          // vector j's scales of block 0 (blocks a panel width apart)
+  std::int64_t ws_step[NV];
+  for (int j = 0; j < NV; ++j) {
+    const std::int64_t n = std::min(c0 + j * W, N - 1);  // a vector past the edge loads nothing
+    wq[j] = quads + q8_quad_index(0, n, K);
+    ws[j] = q8_scale_index(0, n, K, N);
+    ws_step[j] = blocks > 1 ? q8_scale_index(1, n, K, N) - ws[j] : 0;
+  }
   for (std::int64_t blk = 0; blk < blocks; ++blk) {
     typename I::IV dots[MR][NV];
     for (int r = 0; r < MR; ++r)
@@ -49,16 +60,18 @@ void q8_tile(const Q8Rows& x, std::int64_t K, const std::uint32_t* quads, const 
     const std::int64_t p_end = std::min(n_quads, (blk + 1) * (kQ8Block / 4));
     for (std::int64_t p = blk * (kQ8Block / 4); p < p_end; ++p) {
       typename I::WQ wv[NV];
-      const std::uint32_t* row = quads + p * kQ8Panel;
-      for (int j = 0; j < NV; ++j) wv[j] = full ? I::load_quads(row + j * W) : I::load_quads_partial(row + j * W, lanes[j]);
+      for (int j = 0; j < NV; ++j) {
+        const std::uint32_t* row = wq[j] + p * kQ8Panel;
+        wv[j] = full ? I::load_quads(row) : I::load_quads_partial(row, lanes[j]);
+      }
       for (int r = 0; r < MR; ++r) {
         const typename I::XQ xb = I::broadcast_x(x.q + r * x.ld + 4 * p);
         for (int j = 0; j < NV; ++j) dots[r][j] = I::dot(dots[r][j], wv[j], xb);
       }
     }
-    const float* sw = scales + blk * N + c0;
     for (int j = 0; j < NV; ++j) {
-      const typename F::V swv = full ? F::load(sw + j * W) : F::load_partial(sw + j * W, lanes[j]);
+      const float* sw = scales + ws[j] + blk * ws_step[j];
+      const typename F::V swv = full ? F::load(sw) : F::load_partial(sw, lanes[j]);
       for (int r = 0; r < MR; ++r) {
         const std::int64_t xb = r * x.ld_blocks + blk;
         const typename F::V scale = F::mul(swv, F::broadcast(x.scales[xb]));
@@ -78,20 +91,20 @@ void q8_tile(const Q8Rows& x, std::int64_t K, const std::uint32_t* quads, const 
 }
 
 // Columns [n_begin, n_end) of y = x · w + b for all M rows (x quantized by
-// the caller; n_begin a multiple of kQ8Panel). Each block of columns is
-// read from memory once, by the first MR rows; the next row blocks find it
-// in L2. Block widths divide kQ8Panel: a block never crosses a panel.
+// the caller; n_begin a multiple of the block width and of kQ8Panel). Each
+// block of columns is read from memory once, by the first MR rows; the
+// next row blocks find it in L1/L2.
 template <class I, int MR, int NV>
 void q8_columns(const Q8Rows& x, Q8Matrix w, const float* b, float* y, std::int64_t M, std::int64_t K, std::int64_t N,
                 std::int64_t n_begin, std::int64_t n_end) {
   constexpr int BW = NV * I::F::W;
-  static_assert(kQ8Panel % BW == 0, "a column block must not cross a panel");
+  static_assert(kQ8Panel % I::F::W == 0, "a vector must not cross a panel");
+  static_assert(kQ8Panel % BW == 0 || BW % kQ8Panel == 0, "a block spans whole panels or lies in one");
   for (std::int64_t n0 = n_begin; n0 < n_end; n0 += BW) {
     const int cols = static_cast<int>(std::min<std::int64_t>(BW, n_end - n0));
-    const std::uint32_t* quads = w.quads + q8_quad_index(0, n0, K);
     for_row_blocks<MR>(M, [&](std::int64_t m, auto rows) {
       const Q8Rows xm{x.q + m * x.ld, x.scales + m * x.ld_blocks, x.sums + m * x.ld_blocks, x.ld, x.ld_blocks};
-      q8_tile<I, decltype(rows)::value, NV>(xm, K, quads, w.scales, b, y + m * N, N, n0, cols);
+      q8_tile<I, decltype(rows)::value, NV>(xm, K, w.quads, w.scales, b, y + m * N, N, n0, cols);
     });
   }
 }
