@@ -29,6 +29,7 @@ namespace {
 // 56-62 to 68-71 (same run, interleaved).
 constexpr std::int64_t kPrefetchRows = 16;
 struct F32Weights {
+  using Element = float;
   const float* w;
   std::int64_t ld;
   std::int64_t ahead = 0;
@@ -45,6 +46,7 @@ struct F32Weights {
 // is then r * ld + c) or in panels (row_stride = kF16Panel, panel_stride =
 // rows * kF16Panel); a vector load never crosses a panel (W divides it).
 struct F16Weights {
+  using Element = std::uint16_t;
   const std::uint16_t* w;
   std::int64_t row_stride, panel_stride;
   std::int64_t ahead = kPrefetchRows;
@@ -116,7 +118,9 @@ void nn_tile(const float* x, std::int64_t ldx, std::int64_t K, const S& w, std::
     for (int j = 0; j < NV; ++j)
       acc[r][j] = first ? T::zero() : (Full ? T::load(y + r * N + j * W) : T::load_partial(y + r * N + j * W, lanes[j]));
   for (std::int64_t k = 0; k < K; ++k) {
-    if (w.ahead > 0 && k + w.ahead < K) w.prefetch(k + w.ahead, c0);
+    if (w.ahead > 0 && k + w.ahead < K)
+      for (int j = 0; j < NV; ++j)  // each 64-byte line of the tile's row (AVX-512 rows span two)
+        if (lanes[j] > 0 && j * W * sizeof(typename S::Element) % 64 == 0) w.prefetch(k + w.ahead, c0 + j * W);
     V wv[NV];
     for (int j = 0; j < NV; ++j) wv[j] = Full ? w.template load<T>(k, c0 + j * W) : w.template load_partial<T>(k, c0 + j * W, lanes[j]);
     for (int r = 0; r < MR; ++r) {
