@@ -49,7 +49,7 @@ at::Tensor linear_nt(const at::Tensor& x, const at::Tensor& w, const at::Tensor&
 
 // int8 weights for the kernels (kernels/linear.h's Q8Matrix): fp32 w
 // (IN, OUT) -> quads uint8 (ceil(OUT/16), ceil(IN/4), 16, 4) (panels), scales fp32
-// (ceil(IN/32), OUT). With `transposed`, w is (OUT, IN) and wᵀ is stored
+// (ceil(IN/32), OUT) in the kernels' panel order (q8_scale_index). With `transposed`, w is (OUT, IN) and wᵀ is stored
 // (the tied embedding (V, C) as the lm_head's (C, V)).
 struct Quantized {
   at::Tensor quads, scales;
