@@ -72,28 +72,6 @@ struct F16Weights {
   bool panels() const { return row_stride == kF16Panel; }
 };
 
-// fp16, row-major only (the nt products' (N, K) matrices): the plain
-// address, without the panel arithmetic on every load.
-struct F16Rows {
-  const std::uint16_t* w;
-  std::int64_t ld;
-  template <class T>
-  typename T::V load(std::int64_t r, std::int64_t c) const { return T::load_f16(w + r * ld + c); }
-  // A row is 1.5 KB for GPT-2 small: too short a stream for the hardware
-  // prefetchers to learn, four at a time (the lm_head read 17.7 GB/s in
-  // fp16 where fp32's 3 KB rows read 32); the tile fetches the rows of the
-  // tile after next while it works (see nt_tile; 4.4 -> 3.6 ms for the fp16
-  // lm_head at one row on an AVX2 Zen 2).
-  static constexpr bool kPrefetchNextRows = true;
-  void prefetch(std::int64_t r, std::int64_t c) const { __builtin_prefetch(w + r * ld + c); }
-  template <class T>
-  typename T::V load_partial(std::int64_t r, std::int64_t c, int n) const {
-    return T::load_f16(Padded<std::uint16_t, T::W>(w + r * ld + c, n).v);
-  }
-};
-inline F32Weights row_source(const float* w, std::int64_t ld) { return {w, ld}; }
-inline F16Rows row_source(F16Matrix w, std::int64_t ld) { return {w.bits, ld}; }
-
 // The source over a whole (rows, ld) matrix of each weight type.
 inline F32Weights weight_source(const float* w, std::int64_t ld, std::int64_t /*rows*/) { return {w, ld, kPrefetchRows}; }
 inline F16Weights weight_source(F16Matrix w, std::int64_t ld, std::int64_t rows) {
@@ -213,8 +191,13 @@ void nt_tile(const float* x, std::int64_t K, const S& w, const float* b, float* 
     for (int j = 0; j < NR; ++j) acc[r][j] = T::zero();
   const std::int64_t full_k = K / W * W;
   auto step = [&](std::int64_t k, int lanes) {
-    if constexpr (requires { S::kPrefetchNextRows; })
-      if (k % 32 == 0)  // a 64-byte line of halves
+    // fp16 rows are 1.5 KB for GPT-2 small: too short a stream for the
+    // hardware prefetchers to learn, four at a time (the fp16 lm_head read
+    // 17.7 GB/s where fp32's 3 KB rows read 32), so the tile fetches the
+    // rows of the tile after next, a 64-byte line at a time (4.4 -> 3.6 ms
+    // for the fp16 lm_head at one row on an AVX2 Zen 2).
+    if constexpr (sizeof(typename S::Element) == 2)
+      if (k % (64 / sizeof(typename S::Element)) == 0)
         for (int j = 0; j < NR; ++j) w.prefetch(std::min<std::int64_t>(n0 + 2 * NR + j, N - 1), k);
     V xv[MR], wv[NR];
     for (int r = 0; r < MR; ++r) xv[r] = lanes == W ? T::load(x + r * K + k) : T::load_partial(x + r * K + k, lanes);
@@ -236,7 +219,7 @@ void nt_tile(const float* x, std::int64_t K, const S& w, const float* b, float* 
 template <class T, int MR, int NR, class WT>
 void nt_columns(const float* x, WT wm, const float* b, float* y, std::int64_t M, std::int64_t K, std::int64_t N,
                 std::int64_t n_begin, std::int64_t n_end) {
-  const auto w = row_source(wm, K);
+  const auto w = weight_source(wm, K, N);
   for (std::int64_t n0 = n_begin; n0 < n_end; n0 += NR) {
     const int rows_w = static_cast<int>(std::min<std::int64_t>(NR, n_end - n0));
     for_row_blocks<MR>(M, [&](std::int64_t m, auto rows) {
