@@ -6,10 +6,11 @@
 //
 //   generation_bench --model DIR --dtype bf16 --threads 2 --prompt 256 --decode 64 --n 1,4
 #include <torch/types.h>
-#include <sys/resource.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <fstream>
 #include <iostream>
 #include <thread>
@@ -23,12 +24,19 @@ using Clock = std::chrono::steady_clock;
 
 static double ms(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double, std::milli>(b - a).count(); }
 
-static double rss_mb() {
+// A field of /proc/self/status in MB: VmRSS (resident now) or VmHWM (the
+// peak since start or since reset_peak_rss()).
+static double status_mb(const char* field) {
   std::ifstream in("/proc/self/status");
   for (std::string line; std::getline(in, line);)
-    if (line.rfind("VmRSS:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;
+    if (line.rfind(field, 0) == 0) return std::stod(line.substr(std::strlen(field))) / 1024.0;
   return 0;
 }
+static double rss_mb() { return status_mb("VmRSS:"); }
+static double peak_rss_mb() { return status_mb("VmHWM:"); }
+// Starts a new VmHWM from the resident size now (Linux's clear_refs "5"), so
+// each phase's own peak can be read.
+static void reset_peak_rss() { std::ofstream("/proc/self/clear_refs") << "5"; }
 
 int main(int argc, char** argv) {
   std::string model_dir, dtype = "bf16", device = "cpu", ns = "1,4";
@@ -55,6 +63,9 @@ int main(int argc, char** argv) {
   auto model = Gpt2Model::load(model_dir, {device, dtype, copy_weights});
   const double load_ms = ms(t0, Clock::now());
   const double loaded_rss = rss_mb();
+  const double load_peak_rss = peak_rss_mb();
+  const double loaded_file_rss = status_mb("RssFile:");
+  reset_peak_rss();
   const int intra_threads = configure_threads(threads, model->dtype());
   const Generator gen(model);
 
@@ -104,6 +115,8 @@ int main(int argc, char** argv) {
       out["prefill_fresh_cache_ms"] = times[times.size() / 2];
     }).join();
   }
+  const double prefill_peak_rss = peak_rss_mb();
+  reset_peak_rss();
   // Decode: tokens/s with N alternatives, sampling as the editor would.
   std::size_t kv_peak = gen.engine().stats().kv_used_bytes;
   std::stringstream ss(ns);
@@ -124,11 +137,16 @@ int main(int argc, char** argv) {
     out["decode_tok_s_n" + item] = rates[rates.size() / 2];
     kv_peak = std::max(kv_peak, gen.engine().stats().kv_used_bytes);
   }
-  rusage ru{};
-  getrusage(RUSAGE_SELF, &ru);
-  out["peak_rss_mb"] = ru.ru_maxrss / 1024.0;
+  const double decode_peak_rss = peak_rss_mb();
+  out["peak_rss_mb"] = std::max({load_peak_rss, prefill_peak_rss, decode_peak_rss});
   out["baseline_rss_mb"] = baseline_rss;
   out["loaded_rss_mb"] = loaded_rss;
+  // Each phase's own peak (VmHWM reset between them): loading, the prefill
+  // figures, the decode figures.
+  out["load_peak_rss_mb"] = load_peak_rss;
+  out["loaded_file_rss_mb"] = loaded_file_rss;  // of loaded_rss: mapped files (code, a mapped checkpoint)
+  out["prefill_peak_rss_mb"] = prefill_peak_rss;
+  out["decode_peak_rss_mb"] = decode_peak_rss;
   out["final_rss_mb"] = rss_mb();
   release_freed_memory();
   out["trimmed_rss_mb"] = rss_mb();

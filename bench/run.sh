@@ -68,12 +68,13 @@ for k in auto avx2; do
 done
 printf '%s\n' "${formats[@]}" | /usr/bin/python3 -c '
 import json, sys
-print("| kernels | format | decode N=1 tok/s | N=4 aggregate | prefill 256 ms | load ms | peak RSS MB | weights + KV MB | RSS over pre-load: peak / trimmed at the end MB |")
+print("| kernels | format | decode N=1 tok/s | N=4 aggregate | prefill 256 ms | load ms | peak RSS MB | weights + KV MB | RSS over pre-load: peak of load / prefill / decode, trimmed at the end MB |")
 print("|---|---|---|---|---|---|---|---|---|")
 for r in (json.loads(l) for l in sys.stdin if l.strip()):
-    print("| %s | %s | %.1f | %.0f | %.0f | %.0f | %.0f | %.0f + %.0f | %.0f / %.0f |" % (r["kernels"], r["dtype"], r["decode_tok_s_n1"], r["decode_tok_s_n4"],
+    over = lambda k: r[k] - r["baseline_rss_mb"]
+    print("| %s | %s | %.1f | %.0f | %.0f | %.0f | %.0f | %.0f + %.0f | %.0f / %.0f / %.0f, %.0f |" % (r["kernels"], r["dtype"], r["decode_tok_s_n1"], r["decode_tok_s_n4"],
           r["prefill_no_cache_ms"], r["load_ms"], r["peak_rss_mb"], r["weights_mb"], r["kv_mb"],
-          r["peak_rss_mb"] - r["baseline_rss_mb"], r["trimmed_rss_mb"] - r["baseline_rss_mb"]))
+          over("load_peak_rss_mb"), over("prefill_peak_rss_mb"), over("decode_peak_rss_mb"), over("trimmed_rss_mb")))
 '
 fi
 

@@ -3,6 +3,7 @@
 
 #include <c10/core/InferenceMode.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -85,13 +86,20 @@ bool is_f16_panels(const torch::Tensor& w) { return w.scalar_type() == torch::kH
 
 torch::Tensor pack_f16_panels(const torch::Tensor& w) {
   // w is (IN, OUT)
-  TORCH_CHECK(w.dim() == 2 && w.scalar_type() == torch::kHalf && w.device().is_cpu(), "pack_f16_panels takes a CPU fp16 matrix");
+  TORCH_CHECK(w.dim() == 2 && w.is_floating_point() && w.device().is_cpu(), "pack_f16_panels takes a CPU floating-point matrix");
   const auto IN = w.size(0), OUT = w.size(1);
-  if (OUT % kernels::kF16Panel != 0) return w;
-  const torch::Tensor src = w.contiguous();
-  torch::Tensor panels = torch::empty({OUT / kernels::kF16Panel, IN, kernels::kF16Panel}, w.options());
-  kernels::pack_f16_panels(reinterpret_cast<const std::uint16_t*>(src.data_ptr()), reinterpret_cast<std::uint16_t*>(panels.data_ptr()),
-                           IN, OUT);
+  if (OUT % kernels::kF16Panel != 0) return w.to(torch::kHalf);
+  constexpr std::int64_t P = kernels::kF16Panel, kRows = 64;  // rows converted at a time: a small transient
+  torch::Tensor panels = torch::empty({OUT / P, IN, P}, w.options().dtype(torch::kHalf));
+  auto* dst = reinterpret_cast<std::uint16_t*>(panels.data_ptr());
+  for (std::int64_t k0 = 0; k0 < IN; k0 += kRows) {
+    const std::int64_t rows = std::min(kRows, IN - k0);
+    const torch::Tensor block = w.narrow(0, k0, rows).to(torch::kHalf).contiguous();  // (rows, OUT)
+    const auto* src = reinterpret_cast<const std::uint16_t*>(block.data_ptr());
+    for (std::int64_t k = 0; k < rows; ++k)
+      for (std::int64_t n = 0; n < OUT; n += P)
+        std::memcpy(dst + kernels::f16_panel_index(k0 + k, n, IN), src + k * OUT + n, P * sizeof(std::uint16_t));
+  }
   return panels;
 }
 

@@ -28,9 +28,12 @@ at::Tensor pack_bf16_pairs(const at::Tensor& w, bool reuse_memory = false);
 at::Tensor unpack_bf16_pairs(const at::Tensor& packed);
 bool is_packed(const at::Tensor& w);
 
-// fp16 w (IN, OUT) in the kernels' panels (kernels/linear.h: a decoding
-// step streams each panel of kF16Panel = 32 columns): (OUT/32, IN, 32),
-// when OUT is a multiple of 32; otherwise w itself. unpack gives back (IN, OUT).
+// w (IN, OUT), of any floating type, as fp16 in the kernels' panels
+// (kernels/linear.h: a decoding step streams each panel of kF16Panel = 32
+// columns): (OUT/32, IN, 32), when OUT is a multiple of 32; otherwise w as
+// fp16 (IN, OUT). Converted a few rows at a time straight into the panels
+// (a whole row-major fp16 copy first left ~55 MB of holes in the heap
+// after a GPT-2 small load). unpack gives back (IN, OUT).
 at::Tensor pack_f16_panels(const at::Tensor& w);
 at::Tensor unpack_f16_panels(const at::Tensor& panels);
 bool is_f16_panels(const at::Tensor& w);

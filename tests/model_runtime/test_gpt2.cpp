@@ -167,6 +167,26 @@ TEST(Gpt2, WeightsLaidOutForTheKernelsComeBackUnchanged) {
     if (!weights.count(name)) continue;  // lm_head when tied
     ASSERT_TRUE(torch::equal(weights.at(name), t)) << name;
   }
+  // fp16 panels, converted and laid out in one pass from fp32 (as at load)
+  // or from fp16: the rounding of .to(kHalf), at kernels::f16_panel_index.
+  for (const std::int64_t cols : {96, 64, 30}) {
+    const torch::Tensor w32 = torch::randn({40, cols});
+    const torch::Tensor half = w32.to(torch::kHalf);
+    for (const torch::Tensor& source : {w32, half}) {
+      const torch::Tensor panels = layers::pack_f16_panels(source);
+      ASSERT_EQ(panels.scalar_type(), torch::kHalf);
+      if (cols % kernels::kF16Panel != 0) {
+        EXPECT_TRUE(torch::equal(panels, half)) << cols;  // row-major, as the kernels then read it
+        continue;
+      }
+      ASSERT_TRUE(layers::is_f16_panels(panels));
+      const auto* bits = reinterpret_cast<const std::uint16_t*>(panels.data_ptr());
+      const auto* want = reinterpret_cast<const std::uint16_t*>(half.data_ptr());
+      for (std::int64_t k = 0; k < 40; ++k)
+        for (std::int64_t n = 0; n < cols; ++n) ASSERT_EQ(bits[kernels::f16_panel_index(k, n, 40)], want[k * cols + n]) << k << "," << n;
+      EXPECT_TRUE(torch::equal(layers::unpack_f16_panels(panels), half));
+    }
+  }
   const torch::Tensor w = torch::randn({64, 96}).to(torch::kBFloat16), b = torch::randn({96}).to(torch::kBFloat16);
   const torch::Tensor x = torch::randn({2, 3, 64}).to(torch::kBFloat16);
   const torch::Tensor packed = layers::pack_bf16_pairs(w);

@@ -422,10 +422,9 @@ TEST(Kernels, Fp16PanelsGiveTheRowMajorResultsBitForBit) {
       const auto x = random_vector(M * K, rng), b = random_vector(N, rng);
       auto w16 = random_vector(K * N, rng);
       const auto bits = to_f16(w16);
-      std::vector<std::uint16_t> panels(bits.size());
-      pack_f16_panels(bits.data(), panels.data(), K, N);
+      std::vector<std::uint16_t> panels(bits.size());  // laid out by the kernels' index (layers::pack_f16_panels at load)
       for (std::int64_t k = 0; k < K; ++k)
-        for (std::int64_t n = 0; n < N; n += 17) ASSERT_EQ(panels[f16_panel_index(k, n, K)], bits[k * N + n]);
+        for (std::int64_t n = 0; n < N; ++n) panels[f16_panel_index(k, n, K)] = bits[k * N + n];
       std::vector<float> rows(M * N), paneled(M * N);
       isa.nn_f16(x.data(), {bits.data()}, b.data(), rows.data(), M, K, N, 0, N);
       isa.nn_f16(x.data(), {panels.data(), true}, b.data(), paneled.data(), M, K, N, 0, N);
@@ -437,8 +436,6 @@ TEST(Kernels, Fp16PanelsGiveTheRowMajorResultsBitForBit) {
         for (std::int64_t n = 64; n < N; ++n) ASSERT_EQ(paneled[m * N + n], rows[m * N + n]) << m << "," << n;
     }
   }
-  std::vector<std::uint16_t> odd(10 * 30), out(10 * 30);
-  EXPECT_THROW(pack_f16_panels(odd.data(), out.data(), 10, 30), std::invalid_argument);
 }
 
 TEST(Kernels, Fp16AndInt8RowsAreTheSameWhateverElseIsInTheBatch) {

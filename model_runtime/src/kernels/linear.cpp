@@ -98,12 +98,6 @@ void linear_nt_f16(const float* x, F16Matrix w, const float* b, float* y, std::i
   run(chosen_isa().nt_f16, chosen_isa().nt_block, x, w, b, y, M, K, N);
 }
 
-void pack_f16_panels(const std::uint16_t* w, std::uint16_t* panels, std::int64_t K, std::int64_t N) {
-  if (N % kF16Panel != 0) throw std::invalid_argument("fp16 panels need a multiple of " + std::to_string(kF16Panel) + " columns");
-  for (std::int64_t k = 0; k < K; ++k)
-    for (std::int64_t n = 0; n < N; ++n) panels[f16_panel_index(k, n, K)] = w[k * N + n];
-}
-
 namespace {
 
 // Rounds to nearest even for |v| < 2^22 (adding 1.5 · 2^23 leaves no

@@ -54,8 +54,6 @@ inline std::int64_t f16_panel_index(std::int64_t k, std::int64_t n, std::int64_t
 }
 void linear_nn_f16(const float* x, F16Matrix w, const float* b, float* y, std::int64_t M, std::int64_t K, std::int64_t N);
 void linear_nt_f16(const float* x, F16Matrix w, const float* b, float* y, std::int64_t M, std::int64_t K, std::int64_t N);
-// Row-major (K, N) fp16 -> the panel layout (both K * N halves).
-void pack_f16_panels(const std::uint16_t* w, std::uint16_t* panels, std::int64_t K, std::int64_t N);
 
 // int8 weights (a CPU model's int8 format) for y = x · w + b, w (K, N) in
 // Conv1D form (the tied lm_head is kept in this form too, as wteᵀ): blocks
