@@ -38,7 +38,7 @@ static double peak_rss_mb() { return status_mb("VmHWM:"); }
 // each phase's own peak can be read.
 static void reset_peak_rss() { std::ofstream("/proc/self/clear_refs") << "5"; }
 
-int main(int argc, char** argv) {
+static int run(int argc, char** argv) {
   std::string model_dir, dtype = "bf16", device = "cpu", ns = "1,4";
   int threads = 0, prompt_len = 256, decode = 64, repeats = 3;
   bool copy_weights = false;
@@ -126,7 +126,7 @@ int main(int argc, char** argv) {
     std::vector<double> rates;
     for (int r = 0; r < repeats; ++r) {
       GenerationRequest req;
-      req.prompt = std::vector<TokenId>(prompt.end() - 32, prompt.end());
+      req.prompt = std::vector<TokenId>(prompt.end() - std::min<std::ptrdiff_t>(32, std::ssize(prompt)), prompt.end());
       req.n = n;
       req.max_tokens = decode;
       req.sampling.repeat_penalty = 1.0;
@@ -154,4 +154,13 @@ int main(int argc, char** argv) {
   out["kv_mb"] = static_cast<double>(kv_peak) / (1 << 20);
   std::cout << out.dump() << std::endl;
   return 0;
+}
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {  // e.g. --n beyond what a request may ask
+    std::cerr << "generation_bench: " << e.what() << std::endl;
+    return 1;
+  }
 }

@@ -9,7 +9,7 @@ BUILD=${1:-build}
 MODELS=${INKSTREAM_BENCH_MODELS:-/tmp/inkstream-bench-models}
 THREADS=${THREADS:-2}
 # SECTIONS="formats llama" runs only those sections (all by default): tokenizer
-# generation formats llama lsp kernels decode context engine vscode serve.
+# generation formats memory llama lsp kernels decode context engine vscode serve.
 want() { [[ -z ${SECTIONS:-} || " $SECTIONS " == *" $1 "* ]]; }
 LLAMA_NPM=3.22.1
 F=/usr/share/games/fortunes
@@ -76,6 +76,11 @@ for r in (json.loads(l) for l in sys.stdin if l.strip()):
           r["prefill_no_cache_ms"], r["load_ms"], r["peak_rss_mb"], r["weights_mb"], r["kv_mb"],
           over("load_peak_rss_mb"), over("prefill_peak_rss_mb"), over("decode_peak_rss_mb"), over("trimmed_rss_mb")))
 '
+fi
+
+if want memory; then
+echo "## Peak resident memory of inkstream complete per CPU weight format (issue 11's bound: 1.25 x weights + KV)"
+/usr/bin/python3 bench/rss_bench.py "$BUILD" "$MODELS/gpt2-small-f32"
 fi
 
 if want llama; then
