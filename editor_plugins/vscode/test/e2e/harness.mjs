@@ -176,17 +176,22 @@ export class Workbench {
     return existsSync(this.serverLog) ? readFileSync(this.serverLog, 'utf8') : '';
   }
 
-  // Opens a workspace file through Quick Open, cursor at its end.
+  // Opens a workspace file through Quick Open, cursor at its end. The file
+  // is named by its absolute path, which Quick Open resolves on disk: by
+  // name it waited for the workspace's file search, which on a loaded
+  // 2-core machine missed a file for six tries. Each try waits longer.
   async open(name) {
     const page = this.page;
+    const path = join(this.workspace, name);
     for (let attempt = 0; ; attempt++) {
+      const timeout = 5000 * (attempt + 1);
       try {
         await page.keyboard.press('Control+P');
-        await page.waitForSelector('.quick-input-widget:not([style*="display: none"]) input', { timeout: 5000 });
-        await page.keyboard.type(name);
-        await page.waitForFunction((n) => [...document.querySelectorAll('.quick-input-list .monaco-list-row')].some((r) => r.textContent.includes(n)), name, { timeout: 5000 });
+        await page.waitForSelector('.quick-input-widget:not([style*="display: none"]) input', { timeout });
+        await page.keyboard.type(path);
+        await page.waitForFunction((n) => [...document.querySelectorAll('.quick-input-list .monaco-list-row')].some((r) => r.textContent.includes(n)), name, { timeout });
         await page.keyboard.press('Enter');
-        await page.waitForFunction((n) => document.querySelector('.tab.active')?.textContent?.includes(n), name, { timeout: 5000 });
+        await page.waitForFunction((n) => document.querySelector('.tab.active')?.textContent?.includes(n), name, { timeout });
         break;
       } catch (e) {
         if (attempt >= 5) throw e;
