@@ -177,9 +177,10 @@ export class Workbench {
   }
 
   // Opens a workspace file through Quick Open, cursor at its end. The file
-  // is named by its absolute path, which Quick Open resolves on disk: by
-  // name it waited for the workspace's file search, which on a loaded
-  // 2-core machine missed a file for six tries. Each try waits longer.
+  // is named by its absolute path, which Quick Open can resolve on disk
+  // without the workspace's file search (by name, a loaded 2-core machine
+  // once missed a file for six tries; the search is the suspected cause,
+  // not a proven one). Each try waits longer.
   async open(name) {
     const page = this.page;
     const path = join(this.workspace, name);
