@@ -88,7 +88,7 @@ torch::Tensor pack_f16_panels(const torch::Tensor& w) {
   // w is (IN, OUT)
   TORCH_CHECK(w.dim() == 2 && w.is_floating_point() && w.device().is_cpu(), "pack_f16_panels takes a CPU floating-point matrix");
   const auto IN = w.size(0), OUT = w.size(1);
-  if (OUT % kernels::kF16Panel != 0) return w.to(torch::kHalf);
+  if (OUT % kernels::kF16Panel != 0) return w.to(torch::kHalf, /*non_blocking=*/false, /*copy=*/true);  // own memory, never a view of a mapped file
   constexpr std::int64_t P = kernels::kF16Panel, kRows = 64;  // rows converted at a time: a small transient
   torch::Tensor panels = torch::empty({OUT / P, IN, P}, w.options().dtype(torch::kHalf));
   auto* dst = reinterpret_cast<std::uint16_t*>(panels.data_ptr());

@@ -30,10 +30,11 @@ bool is_packed(const at::Tensor& w);
 
 // w (IN, OUT), of any floating type, as fp16 in the kernels' panels
 // (kernels/linear.h: a decoding step streams each panel of kF16Panel = 32
-// columns): (OUT/32, IN, 32), when OUT is a multiple of 32; otherwise w as
-// fp16 (IN, OUT). Converted a few rows at a time straight into the panels
-// (a whole row-major fp16 copy first left ~55 MB of holes in the heap
-// after a GPT-2 small load). unpack gives back (IN, OUT).
+// columns): (OUT/32, IN, 32), when OUT is a multiple of 32; otherwise a
+// copy of w as fp16 (IN, OUT). Either way in memory of its own, never a
+// view of a mapped checkpoint. Converted a few rows at a time straight
+// into the panels (a whole row-major fp16 copy first left ~55 MB of holes
+// in the heap after a GPT-2 small load). unpack gives back (IN, OUT).
 at::Tensor pack_f16_panels(const at::Tensor& w);
 at::Tensor unpack_f16_panels(const at::Tensor& panels);
 bool is_f16_panels(const at::Tensor& w);
