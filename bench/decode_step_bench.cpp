@@ -3,9 +3,15 @@
 // positions, as the engine's scheduler runs them. Prints one JSON line per
 // (groups, prefix) with the median step time and rows/s; the ratio of
 // G = 8 to G = 1 is the ceiling of continuous batching's aggregate speed-up.
+// With --chunks K, K new prompt chunks of --chunk-tokens tokens each (a
+// writer's last words over a cached document of the same prefix length)
+// join the step: the mixed step (Gpt2Model::forward_step, one forward) and
+// the same work as separate forwards (one forward_last per chunk, then
+// forward_decode) alternate, rep by rep, and both medians are printed.
 //
 //   decode_step_bench --model DIR [--dtype auto] [--threads 2] [--rows 3]
 //                     [--groups 1,8] [--prefix 200,1000] [--reps 15]
+//                     [--chunks 0] [--chunk-tokens 6]
 #include <torch/torch.h>
 
 #include <CLI/CLI.hpp>
@@ -40,6 +46,9 @@ int main(int argc, char** argv) {
   app.add_option("--groups", groups_list, "comma-separated request counts");
   app.add_option("--prefix", prefix_list, "comma-separated prompt lengths");
   app.add_option("--reps", reps);
+  std::int64_t chunk_count = 0, chunk_tokens = 6;
+  app.add_option("--chunks", chunk_count, "prompt chunks joining each step (0: decoding only)")->check(CLI::Range(0, 64));
+  app.add_option("--chunk-tokens", chunk_tokens, "tokens per prompt chunk")->check(CLI::Range(1, 256));
   std::string kv = "engine";
   app.add_option("--kv", kv, "engine (the engine's: bf16 for fp16/int8 weights) or model (the activations' dtype)")
       ->check(CLI::IsMember({"engine", "model"}));
@@ -57,13 +66,51 @@ int main(int argc, char** argv) {
       for (std::int64_t g = 0; g < G; ++g) {
         const auto kv_dtype = kv == "engine" ? model->kv_dtype() : model->dtype();
         prefixes.push_back(std::make_unique<KvCache>(cfg, 1, P, kv_dtype, model->device()));
-        tails.push_back(std::make_unique<KvCache>(cfg, rows, reps + 2, kv_dtype, model->device()));
+        tails.push_back(std::make_unique<KvCache>(cfg, rows, 2 * reps + 4, kv_dtype, model->device()));
         for (auto* list : {&prefixes.back()->k, &prefixes.back()->v})
           for (auto& t : *list) t.normal_();
         prefixes.back()->set_length(P);
         groups.push_back({prefixes.back().get(), P, tails.back().get(), rows});
       }
       const torch::Tensor ids = torch::randint(50000, {G * rows}, torch::kLong);
+      if (chunk_count > 0) {
+        // Each chunk continues a cached document of P tokens; every rep
+        // starts it again from there.
+        std::vector<std::unique_ptr<KvCache>> documents;
+        std::vector<PromptChunk> chunks;
+        for (std::int64_t c = 0; c < chunk_count; ++c) {
+          documents.push_back(std::make_unique<KvCache>(cfg, 1, P + chunk_tokens, kv == "engine" ? model->kv_dtype() : model->dtype(),
+                                                        model->device()));
+          for (auto* list : {&documents.back()->k, &documents.back()->v})
+            for (auto& t : *list) t.normal_();
+          chunks.push_back({documents.back().get(), chunk_tokens, true});
+        }
+        const torch::Tensor chunk_ids = torch::randint(50000, {chunk_count, chunk_tokens}, torch::kLong);
+        const torch::Tensor all_ids = torch::cat({ids, chunk_ids.reshape({-1})});
+        std::vector<double> mixed, separate;
+        for (int r = 0; r < reps + 1; ++r) {
+          for (const int variant : {0, 1}) {
+            for (auto& d : documents) d->set_length(P);
+            const auto t0 = Clock::now();
+            if (variant == 0) {
+              model->forward_step(all_ids, groups, chunks);
+            } else {
+              for (std::int64_t c = 0; c < chunk_count; ++c) model->forward_last(chunk_ids.narrow(0, c, 1), documents[c].get());
+              model->forward_decode(ids, groups);
+            }
+            if (r > 0) (variant == 0 ? mixed : separate).push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+          }
+        }
+        std::sort(mixed.begin(), mixed.end());
+        std::sort(separate.begin(), separate.end());
+        const double m = mixed[mixed.size() / 2], sep = separate[separate.size() / 2];
+        std::cout << nlohmann::json{{"dtype", format_label(model->weight_format())}, {"threads", threads}, {"groups", G},
+                                    {"rows", G * rows}, {"prefix", P}, {"chunks", chunk_count}, {"chunk_tokens", chunk_tokens},
+                                    {"mixed_step_ms", m}, {"separate_forwards_ms", sep}, {"speedup", sep / m}}
+                         .dump()
+                  << std::endl;
+        continue;
+      }
       std::vector<double> times;
       for (int r = 0; r < reps + 1; ++r) {
         const auto t0 = Clock::now();

@@ -263,53 +263,55 @@ void Engine::step() {
   // lasts. A chunk's bounds depend only on its own request (its first
   // uncached token, then every prefill_chunk tokens); the budget decides
   // only when it runs.
+  std::vector<Sequence*> readers;
+  std::vector<PromptChunk> chunks;
+  std::vector<std::int64_t> chunk_ids;
   std::int64_t prompt_budget = options_.prefill_chunk;
-  const auto prompt_time = Clock::now();
+  const auto compute_time = Clock::now();
   for (auto& sp : running_) {
     Sequence& s = *sp;
     if (s.prefilled() || s.done()) continue;
-    try {
-      KvCache& cache = s.entry->cache;
-      const std::int64_t from = cache.length();
-      const std::int64_t count =
-          std::min<std::int64_t>(options_.prefill_chunk, static_cast<std::int64_t>(s.prompt().size()) - from);
-      if (count > prompt_budget && prompt_budget < options_.prefill_chunk) break;  // the next step reads it
-      prompt_budget -= count;
-      const auto first = s.prompt().begin() + from;
-      const torch::Tensor ids =
-          torch::tensor(std::vector<std::int64_t>(first, first + count), long_opts).view({1, -1}).to(dev);  // (1, T)
-      const torch::Tensor logits = model_->forward_last(ids, &cache);                                       // (1, V)
-      s.entry->tokens.insert(s.entry->tokens.end(), first, first + count);
-      if (!s.prefilled()) continue;
-      s.mark_prefilled(Clock::now());
-      torch::Tensor host = host_logits(logits);
-      s.sample(host.data_ptr<float>(), 1, host.size(1));
-      if (!s.done()) s.tail = std::make_unique<KvCache>(cfg, static_cast<std::int64_t>(s.active().size()), s.max_tokens(),
-                                                          model_->kv_dtype(), dev);
-    } catch (const std::exception& e) {
-      fail(s, e);
-    }
+    // Checked again just before computing: a cancellation that came during
+    // this step's admission costs no further work.
+    if (s.end_if_cancelled_or_late(compute_time)) continue;
+    KvCache& cache = s.entry->cache;
+    const std::int64_t from = cache.length(), size = static_cast<std::int64_t>(s.prompt().size());
+    const std::int64_t count = std::min<std::int64_t>(options_.prefill_chunk, size - from);
+    if (count > prompt_budget && prompt_budget < options_.prefill_chunk) break;  // the next step reads it
+    prompt_budget -= count;
+    readers.push_back(&s);
+    chunks.push_back({&cache, count, from + count == size});
+    chunk_ids.insert(chunk_ids.end(), s.prompt().begin() + from, s.prompt().begin() + from + count);
   }
 
-  // 4. One decoding step for every active row, all requests in one batch.
+  // 4. One decoding step for every active row of every request, and the
+  // prompt chunks, in one forward: the weights are read once for all.
   std::vector<Sequence*> batch;
   std::vector<DecodeGroup> groups;
   std::vector<std::int64_t> ids;
-  const auto decode_time = Clock::now();
   for (auto& sp : running_) {
     Sequence& s = *sp;
     if (!s.prefilled() || s.done() || !s.tail) continue;
-    // Checked again just before computing: a cancellation that came during
-    // this step's prompt work costs no further token.
-    if (s.end_if_cancelled_or_late(decode_time)) continue;
+    if (s.end_if_cancelled_or_late(compute_time)) continue;
     batch.push_back(&s);
     groups.push_back({&s.entry->cache, static_cast<std::int64_t>(s.prompt().size()), s.tail.get(),
                       static_cast<std::int64_t>(s.active().size())});
     ids.insert(ids.end(), s.next_ids().begin(), s.next_ids().end());
   }
-  if (!batch.empty()) {
+  const std::size_t decode_rows = ids.size();
+  ids.insert(ids.end(), chunk_ids.begin(), chunk_ids.end());
+  if (!ids.empty()) {
+    torch::Tensor logits;
     try {
-      const torch::Tensor logits = host_logits(model_->forward_decode(torch::tensor(ids, long_opts).to(dev), groups));  // (R, V)
+      logits = host_logits(model_->forward_step(torch::tensor(ids, long_opts).to(dev), groups, chunks));  // (R', V)
+    } catch (const std::exception& e) {
+      for (Sequence* s : batch) fail(*s, e);
+      for (Sequence* s : readers) fail(*s, e);
+#if INKSTREAM_WITH_CUDA
+      if (dev.is_cuda()) c10::cuda::CUDACachingAllocator::emptyCache();
+#endif
+    }
+    if (logits.defined()) {
       const std::int64_t V = logits.size(1);
       float* base = logits.data_ptr<float>();
       std::int64_t row = 0;
@@ -317,11 +319,21 @@ void Engine::step() {
         batch[i]->sample(base + row * V, groups[i].rows, V);
         row += groups[i].rows;
       }
-    } catch (const std::exception& e) {
-      for (Sequence* s : batch) fail(*s, e);
-#if INKSTREAM_WITH_CUDA
-      if (dev.is_cuda()) c10::cuda::CUDACachingAllocator::emptyCache();
-#endif
+      for (std::size_t i = 0; i < readers.size(); ++i) {
+        Sequence& s = *readers[i];
+        const auto first = s.prompt().begin() + (s.entry->cache.length() - chunks[i].rows);
+        s.entry->tokens.insert(s.entry->tokens.end(), first, first + chunks[i].rows);
+        if (!chunks[i].logits) continue;
+        s.mark_prefilled(Clock::now());
+        s.sample(base + row * V, 1, V);  // one row, shared by its N alternatives
+        ++row;
+        try {
+          if (!s.done()) s.tail = std::make_unique<KvCache>(cfg, static_cast<std::int64_t>(s.active().size()), s.max_tokens(),
+                                                            model_->kv_dtype(), dev);
+        } catch (const std::exception& e) {
+          fail(s, e);
+        }
+      }
     }
   }
   {
@@ -330,10 +342,8 @@ void Engine::step() {
   }
 
   if (spdlog::should_log(spdlog::level::trace))
-    spdlog::trace("engine: step {}: {} prompt tokens, {} rows decoded; prompts {:.1f} ms, decoding {:.1f} ms", stats_.steps,
-                  options_.prefill_chunk - prompt_budget, ids.size(),
-                  std::chrono::duration<double, std::milli>(decode_time - prompt_time).count(),
-                  std::chrono::duration<double, std::milli>(Clock::now() - decode_time).count());
+    spdlog::trace("engine: step {}: {} prompt tokens in {} chunks, {} rows decoded; {:.1f} ms", stats_.steps, chunk_ids.size(),
+                  chunks.size(), decode_rows, std::chrono::duration<double, std::milli>(Clock::now() - compute_time).count());
 
   // 5. Finished requests leave.
   move_if(running_, done, [](const Sequence& s) { return s.done(); });

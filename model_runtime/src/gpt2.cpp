@@ -237,31 +237,64 @@ torch::Tensor Gpt2Model::forward_last(const torch::Tensor& ids, KvCache* cache) 
 }
 
 torch::Tensor Gpt2Model::forward_decode(const torch::Tensor& ids, const std::vector<DecodeGroup>& groups) const {
+  return forward_step(ids, groups, {});
+}
+
+torch::Tensor Gpt2Model::forward_step(const torch::Tensor& ids, const std::vector<DecodeGroup>& decode,
+                                      const std::vector<PromptChunk>& chunks) const {
   // ids is (R)
   TORCH_CHECK(ids.dim() == 1, "ids must be (R)");
   const auto R = ids.size(0);
-  std::vector<std::int64_t> positions;
+  auto too_long = [&](std::int64_t n) {
+    return InvalidRequest("sequence of " + std::to_string(n) + " tokens exceeds the model's context of " +
+                          std::to_string(config_.n_positions));
+  };
+  // Every row's position, and the rows whose logits come back.
+  std::vector<std::int64_t> positions, wanted;
   positions.reserve(static_cast<std::size_t>(R));
-  for (const DecodeGroup& g : groups) {
+  for (const DecodeGroup& g : decode) {
     const std::int64_t pos = g.prefix_len + g.tail->length();
-    if (pos >= config_.n_positions)
-      throw InvalidRequest("sequence of " + std::to_string(pos + 1) + " tokens exceeds the model's context of " +
-                           std::to_string(config_.n_positions));
+    if (pos >= config_.n_positions) throw too_long(pos + 1);
     TORCH_CHECK(g.tail->length() < g.tail->capacity() && g.tail->batch() == g.rows, "decode tail has no room or wrong rows");
     TORCH_CHECK(g.prefix->length() >= g.prefix_len, "decode prefix is shorter than its length");
+    for (std::int64_t r = 0; r < g.rows; ++r) wanted.push_back(static_cast<std::int64_t>(positions.size()) + r);
     positions.insert(positions.end(), static_cast<std::size_t>(g.rows), pos);
   }
-  TORCH_CHECK(static_cast<std::int64_t>(positions.size()) == R, "decode groups do not cover the rows");
+  for (const PromptChunk& c : chunks) {
+    const std::int64_t past = c.cache->length();
+    TORCH_CHECK(c.rows >= 1 && c.cache->batch() == 1, "a prompt chunk has rows and one sequence");
+    if (past + c.rows > config_.n_positions) throw too_long(past + c.rows);
+    if (past + c.rows > c.cache->capacity())
+      throw InvalidRequest("KV cache capacity " + std::to_string(c.cache->capacity()) + " exceeded");
+    for (std::int64_t t = 0; t < c.rows; ++t) positions.push_back(past + t);
+    if (c.logits) wanted.push_back(static_cast<std::int64_t>(positions.size()) - 1);
+  }
+  TORCH_CHECK(static_cast<std::int64_t>(positions.size()) == R, "decode groups and prompt chunks do not cover the rows");
   const torch::Tensor pos = torch::tensor(positions, torch::TensorOptions().dtype(torch::kLong)).to(ids.device());
   torch::Tensor x = (layers::embedding(wte_, wte_s_, ids, config_.n_embd, compute_) + wpe_.index_select(0, pos)).view({R, 1, config_.n_embd});  // (R, 1, C)
+  layers::RowSegments segments;  // as attention_step makes them
+  std::int64_t decode_rows = 0;
+  for (const DecodeGroup& g : decode) decode_rows += g.rows;
+  if (decode_rows > 0) segments.push_back(decode_rows);
+  for (const PromptChunk& c : chunks) segments.push_back(c.rows);
   for (std::int64_t l = 0; l < config_.n_layer; ++l) {
     const Gpt2Layer& w = layers_[static_cast<std::size_t>(l)];
-    x = x + layers::attention_decode(layers::layer_norm(x, w.ln_1_w, w.ln_1_b, config_.layer_norm_epsilon), w, config_, l, groups);
-    x = x + layers::mlp(layers::layer_norm(x, w.ln_2_w, w.ln_2_b, config_.layer_norm_epsilon), w, config_.activation);
+    x = x + layers::attention_step(layers::layer_norm(x, w.ln_1_w, w.ln_1_b, config_.layer_norm_epsilon), w, config_, l, decode, chunks);
+    x = x + layers::mlp(layers::layer_norm(x, w.ln_2_w, w.ln_2_b, config_.layer_norm_epsilon), w, config_.activation, segments);
   }
-  for (const DecodeGroup& g : groups) g.tail->set_length(g.tail->length() + 1);
-  x = layers::layer_norm(x, ln_f_w_, ln_f_b_, config_.layer_norm_epsilon).select(1, 0);  // (R, C)
-  return layers::linear_nt(x, lm_head_, lm_head_s_);                                        // (R, V)
+  for (const DecodeGroup& g : decode) g.tail->set_length(g.tail->length() + 1);
+  for (const PromptChunk& c : chunks) c.cache->set_length(c.cache->length() + c.rows);
+  // Only the rows whose logits are wanted go through ln_f and the lm_head
+  // (a chunk's earlier tokens need none): one segment per decoding group's
+  // rows or chunk, as before.
+  layers::RowSegments out_segments;
+  if (decode_rows > 0) out_segments.push_back(decode_rows);
+  for (const PromptChunk& c : chunks)
+    if (c.logits) out_segments.push_back(1);
+  const bool all = static_cast<std::int64_t>(wanted.size()) == R;
+  if (!all) x = x.index_select(0, torch::tensor(wanted, torch::TensorOptions().dtype(torch::kLong)).to(ids.device()));
+  x = layers::layer_norm(x, ln_f_w_, ln_f_b_, config_.layer_norm_epsilon).select(1, 0);  // (R', C)
+  return layers::linear_nt(x, lm_head_, lm_head_s_, out_segments);                         // (R', V)
 }
 
 std::map<std::string, torch::Tensor> Gpt2Model::named_weights() const {

@@ -166,9 +166,49 @@ namespace {
 // fp16 or int8 weights for fp32 activations (the CPU formats).
 bool is_compressed(const torch::Tensor& w) { return w.scalar_type() == torch::kHalf || is_q8(w); }
 
+// Runs `product` on each segment of x's rows (dim 0) alone and joins the
+// results: x is (R, ...), segments sum to R.
+template <class Product>
+torch::Tensor by_segment(const torch::Tensor& x, const RowSegments& segments, Product product) {
+  std::vector<torch::Tensor> parts;
+  std::int64_t first = 0;
+  for (const std::int64_t n : segments) {
+    parts.push_back(product(x.narrow(0, first, n)));
+    first += n;
+  }
+  TORCH_CHECK(first == x.size(0), "row segments do not cover the rows");
+  return torch::cat(parts, 0);
+}
+
+// Whether a product over these segments must run one segment at a time: bf16
+// where libtorch is native decides its path by the row count (the others
+// are batch-invariant kernels at any count; CUDA promises no invariance).
+bool split_by_segment(const torch::Tensor& x, const RowSegments& segments) {
+  if (segments.size() < 2 || x.scalar_type() != torch::kBFloat16 || !bf16_long_to_libtorch()) return false;
+  return x.numel() / x.size(-1) > kKernelBf16Rows;
+}
+
+torch::Tensor conv1d_rows(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b, const torch::Tensor& scales);
+torch::Tensor linear_nt_rows(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& scales);
+
 }  // namespace
 
-torch::Tensor conv1d(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b, const torch::Tensor& scales) {
+torch::Tensor conv1d(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b, const torch::Tensor& scales,
+                     const RowSegments& segments) {
+  if (split_by_segment(x, segments))
+    return by_segment(x, segments, [&](const torch::Tensor& part) { return conv1d_rows(part, w, b, scales); });
+  return conv1d_rows(x, w, b, scales);
+}
+
+torch::Tensor linear_nt(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& scales, const RowSegments& segments) {
+  if (split_by_segment(x, segments))
+    return by_segment(x, segments, [&](const torch::Tensor& part) { return linear_nt_rows(part, w, scales); });
+  return linear_nt_rows(x, w, scales);
+}
+
+namespace {
+
+torch::Tensor conv1d_rows(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b, const torch::Tensor& scales) {
   // x is (B, T, IN), w is (IN, OUT): flatten to (B*T, IN) for one product.
   const auto B = x.size(0), T = x.size(1), IN = x.size(2);
   if (is_compressed(w) && x.scalar_type() == torch::kFloat32) {
@@ -218,7 +258,7 @@ torch::Tensor conv1d(const torch::Tensor& x, const torch::Tensor& w, const torch
   return y.view({B, T, OUT});
 }
 
-torch::Tensor linear_nt(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& scales) {
+torch::Tensor linear_nt_rows(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& scales) {
   // x is (B, C) or (B, T, C), w is (V, C) -> (B, V) or (B, T, V)
   if (is_q8(w) && !uses_kernels(x)) return torch::matmul(x, dequantize_q8(w, scales, x.size(-1)));  // (C, V)
   if (is_compressed(w) && !uses_kernels(x)) return torch::matmul(x, w.to(torch::kFloat32).t());
@@ -249,95 +289,160 @@ torch::Tensor linear_nt(const torch::Tensor& x, const torch::Tensor& w, const to
   return torch::matmul(x, w.t());
 }
 
+}  // namespace
+
 torch::Tensor activation(const torch::Tensor& x, Activation kind) {
   return kind == Activation::GeluNew ? torch::gelu(x, "tanh") : torch::gelu(x);
 }
 
-torch::Tensor attention(const torch::Tensor& x, const Gpt2Layer& w, const ModelConfig& config, std::int64_t layer,
-                        KvCache* cache) {
-  const auto B = x.size(0), T = x.size(1), C = x.size(2);
-  const auto H = config.n_head, D = config.head_dim();
-  torch::Tensor qkv = conv1d(x, w.c_attn_w, w.c_attn_b, w.c_attn_s);  // (B, T, 3C)
-  auto parts = qkv.split(C, /*dim=*/2);                    // 3 x (B, T, C)
-  torch::Tensor q = parts[0].view({B, T, H, D}).transpose(1, 2);  // (B, H, T, D)
-  torch::Tensor k = parts[1].view({B, T, H, D}).transpose(1, 2);  // (B, H, T, D)
-  torch::Tensor v = parts[2].view({B, T, H, D}).transpose(1, 2);  // (B, H, T, D)
+namespace {
 
-  std::int64_t past = 0;
-  if (cache) {
-    past = cache->length();
-    cache->k[layer].narrow(2, past, T).copy_(k);
-    cache->v[layer].narrow(2, past, T).copy_(v);
-    // On an empty cache of the activations' dtype the fresh k, v are all
-    // there is (and faster to read); a cache of another dtype (bf16 for fp32
-    // activations) is read back, so every path sees the same rounded values.
-    if (past > 0 || cache->k[layer].scalar_type() != k.scalar_type()) {
-      k = cache->k[layer].narrow(2, 0, past + T).to(q.scalar_type());  // (B, H, L, D), L = past + T
-      v = cache->v[layer].narrow(2, 0, past + T).to(q.scalar_type());  // (B, H, L, D)
-    }
+// Whether a prompt chunk of T tokens attends through the kernel (a fixed
+// rule per machine: a chunk's numbers depend only on itself).
+bool chunk_attends_in_kernel(std::int64_t T, c10::ScalarType dtype) {
+  return T <= kKernelPrefillTokens || (dtype == torch::kBFloat16 && !bf16_long_to_libtorch());
+}
+
+// Writes the keys/values of T new positions at [past, past + T) of `cache`:
+// k, v are (B, H, T, D).
+void write_cache(KvCache& cache, std::int64_t layer, std::int64_t past, const torch::Tensor& k, const torch::Tensor& v) {
+  const std::int64_t T = k.size(2);
+  cache.k[layer].narrow(2, past, T).copy_(k);
+  cache.v[layer].narrow(2, past, T).copy_(v);
+}
+
+// The kernel's work item for queries at positions past + [0, T) of the one
+// sequence of batch row b of `cache` (written already): q, y are (T, H, D).
+kernels::AttentionGroup causal_group(const float* q, float* y, std::int64_t T, const KvCache& cache, std::int64_t layer,
+                                     std::int64_t b, std::int64_t past) {
+  TORCH_CHECK(cache.k[layer].is_contiguous() && cache.v[layer].is_contiguous(), "KV caches must be contiguous");
+  const torch::Tensor kb = cache.k[layer].select(0, b), vb = cache.v[layer].select(0, b);  // (H, capacity, D)
+  return {q, y, T, kb.data_ptr(), vb.data_ptr(), kb.size(1), past + T, nullptr, nullptr, 0, 0, /*causal=*/true};
+}
+
+// Causal attention through libtorch of the T queries q at positions
+// past + [0, T): k, v (B, H, T, D) are the new tokens' keys/values; with a
+// cache (written already) everything up to past + T is read from it.
+// q is (B, H, T, D) -> (B, T, C) in q's dtype.
+torch::Tensor causal_attention_libtorch(const torch::Tensor& q, torch::Tensor k, torch::Tensor v, const KvCache* cache,
+                                        std::int64_t layer, std::int64_t past, double scale) {
+  const auto B = q.size(0), H = q.size(1), T = q.size(2), D = q.size(3);
+  // On an empty cache of the activations' dtype the fresh k, v are all
+  // there is (and faster to read); a cache of another dtype (bf16 for fp32
+  // activations) is read back, so every path sees the same rounded values.
+  if (cache && (past > 0 || cache->k[layer].scalar_type() != k.scalar_type())) {
+    k = cache->k[layer].narrow(0, 0, B).narrow(2, 0, past + T).to(q.scalar_type());  // (B, H, L, D), L = past + T
+    v = cache->v[layer].narrow(0, 0, B).narrow(2, 0, past + T).to(q.scalar_type());  // (B, H, L, D)
   }
   const std::int64_t L = past + T;
-  const double scale = attention_scale(config, layer);
-  const bool kernel_attention =
-      T <= kKernelPrefillTokens || (x.scalar_type() == torch::kBFloat16 && !bf16_long_to_libtorch());
-  if (cache && kernel_attention && uses_kernels(x)) {
-    // Row t of batch b is the query at position past + t of its sequence.
-    const torch::Tensor qc = parts[0].to(torch::kFloat32).contiguous();  // (B, T, C) = (B, T, H, D)
-    torch::Tensor y = torch::empty({B, T, C}, x.options().dtype(torch::kFloat32));
-    TORCH_CHECK(cache->k[layer].is_contiguous() && cache->v[layer].is_contiguous(), "KV caches must be contiguous");
-    std::vector<kernels::AttentionGroup> work;
-    for (std::int64_t b = 0; b < B; ++b) {
-      const torch::Tensor kb = cache->k[layer].select(0, b), vb = cache->v[layer].select(0, b);  // (H, capacity, D)
-      work.push_back({qc.data_ptr<float>() + b * T * C, y.data_ptr<float>() + b * T * C, T, kb.data_ptr(), vb.data_ptr(),
-                      kb.size(1), L, nullptr, nullptr, 0, 0, /*causal=*/true});
-    }
-    kernels::attention_decode(work, H, D, static_cast<float>(scale), kv_type(cache->k[layer]));
-    return conv1d(y.to(x.scalar_type()), w.c_proj_w, w.c_proj_b, w.c_proj_s);  // (B, T, C)
-  }
-
   // Scores in the model's dtype (as Hugging Face computes them); the softmax
   // accumulates in fp32 inside the kernel. (Converting the whole score tensor
   // to fp32 first cost 2.4x in a 256-token prefill here.)
   torch::Tensor att = torch::matmul(q, k.transpose(-2, -1)) * scale;  // (B, H, T, L)
   if (T > 1) {
     // Query i (absolute position past + i) sees keys j <= past + i.
-    auto opts = torch::TensorOptions().device(x.device());
+    auto opts = torch::TensorOptions().device(q.device());
     torch::Tensor qpos = torch::arange(past, L, opts.dtype(torch::kLong)).unsqueeze(1);  // (T, 1)
     torch::Tensor kpos = torch::arange(0, L, opts.dtype(torch::kLong)).unsqueeze(0);     // (1, L)
     att = att.masked_fill(kpos > qpos, -std::numeric_limits<float>::infinity());
   }
-  att = torch::softmax(att, -1, torch::kFloat32).to(x.scalar_type());  // (B, H, T, L)
-  torch::Tensor y = torch::matmul(att, v);                              // (B, H, T, D)
-  y = y.transpose(1, 2).reshape({B, T, C});                             // (B, T, C)
-  return conv1d(y, w.c_proj_w, w.c_proj_b, w.c_proj_s);                             // (B, T, C)
+  att = torch::softmax(att, -1, torch::kFloat32).to(q.scalar_type());  // (B, H, T, L)
+  return torch::matmul(att, v).transpose(1, 2).reshape({B, T, H * D});  // (B, T, C)
 }
 
-torch::Tensor attention_decode(const torch::Tensor& x, const Gpt2Layer& w, const ModelConfig& config, std::int64_t layer,
-                               const std::vector<DecodeGroup>& groups) {
+// Decoding rows of one group through libtorch: q, k, v are (n, H, 1, D), the
+// new keys/values already in the tail. -> (n, H, 1, D)
+torch::Tensor decode_attention_libtorch(const torch::Tensor& q, const DecodeGroup& g, std::int64_t layer, double scale) {
+  const std::int64_t P = g.prefix_len, t = g.tail->length();
+  const auto dtype = q.scalar_type();
+  const torch::Tensor kt = g.tail->k[layer].narrow(2, 0, t + 1).to(dtype);  // (n, H, t+1, D)
+  const torch::Tensor vt = g.tail->v[layer].narrow(2, 0, t + 1).to(dtype);  // (n, H, t+1, D)
+  // The shared prefix: the group's rows act as n queries of one sequence
+  // (no copy of the prefix per row).
+  const torch::Tensor kp = g.prefix->k[layer].narrow(2, 0, P).to(dtype);  // (1, H, P, D)
+  const torch::Tensor vp = g.prefix->v[layer].narrow(2, 0, P).to(dtype);  // (1, H, P, D)
+  const torch::Tensor q_rows = q.permute({2, 1, 0, 3});                                      // (1, H, n, D)
+  const torch::Tensor sp = torch::matmul(q_rows, kp.transpose(-2, -1)).permute({2, 1, 0, 3});  // (n, H, 1, P)
+  const torch::Tensor st = torch::matmul(q, kt.transpose(-2, -1));                             // (n, H, 1, t+1)
+  torch::Tensor att = torch::cat({sp, st}, -1) * scale;                                        // (n, H, 1, P+t+1)
+  att = torch::softmax(att, -1, torch::kFloat32).to(dtype);
+  const torch::Tensor ap = att.narrow(-1, 0, P).permute({2, 1, 0, 3});   // (1, H, n, P)
+  const torch::Tensor yp = torch::matmul(ap, vp).permute({2, 1, 0, 3});  // (n, H, 1, D)
+  const torch::Tensor yt = torch::matmul(att.narrow(-1, P, t + 1), vt);  // (n, H, 1, D)
+  return yp + yt;
+}
+
+}  // namespace
+
+torch::Tensor attention(const torch::Tensor& x, const Gpt2Layer& w, const ModelConfig& config, std::int64_t layer,
+                        KvCache* cache) {
+  const auto B = x.size(0), T = x.size(1), C = x.size(2);
+  const auto H = config.n_head, D = config.head_dim();
+  torch::Tensor qkv = conv1d(x, w.c_attn_w, w.c_attn_b, w.c_attn_s);  // (B, T, 3C)
+  auto parts = qkv.split(C, /*dim=*/2);                                 // 3 x (B, T, C)
+  const torch::Tensor q = parts[0].view({B, T, H, D}).transpose(1, 2);  // (B, H, T, D)
+  const torch::Tensor k = parts[1].view({B, T, H, D}).transpose(1, 2);  // (B, H, T, D)
+  const torch::Tensor v = parts[2].view({B, T, H, D}).transpose(1, 2);  // (B, H, T, D)
+  const std::int64_t past = cache ? cache->length() : 0;
+  if (cache) write_cache(*cache, layer, past, k, v);
+  const double scale = attention_scale(config, layer);
+  if (cache && chunk_attends_in_kernel(T, x.scalar_type()) && uses_kernels(x)) {
+    // Row t of batch b is the query at position past + t of its sequence.
+    const torch::Tensor qc = parts[0].to(torch::kFloat32).contiguous();  // (B, T, C) = (B, T, H, D)
+    torch::Tensor y = torch::empty({B, T, C}, x.options().dtype(torch::kFloat32));
+    std::vector<kernels::AttentionGroup> work;
+    for (std::int64_t b = 0; b < B; ++b)
+      work.push_back(causal_group(qc.data_ptr<float>() + b * T * C, y.data_ptr<float>() + b * T * C, T, *cache, layer, b, past));
+    kernels::attention_decode(work, H, D, static_cast<float>(scale), kv_type(cache->k[layer]));
+    return conv1d(y.to(x.scalar_type()), w.c_proj_w, w.c_proj_b, w.c_proj_s);  // (B, T, C)
+  }
+  const torch::Tensor y = causal_attention_libtorch(q, k, v, cache, layer, past, scale);  // (B, T, C)
+  return conv1d(y, w.c_proj_w, w.c_proj_b, w.c_proj_s);                                 // (B, T, C)
+}
+
+torch::Tensor attention_step(const torch::Tensor& x, const Gpt2Layer& w, const ModelConfig& config, std::int64_t layer,
+                             const std::vector<DecodeGroup>& decode, const std::vector<PromptChunk>& chunks) {
+  // x is (R, 1, C): the decoding rows, then each chunk's rows
   const auto R = x.size(0), C = x.size(2);
   const auto H = config.n_head, D = config.head_dim();
-  torch::Tensor qkv = conv1d(x, w.c_attn_w, w.c_attn_b, w.c_attn_s);  // (R, 1, 3C)
-  auto parts = qkv.split(C, /*dim=*/2);                    // 3 x (R, 1, C)
-  const torch::Tensor q = parts[0].view({R, H, 1, D});     // (R, H, 1, D): T = 1, so no transpose needed
+  RowSegments segments;
+  std::int64_t decode_rows = 0;
+  for (const DecodeGroup& g : decode) decode_rows += g.rows;
+  if (decode_rows > 0) segments.push_back(decode_rows);
+  for (const PromptChunk& c : chunks) segments.push_back(c.rows);
+  torch::Tensor qkv = conv1d(x, w.c_attn_w, w.c_attn_b, w.c_attn_s, segments);  // (R, 1, 3C)
+  auto parts = qkv.split(C, /*dim=*/2);                                          // 3 x (R, 1, C)
+  const torch::Tensor q = parts[0].view({R, H, 1, D});  // (R, H, 1, D): a decoding row's T = 1, so no transpose needed
   const torch::Tensor k = parts[1].view({R, H, 1, D});
   const torch::Tensor v = parts[2].view({R, H, 1, D});
+  // A chunk's rows as one sequence of T positions: (1, H, T, D).
+  auto as_sequence = [&](const torch::Tensor& t, std::int64_t first, std::int64_t T) {
+    return t.narrow(0, first, T).view({1, T, H, D}).transpose(1, 2);
+  };
   const double scale = attention_scale(config, layer);
 
-  // The new keys/values go into each row's tail first.
+  // The new keys/values go into the caches first.
   std::int64_t first = 0;
-  for (const DecodeGroup& g : groups) {
+  for (const DecodeGroup& g : decode) {
     const std::int64_t t = g.tail->length();
     g.tail->k[layer].narrow(2, t, 1).copy_(k.narrow(0, first, g.rows));
     g.tail->v[layer].narrow(2, t, 1).copy_(v.narrow(0, first, g.rows));
     first += g.rows;
   }
+  for (const PromptChunk& c : chunks) {
+    write_cache(*c.cache, layer, c.cache->length(), as_sequence(parts[1], first, c.rows), as_sequence(parts[2], first, c.rows));
+    first += c.rows;
+  }
+
+  torch::Tensor y;  // (R, 1, C)
   if (uses_kernels(x)) {
-    // The fused kernel: one pass per (group, head), no per-group tensor ops.
+    // The fused kernel: one pass per (group or chunk, head) for all of them;
+    // long chunks through libtorch's products, into their rows of y.
     const torch::Tensor qc = q.reshape({R, C}).to(torch::kFloat32).contiguous();  // (R, H*D)
-    torch::Tensor y = torch::empty({R, 1, C}, x.options().dtype(torch::kFloat32));
+    y = torch::empty({R, 1, C}, x.options().dtype(torch::kFloat32));
     std::vector<kernels::AttentionGroup> work;
     first = 0;
-    for (const DecodeGroup& g : groups) {
+    for (const DecodeGroup& g : decode) {
       const torch::Tensor& kp = g.prefix->k[layer];
       const torch::Tensor& kt = g.tail->k[layer];
       TORCH_CHECK(kp.is_contiguous() && kt.is_contiguous() && g.prefix->v[layer].is_contiguous() && g.tail->v[layer].is_contiguous(),
@@ -347,39 +452,41 @@ torch::Tensor attention_decode(const torch::Tensor& x, const Gpt2Layer& w, const
                       kt.size(2), g.tail->length() + 1});
       first += g.rows;
     }
-    kernels::attention_decode(work, H, D, static_cast<float>(scale), kv_type(groups.front().prefix->k[layer]));
-    return conv1d(y.to(x.scalar_type()), w.c_proj_w, w.c_proj_b, w.c_proj_s);  // (R, 1, C)
+    for (const PromptChunk& c : chunks) {
+      const std::int64_t past = c.cache->length();
+      if (chunk_attends_in_kernel(c.rows, x.scalar_type()))
+        work.push_back(causal_group(qc.data_ptr<float>() + first * C, y.data_ptr<float>() + first * C, c.rows, *c.cache, layer, 0, past));
+      else
+        y.narrow(0, first, c.rows).view({1, c.rows, C}).copy_(causal_attention_libtorch(
+            as_sequence(parts[0], first, c.rows), as_sequence(parts[1], first, c.rows), as_sequence(parts[2], first, c.rows),
+            c.cache, layer, past, scale));
+      first += c.rows;
+    }
+    const KvCache& any = decode.empty() ? *chunks.front().cache : *decode.front().prefix;
+    if (!work.empty()) kernels::attention_decode(work, H, D, static_cast<float>(scale), kv_type(any.k[layer]));
+    y = y.to(x.scalar_type());
+  } else {
+    std::vector<torch::Tensor> outputs;
+    first = 0;
+    for (const DecodeGroup& g : decode) {
+      outputs.push_back(decode_attention_libtorch(q.narrow(0, first, g.rows), g, layer, scale).reshape({g.rows, 1, C}));
+      first += g.rows;
+    }
+    for (const PromptChunk& c : chunks) {
+      outputs.push_back(causal_attention_libtorch(as_sequence(parts[0], first, c.rows), as_sequence(parts[1], first, c.rows),
+                                                  as_sequence(parts[2], first, c.rows), c.cache, layer, c.cache->length(), scale)
+                            .view({c.rows, 1, C}));
+      first += c.rows;
+    }
+    y = torch::cat(outputs, 0);  // (R, 1, C)
   }
-
-  std::vector<torch::Tensor> outputs;
-  first = 0;
-  for (const DecodeGroup& g : groups) {
-    const std::int64_t n = g.rows, P = g.prefix_len, t = g.tail->length();
-    const torch::Tensor kt = g.tail->k[layer].narrow(2, 0, t + 1).to(x.scalar_type());  // (n, H, t+1, D)
-    const torch::Tensor vt = g.tail->v[layer].narrow(2, 0, t + 1).to(x.scalar_type());  // (n, H, t+1, D)
-    const torch::Tensor qg = q.narrow(0, first, n);                  // (n, H, 1, D)
-    // The shared prefix: the group's rows act as n queries of one sequence
-    // (no copy of the prefix per row).
-    const torch::Tensor kp = g.prefix->k[layer].narrow(2, 0, P).to(x.scalar_type());  // (1, H, P, D)
-    const torch::Tensor vp = g.prefix->v[layer].narrow(2, 0, P).to(x.scalar_type());  // (1, H, P, D)
-    const torch::Tensor q_rows = qg.permute({2, 1, 0, 3});        // (1, H, n, D)
-    const torch::Tensor sp = torch::matmul(q_rows, kp.transpose(-2, -1)).permute({2, 1, 0, 3});  // (n, H, 1, P)
-    const torch::Tensor st = torch::matmul(qg, kt.transpose(-2, -1));                            // (n, H, 1, t+1)
-    torch::Tensor att = torch::cat({sp, st}, -1) * scale;                                        // (n, H, 1, P+t+1)
-    att = torch::softmax(att, -1, torch::kFloat32).to(x.scalar_type());
-    const torch::Tensor ap = att.narrow(-1, 0, P).permute({2, 1, 0, 3});        // (1, H, n, P)
-    const torch::Tensor yp = torch::matmul(ap, vp).permute({2, 1, 0, 3});       // (n, H, 1, D)
-    const torch::Tensor yt = torch::matmul(att.narrow(-1, P, t + 1), vt);       // (n, H, 1, D)
-    outputs.push_back(yp + yt);
-    first += n;
-  }
-  const torch::Tensor y = torch::cat(outputs, 0).reshape({R, 1, C});  // (R, 1, C): (R, H, 1, D) with T = 1
-  return conv1d(y, w.c_proj_w, w.c_proj_b, w.c_proj_s);                           // (R, 1, C)
+  return conv1d(y, w.c_proj_w, w.c_proj_b, w.c_proj_s, segments);  // (R, 1, C)
 }
 
-torch::Tensor mlp(const torch::Tensor& x, const Gpt2Layer& w, Activation kind) {
+torch::Tensor mlp(const torch::Tensor& x, const Gpt2Layer& w, Activation kind, const RowSegments& segments) {
   // x is (B, T, C) -> (B, T, 4C) -> (B, T, C)
-  return conv1d(activation(conv1d(x, w.c_fc_w, w.c_fc_b, w.c_fc_s), kind), w.mlp_proj_w, w.mlp_proj_b, w.mlp_proj_s);
+  return conv1d(activation(conv1d(x, w.c_fc_w, w.c_fc_b, w.c_fc_s, segments), kind), w.mlp_proj_w, w.mlp_proj_b, w.mlp_proj_s,
+                segments);
 }
 
 }  // namespace inkstream::layers

@@ -39,17 +39,26 @@ at::Tensor pack_f16_panels(const at::Tensor& w);
 at::Tensor unpack_f16_panels(const at::Tensor& panels);
 bool is_f16_panels(const at::Tensor& w);
 
+// The rows of a mixed step (Gpt2Model::forward_step) come in independent
+// segments: the decoding rows, then each prompt chunk (row counts, in
+// order; empty: all rows are one segment). The products below give every
+// segment the numbers it would get alone: one product over all rows where
+// the path does not depend on the row count (every path but packed bf16
+// where long chunks go to oneDNN), else one per segment.
+using RowSegments = std::vector<std::int64_t>;
+
 // Hugging Face Conv1D: x is (B, T, IN), w is (IN, OUT) (or packed, for bf16
 // x without autograd), b is (OUT) -> (B, T, OUT) = x·w + b. For fp32 x, w
 // may also be fp16 (either layout), or int8 (quantize_q8) with its `scales`: the kernels
 // read them as they are; without the kernels (training mode,
 // INKSTREAM_KERNELS=off) they are widened whole first.
-at::Tensor conv1d(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b, const at::Tensor& scales = {});
+at::Tensor conv1d(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b, const at::Tensor& scales = {},
+                  const RowSegments& segments = {});
 
 // x·wᵀ without bias: x is (..., C), w is (V, C) -> (..., V). The tied
 // lm_head. fp16 w as above; int8 w is kept in Conv1D form, wᵀ (C, V)
 // quantized (quantize_q8 with `transposed`), with its `scales`.
-at::Tensor linear_nt(const at::Tensor& x, const at::Tensor& w, const at::Tensor& scales = {});
+at::Tensor linear_nt(const at::Tensor& x, const at::Tensor& w, const at::Tensor& scales = {}, const RowSegments& segments = {});
 
 // int8 weights for the kernels (kernels/linear.h's Q8Matrix): fp32 w
 // (IN, OUT) -> quads uint8 (ceil(OUT/16), ceil(IN/4), 16, 4) (panels), scales fp32
@@ -78,15 +87,17 @@ at::Tensor activation(const at::Tensor& x, Activation kind);
 at::Tensor attention(const at::Tensor& x, const Gpt2Layer& w, const ModelConfig& config, std::int64_t layer,
                         KvCache* cache);
 
-// Self-attention of decoding rows in groups (Gpt2Model::forward_decode):
-// x is (R, 1, C) (already ln_1'd) -> (R, 1, C). Each row's new key/value is
-// written at position tail->length() of its tail row (lengths are advanced by
-// the caller after the last layer); it attends to its group's prefix and to
-// its own tail.
-at::Tensor attention_decode(const at::Tensor& x, const Gpt2Layer& w, const ModelConfig& config, std::int64_t layer,
-                            const std::vector<DecodeGroup>& groups);
+// Self-attention of a mixed step (Gpt2Model::forward_step): x is (R, 1, C)
+// (already ln_1'd) -> (R, 1, C), the rows of the `decode` groups first, then
+// those of each chunk. A decoding row's new key/value is written at position
+// tail->length() of its tail row and it attends to its group's prefix and
+// its own tail; a chunk's keys/values are written at [cache->length(), +rows)
+// and its queries attend causally, as in attention(). (Lengths are advanced
+// by the caller after the last layer.)
+at::Tensor attention_step(const at::Tensor& x, const Gpt2Layer& w, const ModelConfig& config, std::int64_t layer,
+                          const std::vector<DecodeGroup>& decode, const std::vector<PromptChunk>& chunks);
 
 // The MLP of one block: x is (B, T, C) -> (B, T, C).
-at::Tensor mlp(const at::Tensor& x, const Gpt2Layer& w, Activation kind);
+at::Tensor mlp(const at::Tensor& x, const Gpt2Layer& w, Activation kind, const RowSegments& segments = {});
 
 }  // namespace inkstream::layers

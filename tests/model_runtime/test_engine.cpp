@@ -34,19 +34,29 @@ std::vector<double> to_doubles(const torch::Tensor& t) {
   return std::vector<double>(c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
 }
 
-// Plain-loop causal attention of one decoding row in fp64 (llm.c's habit):
-// x (C) -> the block's attention output (C), keys = prefix ++ tail ++ own.
-std::vector<double> naive_attention_row(const std::vector<double>& x, const Gpt2Layer& w, const ModelConfig& cfg,
-                                        std::int64_t layer, const std::vector<std::vector<double>>& keys,
-                                        const std::vector<std::vector<double>>& values) {
-  const std::int64_t C = cfg.n_embd, H = cfg.n_head, D = cfg.head_dim();
-  const auto wa = to_doubles(w.c_attn_w), ba = to_doubles(w.c_attn_b), wp = to_doubles(w.c_proj_w), bp = to_doubles(w.c_proj_b);
+// x (C) -> its query, key and value (3C) in fp64.
+std::vector<double> naive_qkv(const std::vector<double>& x, const Gpt2Layer& w, const ModelConfig& cfg) {
+  const std::int64_t C = cfg.n_embd;
+  const auto wa = to_doubles(w.c_attn_w), ba = to_doubles(w.c_attn_b);
   std::vector<double> qkv(3 * C);
   for (std::int64_t o = 0; o < 3 * C; ++o) {
     double s = ba[o];
     for (std::int64_t i = 0; i < C; ++i) s += x[i] * wa[i * 3 * C + o];
     qkv[o] = s;
   }
+  return qkv;
+}
+
+// Plain-loop causal attention of one row in fp64 (llm.c's habit): x (C) ->
+// the block's attention output (C), keys = those given ++ its own (a
+// decoding row: prefix ++ tail; a prompt chunk's row: the cache ++ the
+// chunk's earlier rows).
+std::vector<double> naive_attention_row(const std::vector<double>& x, const Gpt2Layer& w, const ModelConfig& cfg,
+                                        std::int64_t layer, const std::vector<std::vector<double>>& keys,
+                                        const std::vector<std::vector<double>>& values) {
+  const std::int64_t C = cfg.n_embd, H = cfg.n_head, D = cfg.head_dim();
+  const auto wp = to_doubles(w.c_proj_w), bp = to_doubles(w.c_proj_b);
+  const std::vector<double> qkv = naive_qkv(x, w, cfg);
   auto all_keys = keys;
   auto all_values = values;
   all_keys.emplace_back(qkv.begin() + C, qkv.begin() + 2 * C);
@@ -87,7 +97,14 @@ struct GroupShape {
   std::int64_t prefix, tail, rows;
 };
 
-TEST(Engine, RaggedDecodeAttentionMatchesANaiveFp64Reference) {
+// A mixed step's prompt chunk: `past` tokens already cached, `rows` new.
+struct ChunkShape {
+  std::int64_t past, rows;
+};
+
+// Decoding groups and prompt chunks of a mixed step (attention_step) on
+// random ragged shapes; chunks short (the kernel) and long (libtorch).
+TEST(Engine, RaggedStepAttentionMatchesANaiveFp64Reference) {
   c10::InferenceMode guard;
   const auto model = deep();
   const ModelConfig& cfg = model->config();
@@ -97,6 +114,11 @@ TEST(Engine, RaggedDecodeAttentionMatchesANaiveFp64Reference) {
     std::vector<GroupShape> shapes;
     for (int g = 0, count = 1 + static_cast<int>(rng() % 4); g < count; ++g)
       shapes.push_back({1 + static_cast<std::int64_t>(rng() % 40), static_cast<std::int64_t>(rng() % 9), 1 + static_cast<std::int64_t>(rng() % 3)});
+    if (trial == 5) shapes.clear();  // chunks alone
+    std::vector<ChunkShape> chunk_shapes;
+    for (int c = 0, count = trial == 0 ? 0 : 1 + static_cast<int>(rng() % 3); c < count; ++c)
+      chunk_shapes.push_back({static_cast<std::int64_t>(rng() % 30),
+                              c == 1 ? 33 + static_cast<std::int64_t>(rng() % 8) : 1 + static_cast<std::int64_t>(rng() % 6)});
     torch::manual_seed(trial);
     std::vector<std::unique_ptr<KvCache>> prefixes, tails;
     std::vector<DecodeGroup> groups;
@@ -111,6 +133,16 @@ TEST(Engine, RaggedDecodeAttentionMatchesANaiveFp64Reference) {
       tails.back()->set_length(s.tail);
       groups.push_back({prefixes.back().get(), s.prefix, tails.back().get(), s.rows});
       R += s.rows;
+    }
+    std::vector<std::unique_ptr<KvCache>> chunk_caches;
+    std::vector<PromptChunk> chunks;
+    for (const auto& c : chunk_shapes) {
+      chunk_caches.push_back(std::make_unique<KvCache>(cfg, 1, c.past + c.rows + 4, torch::kFloat32, torch::kCPU));
+      for (auto* list : {&chunk_caches.back()->k, &chunk_caches.back()->v})
+        for (auto& t : *list) t.normal_();
+      chunk_caches.back()->set_length(c.past);
+      chunks.push_back({chunk_caches.back().get(), c.rows, false});
+      R += c.rows;
     }
     const std::int64_t layer = trial % cfg.n_layer;
     const Gpt2Layer w = layer_of(*model, layer);
@@ -135,7 +167,21 @@ TEST(Engine, RaggedDecodeAttentionMatchesANaiveFp64Reference) {
         }
         expected.push_back(naive_attention_row(to_doubles(x[row][0]), w, cfg, layer, keys, values));
       }
-    const torch::Tensor y = layers::attention_decode(x, w, cfg, layer, groups);  // (R, 1, C)
+    for (std::size_t c = 0; c < chunk_shapes.size(); ++c) {
+      std::vector<std::vector<double>> keys, values;
+      for (std::int64_t p = 0; p < chunk_shapes[c].past; ++p) {
+        keys.push_back(to_doubles(chunk_caches[c]->k[layer][0].select(1, p).reshape({H * D})));
+        values.push_back(to_doubles(chunk_caches[c]->v[layer][0].select(1, p).reshape({H * D})));
+      }
+      for (std::int64_t t = 0; t < chunk_shapes[c].rows; ++t, ++row) {
+        const auto xr = to_doubles(x[row][0]);
+        expected.push_back(naive_attention_row(xr, w, cfg, layer, keys, values));
+        const auto qkv = naive_qkv(xr, w, cfg);  // the next rows see this one
+        keys.emplace_back(qkv.begin() + C, qkv.begin() + 2 * C);
+        values.emplace_back(qkv.begin() + 2 * C, qkv.end());
+      }
+    }
+    const torch::Tensor y = layers::attention_step(x, w, cfg, layer, groups, chunks);  // (R, 1, C)
     ASSERT_EQ(y.sizes(), (std::vector<std::int64_t>{R, 1, C}));
     double worst = 0, scale = 0;
     for (std::int64_t r = 0; r < R; ++r) {
@@ -205,6 +251,80 @@ TEST(Engine, ADecodingRowDoesNotDependOnTheOtherRows) {
   // Another order and company: still the same rows.
   const torch::Tensor reordered = run({3, 1});
   EXPECT_TRUE(torch::equal(reordered.narrow(0, 0, 2), together.narrow(0, 6, 2)));
+}
+
+// A cache of the same shape and contents (any dtype).
+std::unique_ptr<KvCache> copy_of(const KvCache& c, const ModelConfig& cfg) {
+  auto out = std::make_unique<KvCache>(cfg, c.batch(), c.capacity(), c.k[0].scalar_type(), torch::kCPU);
+  for (std::size_t l = 0; l < c.k.size(); ++l) {
+    out->k[l].copy_(c.k[l]);
+    out->v[l].copy_(c.v[l]);
+  }
+  out->set_length(c.length());
+  return out;
+}
+
+// A mixed step (decoding rows beside prompt chunks, one forward) gives every
+// row the numbers it gets alone: each chunk the logits and keys/values of
+// forward_last on its tokens, the decoding rows those of forward_decode.
+// Chunks long (70 rows: libtorch's attention, and oneDNN's products for
+// bf16 where the CPU has it) and short (the kernels). Every CPU format.
+TEST(Engine, AMixedStepGivesEveryChunkAndRowItsNumbersAlone) {
+  c10::InferenceMode guard;
+  for (const char* dtype : {"fp32", "bf16", "fp16", "int8"}) {
+    SCOPED_TRACE(dtype);
+    const auto model = load("deep-scaled", dtype);
+    const ModelConfig& cfg = model->config();
+    const auto kv = model->kv_dtype();
+    auto ids_from = [](std::int64_t first, std::int64_t n) {
+      std::vector<std::int64_t> ids;
+      for (std::int64_t i = 0; i < n; ++i) ids.push_back((first + i * 97) % 50000);
+      return ids;
+    };
+    auto prefilled = [&](std::int64_t capacity, std::int64_t n, std::int64_t seed) {
+      auto cache = std::make_unique<KvCache>(cfg, 1, capacity, kv, torch::kCPU);
+      if (n > 0) model->forward_last(torch::tensor(ids_from(seed, n)).view({1, -1}), cache.get());
+      return cache;
+    };
+    // A decoding group (prefix of 12, two rows with 3 tokens of tail each) and
+    // two chunks: 70 tokens from nothing, 5 tokens after 10 cached.
+    const auto prefix = prefilled(12, 12, 7);
+    auto tail = std::make_unique<KvCache>(cfg, 2, 8, kv, torch::kCPU);
+    for (auto* list : {&tail->k, &tail->v})
+      for (auto& t : *list) t.normal_().mul_(0.1);
+    tail->set_length(3);
+    const auto long_chunk = prefilled(80, 0, 0), short_chunk = prefilled(20, 10, 3);
+    const auto decode_ids = ids_from(11, 2), long_ids = ids_from(5, 70), short_ids = ids_from(9, 5);
+
+    auto t1 = copy_of(*tail, cfg);
+    const torch::Tensor decode_alone = model->forward_decode(torch::tensor(decode_ids), {{prefix.get(), 12, t1.get(), 2}});
+    auto c1 = copy_of(*long_chunk, cfg), c2 = copy_of(*short_chunk, cfg);
+    const torch::Tensor long_alone = model->forward_last(torch::tensor(long_ids).view({1, -1}), c1.get());    // (1, V)
+    const torch::Tensor short_alone = model->forward_last(torch::tensor(short_ids).view({1, -1}), c2.get());  // (1, V)
+
+    auto t2 = copy_of(*tail, cfg), m1 = copy_of(*long_chunk, cfg), m2 = copy_of(*short_chunk, cfg);
+    std::vector<std::int64_t> ids = decode_ids;
+    ids.insert(ids.end(), long_ids.begin(), long_ids.end());
+    ids.insert(ids.end(), short_ids.begin(), short_ids.end());
+    const torch::Tensor mixed =
+        model->forward_step(torch::tensor(ids), {{prefix.get(), 12, t2.get(), 2}}, {{m1.get(), 70, true}, {m2.get(), 5, true}});
+    ASSERT_EQ(mixed.size(0), 4);
+    EXPECT_TRUE(torch::equal(mixed.narrow(0, 0, 2), decode_alone)) << "decoding rows";
+    EXPECT_TRUE(torch::equal(mixed.narrow(0, 2, 1), long_alone)) << "long chunk";
+    EXPECT_TRUE(torch::equal(mixed.narrow(0, 3, 1), short_alone)) << "short chunk";
+    EXPECT_EQ(m1->length(), 70);
+    EXPECT_EQ(m2->length(), 15);
+    EXPECT_EQ(t2->length(), 4);
+    for (std::int64_t l = 0; l < cfg.n_layer; ++l) {
+      EXPECT_TRUE(torch::equal(m1->k[l], c1->k[l]) && torch::equal(m1->v[l], c1->v[l])) << "long chunk's cache, layer " << l;
+      EXPECT_TRUE(torch::equal(m2->k[l], c2->k[l]) && torch::equal(m2->v[l], c2->v[l])) << "short chunk's cache, layer " << l;
+      EXPECT_TRUE(torch::equal(t2->k[l], t1->k[l])) << "tail, layer " << l;
+    }
+    // A chunk that does not end its prompt returns no logits.
+    auto m3 = copy_of(*short_chunk, cfg);
+    EXPECT_EQ(model->forward_step(torch::tensor(short_ids), {}, {{m3.get(), 5, false}}).size(0), 0);
+    EXPECT_EQ(m3->length(), 15);
+  }
 }
 
 // Logits after reusing a cached prefix equal those of a fresh prefill,

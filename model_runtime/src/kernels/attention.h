@@ -1,9 +1,9 @@
 #pragma once
 // Attention of a few queries per sequence over the KV cache, the kernel
-// behind layers::attention_decode (decoding rows: one new token each, over a
-// shared prompt prefix and each row's own generated tail) and behind short
-// prefill chunks in layers::attention (a writer's last few words over the
-// cached document). Keys/values are fp32 or bf16 (the model's dtype);
+// behind layers::attention_step (decoding rows: one new token each, over a
+// shared prompt prefix and each row's own generated tail; and short prompt
+// chunks beside them) and behind short prefill chunks in layers::attention
+// (a writer's last few words over the cached document). Keys/values are fp32 or bf16 (the model's dtype);
 // queries, outputs and all arithmetic are fp32.
 //
 // Each (group, head) is one work item: its queries read every key and value

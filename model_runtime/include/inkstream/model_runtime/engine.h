@@ -14,10 +14,13 @@
 //     (from its first uncached token); chunks run in arrival order while the
 //     step has read fewer than `prefill_chunk` prompt tokens in all (at
 //     least one chunk per step), so that new documents, however many, do not
-//     freeze the others' streams; a prompt read to its end gives the first
-//     token of each of its N alternatives;
-//  4. decodes one token for every active row of every request in one batch
-//     (rows of different lengths: Gpt2Model::forward_decode).
+//     freeze the others' streams;
+//  4. runs those chunks and one decoding token for every active row of
+//     every request in one forward (rows of different lengths beside
+//     prompt chunks: Gpt2Model::forward_step), so the weights are read once
+//     per step however many requests join; a prompt read to its end gives
+//     the first token of each of its N alternatives, which decode from the
+//     next step on.
 // A request's output depends only on itself: each prompt is chunked the same
 // way whatever else runs, and on the CPU in fp32 every row's arithmetic is
 // independent of the other rows (kernels/linear.h).

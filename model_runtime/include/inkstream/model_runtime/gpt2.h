@@ -62,6 +62,15 @@ struct DecodeGroup {
   std::int64_t rows = 0;
 };
 
+// A prompt chunk in a mixed step (see forward_step): the next `rows` tokens
+// of the one sequence in `cache` (batch 1), at positions cache->length() +
+// [0, rows); their keys/values are written there and its length advances.
+struct PromptChunk {
+  KvCache* cache = nullptr;
+  std::int64_t rows = 0;
+  bool logits = false;  // the prompt ends here: return the logits of its last token
+};
+
 // Per-layer weights, Conv1D layout (in, out) as in Hugging Face checkpoints.
 // A model loaded for serving on the CPU may keep its four matrices in
 // another form (see WeightFormat): bf16 packed in k pairs (int32
@@ -110,6 +119,17 @@ class Gpt2Model {
   // Returns the logits (R, V). On the CPU in fp32 a row's result does not
   // depend on the other rows (kernels/linear.h).
   at::Tensor forward_decode(const at::Tensor& ids, const std::vector<DecodeGroup>& groups) const;
+
+  // One step of continuous batching with chunked prefill: decoding rows (as
+  // forward_decode) and prompt chunks of other sequences in one forward, so
+  // the weights are read once for all of them. ids is (R) int64: the
+  // decoding rows' tokens, then each chunk's tokens in order. Returns the
+  // logits (R', V) of the decoding rows, then of the last token of each
+  // chunk with `logits` set. Each row's numbers are those of its group or
+  // chunk computed alone (forward_decode, forward_last): on the CPU products
+  // are batch-invariant (kernels/linear.h) and attention is per group.
+  at::Tensor forward_step(const at::Tensor& ids, const std::vector<DecodeGroup>& decode,
+                          const std::vector<PromptChunk>& chunks) const;
 
   // Training forward: ids is (B, T) int64 -> logits (B, T, V), no cache, with
   // autograd. With `recompute_blocks` (gradient checkpointing) each block
