@@ -4,7 +4,12 @@
 // the tied lm_head, for the row counts of decoding (1 to 24 rows) and a
 // prefill chunk. Prints one JSON line per (shape, rows).
 //
-//   kernels_bench [--threads 2] [--reps 20] [--bandwidth-only]
+// --attention: instead, the attention kernel (kernels/attention.h) of one
+// document's decoding rows over its cached prefix, GPT-2 small's 12 heads of
+// 64, bf16 and fp32 keys/values, at prefix lengths 200 and 1,000 (one line
+// each: best ms per layer).
+//
+//   kernels_bench [--threads 2] [--reps 20] [--bandwidth-only | --attention]
 #include <ATen/Parallel.h>
 #include <CLI/CLI.hpp>
 #include <torch/torch.h>
@@ -14,6 +19,7 @@
 #include <nlohmann/json.hpp>
 
 #include "inkstream/model_runtime/device.h"
+#include "kernels/attention.h"
 #include "kernels/linear.h"
 
 using namespace inkstream;
@@ -38,9 +44,30 @@ int main(int argc, char** argv) {
   app.add_option("--reps", reps);
   bool bandwidth_only = false;
   app.add_flag("--bandwidth-only", bandwidth_only, "print the read bandwidth line only");
+  bool attention = false;
+  app.add_flag("--attention", attention, "time the attention kernel instead");
   CLI11_PARSE(app, argc, argv);
   c10::InferenceMode guard;
   configure_threads(threads, torch::kFloat32);
+  if (attention) {
+    constexpr std::int64_t H = 12, D = 64;
+    for (const auto kv : {kernels::KvType::BF16, kernels::KvType::F32})
+      for (const std::int64_t rows : {1, 3, 8})
+        for (const std::int64_t P : {200, 1000}) {
+          const auto dtype = kv == kernels::KvType::BF16 ? torch::kBFloat16 : torch::kFloat32;
+          const torch::Tensor k = torch::randn({H, P, D}).to(dtype), v = torch::randn({H, P, D}).to(dtype);  // prefix (1, H, P, D)
+          const torch::Tensor kt = torch::randn({rows, H, 8, D}).to(dtype), vt = torch::randn({rows, H, 8, D}).to(dtype);
+          const torch::Tensor q = torch::randn({rows, H, D}), y = torch::empty({rows, H, D});
+          const std::vector<kernels::AttentionGroup> groups = {
+              {q.data_ptr<float>(), y.data_ptr<float>(), rows, k.data_ptr(), v.data_ptr(), P, P, kt.data_ptr(), vt.data_ptr(), 8, 4}};
+          const double ms = best_ms(reps, [&] { kernels::attention_decode(groups, H, D, 0.125f, kv); });
+          std::cout << nlohmann::json{{"figure", "attention"}, {"kv", kv == kernels::KvType::BF16 ? "bf16" : "fp32"},
+                                      {"threads", threads}, {"rows", rows}, {"prefix", P}, {"best_ms", ms}}
+                           .dump()
+                    << std::endl;
+        }
+    return 0;
+  }
   {
     // The machine's read bandwidth with these threads: summing 1 GiB of
     // floats (what decoding's weight streams are bounded by).

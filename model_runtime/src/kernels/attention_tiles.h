@@ -61,11 +61,80 @@ INKSTREAM_INLINE void axpy(float w, const E* v, float* y, std::int64_t D) {
   }
 }
 
+// s[j] = e^(s[j] - top) for j in [0, n), returning their sum: W at a time
+// through the trait's exp (a partial vector for the last ones, so every
+// score goes through the same operations wherever it falls), summed lane by
+// lane, then reduced. (std::exp, one score at a time, was a third of the
+// attention's time over a 1,000-token document.)
+template <class T>
+INKSTREAM_INLINE float exp_and_sum(float* s, std::int64_t n, float top) {
+  const typename T::V topv = T::broadcast(top);
+  typename T::V acc = T::zero();
+  std::int64_t j = 0;
+  for (; j + T::W <= n; j += T::W) {
+    const typename T::V e = T::exp(T::sub(T::load(s + j), topv));
+    T::store(s + j, e);
+    acc = T::add(acc, e);
+  }
+  if (j < n) {
+    const int m = static_cast<int>(n - j);
+    T::store_partial(s + j, T::exp(T::sub(T::load_partial(s + j, m), topv)), m);
+    acc = T::add(acc, T::load_partial(s + j, m));  // the lanes past n add 0
+  }
+  return T::reduce(acc);
+}
+
+// scores[r * width + j] = scale · dot(q_r, k_j) for keys j in [0, P) and
+// the rows that see them (j < seen(r)), D = NV · W: each key is widened into
+// NV registers once for all rows (a bf16 key was widened again for every
+// row); each dot is dot()'s fused multiply-adds in its order, then its
+// reduction, so the same numbers.
+template <class T, int NV, class E, class Seen>
+INKSTREAM_INLINE void prefix_scores(const float* q, std::int64_t ldq, std::int64_t rows, const E* kp, std::int64_t P,
+                                    Seen seen, float scale, float* scores, std::int64_t width) {
+  for (std::int64_t j = 0; j < P; ++j) {
+    typename T::V k[NV];
+    for (int i = 0; i < NV; ++i) k[i] = load_kv<T>(kp + j * NV * T::W + i * T::W);
+    for (std::int64_t r = 0; r < rows; ++r) {
+      if (j >= seen(r)) continue;
+      const float* qr = q + r * ldq;
+      typename T::V acc = T::zero();
+      for (int i = 0; i < NV; ++i) acc = T::fma(T::load(qr + i * T::W), k[i], acc);
+      scores[r * width + j] = T::reduce(acc) * scale;
+    }
+  }
+}
+
+// y += Σ_j w[j] · v_j over D = NV · W elements (v_j at v + j * D), y held in
+// NV registers: the fused multiply-adds of axpy, in the same order, so the
+// same numbers, without loading and storing y for every key.
+template <class T, int NV, class E>
+INKSTREAM_INLINE void weighted_sum(const float* w, const E* v, std::int64_t count, float* y) {
+  typename T::V acc[NV];
+  for (int i = 0; i < NV; ++i) acc[i] = T::load(y + i * T::W);
+  for (std::int64_t j = 0; j < count; ++j) {
+    const typename T::V wv = T::broadcast(w[j]);
+    const E* vj = v + j * NV * T::W;
+    for (int i = 0; i < NV; ++i) acc[i] = T::fma(wv, load_kv<T>(vj + i * T::W), acc[i]);
+  }
+  for (int i = 0; i < NV; ++i) T::store(y + i * T::W, acc[i]);
+}
+
+// y += Σ_j w[j] · v_j over D elements: in registers where D is 4 or 8
+// vectors (GPT-2's heads: 64 = 8 AVX2 or 4 AVX-512 vectors), else by axpy.
+template <class T, class E>
+INKSTREAM_INLINE void weighted_sum(const float* w, const E* v, std::int64_t count, float* y, std::int64_t D) {
+  if (D == 8 * T::W) return weighted_sum<T, 8>(w, v, count, y);
+  if (D == 4 * T::W) return weighted_sum<T, 4>(w, v, count, y);
+  for (std::int64_t j = 0; j < count; ++j) axpy<T>(w[j], v + j * D, y, D);
+}
+
 // The queries of one (group, head). q_r is at q + r * ldq (D floats), y_r
 // likewise; prefix key/value j at kp/vp + j * D; row r's tail key/value j at
 // kt/vt + r * ldt_row + j * D. Row r sees the first `seen(r)` prefix
 // positions and `L` tail positions. `scores` has room for rows * (P + L)
-// floats. Key j is read once for all rows (from memory), then from L1.
+// floats. Key j is read once for all rows (from memory), then from L1; the
+// values row by row.
 template <class T, class E>
 void attend_rows(const float* q, float* y, std::int64_t ldq, std::int64_t rows, const E* kp, const E* vp, std::int64_t P,
                  bool causal, const E* kt, const E* vt, std::int64_t ldt_row, std::int64_t L, std::int64_t D, float scale,
@@ -73,27 +142,31 @@ void attend_rows(const float* q, float* y, std::int64_t ldq, std::int64_t rows, 
   const std::int64_t width = P + L;
   auto seen = [&](std::int64_t r) { return causal ? P - rows + r + 1 : P; };
   auto tail = [&](std::int64_t r) { return causal ? 0 : L; };
-  for (std::int64_t j = 0; j < P; ++j)
-    for (std::int64_t r = 0; r < rows; ++r)
-      if (j < seen(r)) scores[r * width + j] = dot<T>(q + r * ldq, kp + j * D, D) * scale;
+  if (D == 8 * T::W) {
+    prefix_scores<T, 8>(q, ldq, rows, kp, P, seen, scale, scores, width);
+  } else if (D == 4 * T::W) {
+    prefix_scores<T, 4>(q, ldq, rows, kp, P, seen, scale, scores, width);
+  } else {
+    for (std::int64_t j = 0; j < P; ++j)
+      for (std::int64_t r = 0; r < rows; ++r)
+        if (j < seen(r)) scores[r * width + j] = dot<T>(q + r * ldq, kp + j * D, D) * scale;
+  }
   for (std::int64_t r = 0; r < rows; ++r) {
     float* s = scores + r * width;
     const std::int64_t n = seen(r), t = tail(r);
     for (std::int64_t j = 0; j < t; ++j) s[n + j] = dot<T>(q + r * ldq, kt + r * ldt_row + j * D, D) * scale;
     float top = -INFINITY;
     for (std::int64_t j = 0; j < n + t; ++j) top = s[j] > top ? s[j] : top;  // as fmax (a NaN score is passed over), inline
-    float sum = 0;
-    for (std::int64_t j = 0; j < n + t; ++j) sum += s[j] = std::exp(s[j] - top);
-    const float inv = 1.0f / sum;
+    const float inv = 1.0f / exp_and_sum<T>(s, n + t, top);
     for (std::int64_t j = 0; j < n + t; ++j) s[j] *= inv;
     std::fill(y + r * ldq, y + r * ldq + D, 0.0f);
   }
-  for (std::int64_t j = 0; j < P; ++j)
-    for (std::int64_t r = 0; r < rows; ++r)
-      if (j < seen(r)) axpy<T>(scores[r * width + j], vp + j * D, y + r * ldq, D);
-  for (std::int64_t r = 0; r < rows; ++r)
-    for (std::int64_t j = 0, n = seen(r); j < tail(r); ++j)
-      axpy<T>(scores[r * width + n + j], vt + r * ldt_row + j * D, y + r * ldq, D);
+  // Row by row (the values, read for the first row, come from L2 for the
+  // next): each row's sum runs over its prefix, then its tail, in order.
+  for (std::int64_t r = 0; r < rows; ++r) {
+    weighted_sum<T>(scores + r * width, vp, seen(r), y + r * ldq, D);
+    if (tail(r) > 0) weighted_sum<T>(scores + r * width + seen(r), vt + r * ldt_row, tail(r), y + r * ldq, D);
+  }
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "exp_constants.h"
 #include "linear_isa.h"
 #include "attention_tiles.h"
 #include "linear_bf16_tiles.h"
@@ -37,6 +38,24 @@ struct Scalar {
   static V broadcast(float f) { return f; }
   static V fma(V a, V b, V c) { return std::fma(a, b, c); }
   static V add(V a, V b) { return a + b; }
+  static V sub(V a, V b) { return a - b; }
+  // e^x for a softmax's x = s - max (x <= 0; NaN stays NaN): Cephes' expf
+  // (x = n·ln2 + r, a degree-6 polynomial for e^r, times 2^n), the same
+  // operations in every trait; below -87.3 (e^x under FLT_MIN) it is 0.
+  static V exp(V x) {
+    if (x != x) return x;
+    if (x < kExpLow) return 0.0f;
+    const float n = std::nearbyint(x * kLog2e);  // to nearest even, as the vector rounds
+    float r = std::fma(-n, kLn2Hi, x);
+    r = std::fma(-n, kLn2Lo, r);
+    float p = kExpP[0];
+    for (int i = 1; i < 6; ++i) p = std::fma(p, r, kExpP[i]);
+    const float y = std::fma(p, r * r, r) + 1.0f;
+    const std::uint32_t bits = static_cast<std::uint32_t>(static_cast<std::int32_t>(n) + 127) << 23;
+    float scale;
+    std::memcpy(&scale, &bits, sizeof scale);
+    return y * scale;
+  }
   static float reduce(V v) { return v; }
 };
 
