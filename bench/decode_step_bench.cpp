@@ -59,6 +59,16 @@ int main(int argc, char** argv) {
   configure_threads(threads, model->dtype());
   c10::InferenceMode guard;
   const ModelConfig& cfg = model->config();
+  for (const std::int64_t P : numbers(prefix_list)) {
+    // Each rep appends a token to every row (twice per rep with --chunks).
+    const std::int64_t positions =
+        std::max(P + (chunk_count > 0 ? 2 : 1) * (reps + 1) + 1, chunk_count > 0 ? P + chunk_tokens : 0);
+    if (P < 1 || positions > cfg.n_positions) {
+      std::cerr << "decode_step_bench: --prefix " << P << " with --reps " << reps << " needs " << positions
+                << " positions; the model has " << cfg.n_positions << "\n";
+      return 2;
+    }
+  }
   for (const std::int64_t P : numbers(prefix_list))
     for (const std::int64_t G : numbers(groups_list)) {
       std::vector<std::unique_ptr<KvCache>> prefixes, tails;
