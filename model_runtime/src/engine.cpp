@@ -111,7 +111,7 @@ void Engine::submit(const GenerationRequest& request, StreamCallback on_token, c
     prompt.erase(prompt.begin(), prompt.begin() + dropped);
   }
   auto seq = std::make_unique<Sequence>(request, std::move(prompt), dropped, max_tokens, model_->tokenizer(),
-                                        static_cast<TokenId>(cfg.eos_token_id), options_.limits.max_stop_length,
+                                        static_cast<TokenId>(cfg.eos_token_id),
                                         std::move(on_token), cancel, std::move(on_done));
   {
     std::lock_guard lock(mutex_);

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "inkstream/model_runtime/stop_strings.h"
+
 namespace inkstream {
 namespace {
 
@@ -9,37 +11,16 @@ double ms_between(Sequence::Clock::time_point a, Sequence::Clock::time_point b) 
   return std::chrono::duration<double, std::milli>(b - a).count();
 }
 
-// Length of the longest suffix of `text` that is a proper prefix of a stop
-// string: text that might still become a stop string is held back.
-std::size_t held_back(std::string_view text, const std::vector<std::string>& stops) {
-  std::size_t best = 0;
-  for (const auto& s : stops)
-    for (std::size_t len = std::min(s.size() - 1, text.size()); len > best; --len)
-      if (text.substr(text.size() - len) == std::string_view(s).substr(0, len)) {
-        best = len;
-        break;
-      }
-  return best;
-}
-
-// Earliest occurrence of any stop string at or after `from`.
-std::size_t find_stop(std::string_view text, const std::vector<std::string>& stops, std::size_t from) {
-  std::size_t best = std::string_view::npos;
-  for (const auto& s : stops) best = std::min(best, text.find(s, from));
-  return best;
-}
-
 }  // namespace
 
 Sequence::Sequence(GenerationRequest request, std::vector<TokenId> prompt, int prompt_tokens_dropped, int max_tokens,
-                   const Tokenizer& tokenizer, TokenId eos, std::size_t max_stop_length, StreamCallback on_token,
+                   const Tokenizer& tokenizer, TokenId eos, StreamCallback on_token,
                    const CancellationToken* cancel, Engine::DoneCallback on_done)
     : request_(std::move(request)),
       prompt_(std::move(prompt)),
       max_tokens_(max_tokens),
       tokenizer_(tokenizer),
       eos_(eos),
-      max_stop_length_(max_stop_length),
       on_token_(std::move(on_token)),
       cancel_(cancel),
       on_done_(std::move(on_done)) {
@@ -114,8 +95,7 @@ void Sequence::sample(float* logits, std::int64_t rows, std::int64_t V) {
     const std::size_t old_size = row.alt.text.size();
     row.alt.text += row.decoder.push(id);
     if (!request_.stop.empty()) {
-      const std::size_t from = old_size >= max_stop_length_ ? old_size - max_stop_length_ : 0;
-      const std::size_t at = find_stop(row.alt.text, request_.stop, from);
+      const std::size_t at = find_stop(row.alt.text, request_.stop, old_size);
       if (at != std::string_view::npos) {
         row.alt.text.resize(at);
         finish(row, FinishReason::Stop);
@@ -130,7 +110,7 @@ void Sequence::sample(float* logits, std::int64_t rows, std::int64_t V) {
       finish(row, FinishReason::Length);
       continue;
     }
-    const std::size_t safe = row.alt.text.size() - held_back(row.alt.text, request_.stop);
+    const std::size_t safe = row.alt.text.size() - stop_prefix_length(row.alt.text, request_.stop);
     if (safe > row.emitted) {
       const std::string_view text = row.alt.text;
       emit({row.alt.index, text.substr(row.emitted, safe - row.emitted), text, false, FinishReason::Length});

@@ -17,7 +17,7 @@ class Sequence {
 
   // `prompt` is already fitted to the context (Engine::submit).
   Sequence(GenerationRequest request, std::vector<TokenId> prompt, int prompt_tokens_dropped, int max_tokens,
-           const Tokenizer& tokenizer, TokenId eos, std::size_t max_stop_length, StreamCallback on_token,
+           const Tokenizer& tokenizer, TokenId eos, StreamCallback on_token,
            const CancellationToken* cancel, Engine::DoneCallback on_done);
 
   const std::vector<TokenId>& prompt() const { return prompt_; }
@@ -77,7 +77,6 @@ class Sequence {
   int max_tokens_;
   const Tokenizer& tokenizer_;
   TokenId eos_;
-  std::size_t max_stop_length_;
   StreamCallback on_token_;
   const CancellationToken* cancel_;
   Engine::DoneCallback on_done_;

@@ -11,6 +11,7 @@
 
 #include "endpoint_client.h"
 #include "inkstream/model_runtime/errors.h"
+#include "inkstream/model_runtime/stop_strings.h"
 #include "inkstream/model_runtime/json_numbers.h"
 #include "inkstream/model_runtime/tokenizer.h"
 #include "sse.h"
@@ -70,15 +71,10 @@ std::size_t first_stop(const std::string& before, std::string_view delta, const 
   if (stops.empty() || delta.empty()) return std::string::npos;
   std::size_t longest = 0;
   for (const auto& s : stops) longest = std::max(longest, s.size());
-  const std::size_t keep = std::min(before.size(), longest);
+  const std::size_t keep = std::min(before.size(), longest);  // all a stop string ending in delta can reach back
   const std::string window = before.substr(before.size() - keep) + std::string(delta);
-  std::size_t best = std::string::npos;
-  for (const auto& s : stops) {
-    if (s.empty()) continue;
-    const std::size_t at = window.find(s);
-    if (at != std::string::npos && at + s.size() > keep) best = std::min(best, at < keep ? std::size_t{0} : at - keep);
-  }
-  return best;
+  const std::size_t at = find_stop(window, stops, keep);
+  return at == std::string::npos ? at : at < keep ? 0 : at - keep;
 }
 
 std::string http_summary(const Exchange& ex) {
