@@ -5,9 +5,12 @@
 // G = 8 to G = 1 is the ceiling of continuous batching's aggregate speed-up.
 // With --chunks K, K new prompt chunks of --chunk-tokens tokens each (a
 // writer's last words over a cached document of the same prefix length)
-// join the step: the mixed step (Gpt2Model::forward_step, one forward) and
-// the same work as separate forwards (one forward_last per chunk, then
-// forward_decode) alternate, rep by rep, and both medians are printed.
+// join the step, run three ways that alternate rep by rep: one forward for
+// all (Gpt2Model::forward_step: the engine's schedule on CUDA), the chunks
+// together first and then the decoding rows (the engine's on the CPU), and
+// one forward per chunk then the decoding rows (the engine's until the
+// ninth session). Medians of the step and of the time to the chunks'
+// logits (a newcomer's first token).
 //
 //   decode_step_bench --model DIR [--dtype auto] [--threads 2] [--rows 3]
 //                     [--groups 1,8] [--prefix 200,1000] [--reps 15]
@@ -60,9 +63,9 @@ int main(int argc, char** argv) {
   c10::InferenceMode guard;
   const ModelConfig& cfg = model->config();
   for (const std::int64_t P : numbers(prefix_list)) {
-    // Each rep appends a token to every row (twice per rep with --chunks).
+    // Each rep appends a token to every row (three times per rep with --chunks).
     const std::int64_t positions =
-        std::max(P + (chunk_count > 0 ? 2 : 1) * (reps + 1) + 1, chunk_count > 0 ? P + chunk_tokens : 0);
+        std::max(P + (chunk_count > 0 ? 3 : 1) * (reps + 1) + 1, chunk_count > 0 ? P + chunk_tokens : 0);
     if (P < 1 || positions > cfg.n_positions) {
       std::cerr << "decode_step_bench: --prefix " << P << " with --reps " << reps << " needs " << positions
                 << " positions; the model has " << cfg.n_positions << "\n";
@@ -76,7 +79,7 @@ int main(int argc, char** argv) {
       for (std::int64_t g = 0; g < G; ++g) {
         const auto kv_dtype = kv == "engine" ? model->kv_dtype() : model->dtype();
         prefixes.push_back(std::make_unique<KvCache>(cfg, 1, P, kv_dtype, model->device()));
-        tails.push_back(std::make_unique<KvCache>(cfg, rows, 2 * reps + 4, kv_dtype, model->device()));
+        tails.push_back(std::make_unique<KvCache>(cfg, rows, 3 * reps + 4, kv_dtype, model->device()));
         for (auto* list : {&prefixes.back()->k, &prefixes.back()->v})
           for (auto& t : *list) t.normal_();
         prefixes.back()->set_length(P);
@@ -97,26 +100,41 @@ int main(int argc, char** argv) {
         }
         const torch::Tensor chunk_ids = torch::randint(50000, {chunk_count, chunk_tokens}, torch::kLong);
         const torch::Tensor all_ids = torch::cat({ids, chunk_ids.reshape({-1})});
-        std::vector<double> mixed, separate;
+        // [variant] -> step times, times to the chunks' logits
+        std::vector<double> step[3], first[3];
+        auto ms_since = [](Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); };
         for (int r = 0; r < reps + 1; ++r) {
-          for (const int variant : {0, 1}) {
+          for (const int variant : {0, 1, 2}) {
             for (auto& d : documents) d->set_length(P);
             const auto t0 = Clock::now();
+            double to_first = 0;
             if (variant == 0) {
               model->forward_step(all_ids, groups, chunks);
+              to_first = ms_since(t0);
+            } else if (variant == 1) {
+              model->forward_step(chunk_ids.reshape({-1}), {}, chunks);
+              to_first = ms_since(t0);
+              model->forward_decode(ids, groups);
             } else {
               for (std::int64_t c = 0; c < chunk_count; ++c) model->forward_last(chunk_ids.narrow(0, c, 1), documents[c].get());
+              to_first = ms_since(t0);
               model->forward_decode(ids, groups);
             }
-            if (r > 0) (variant == 0 ? mixed : separate).push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+            if (r > 0) {
+              step[variant].push_back(ms_since(t0));
+              first[variant].push_back(to_first);
+            }
           }
         }
-        std::sort(mixed.begin(), mixed.end());
-        std::sort(separate.begin(), separate.end());
-        const double m = mixed[mixed.size() / 2], sep = separate[separate.size() / 2];
+        auto median = [](std::vector<double> v) {
+          std::sort(v.begin(), v.end());
+          return v[v.size() / 2];
+        };
         std::cout << nlohmann::json{{"dtype", format_label(model->weight_format())}, {"threads", threads}, {"groups", G},
                                     {"rows", G * rows}, {"prefix", P}, {"chunks", chunk_count}, {"chunk_tokens", chunk_tokens},
-                                    {"mixed_step_ms", m}, {"separate_forwards_ms", sep}, {"speedup", sep / m}}
+                                    {"one_forward_step_ms", median(step[0])}, {"one_forward_first_token_ms", median(first[0])},
+                                    {"chunks_first_step_ms", median(step[1])}, {"chunks_first_first_token_ms", median(first[1])},
+                                    {"per_chunk_step_ms", median(step[2])}, {"per_chunk_first_token_ms", median(first[2])}}
                          .dump()
                   << std::endl;
         continue;

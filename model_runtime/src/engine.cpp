@@ -284,58 +284,89 @@ void Engine::step() {
     chunk_ids.insert(chunk_ids.end(), s.prompt().begin() + from, s.prompt().begin() + from + count);
   }
 
-  // 4. One decoding step for every active row of every request, and the
-  // prompt chunks, in one forward: the weights are read once for all.
+  // 4. The chunks and one decoding token for every active row of every
+  // request. Where a forward costs about the same for a few rows as for many
+  // (CUDA: memory-bound), all of it is one forward, the weights read once.
+  // On the CPU a step is compute-bound (~1.5 ms per row for GPT-2 small on
+  // two AVX2 cores): a newcomer's first token would wait for every
+  // streaming row's work, so the chunks run first, together in one forward
+  // of their own, and their requests' first tokens go out before the
+  // decoding forward, which they join at once. (Fixed per device: a row's
+  // numbers do not depend on the schedule either way.)
+  const bool one_forward = options_.one_forward_per_step.value_or(dev.is_cuda());
   std::vector<Sequence*> batch;
   std::vector<DecodeGroup> groups;
   std::vector<std::int64_t> ids;
-  for (auto& sp : running_) {
-    Sequence& s = *sp;
-    if (!s.prefilled() || s.done() || !s.tail) continue;
-    if (s.end_if_cancelled_or_late(compute_time)) continue;
-    batch.push_back(&s);
-    groups.push_back({&s.entry->cache, static_cast<std::int64_t>(s.prompt().size()), s.tail.get(),
-                      static_cast<std::int64_t>(s.active().size())});
-    ids.insert(ids.end(), s.next_ids().begin(), s.next_ids().end());
-  }
-  const std::size_t decode_rows = ids.size();
-  ids.insert(ids.end(), chunk_ids.begin(), chunk_ids.end());
-  if (!ids.empty()) {
+  auto collect_decoding_rows = [&] {
+    for (auto& sp : running_) {
+      Sequence& s = *sp;
+      if (!s.prefilled() || s.done() || !s.tail) continue;
+      if (s.end_if_cancelled_or_late(compute_time)) continue;
+      batch.push_back(&s);
+      groups.push_back({&s.entry->cache, static_cast<std::int64_t>(s.prompt().size()), s.tail.get(),
+                        static_cast<std::int64_t>(s.active().size())});
+      ids.insert(ids.end(), s.next_ids().begin(), s.next_ids().end());
+    }
+  };
+  // Runs one forward; a failure fails every request in it. Undefined logits
+  // then.
+  auto run_forward = [&](const std::vector<std::int64_t>& all_ids, const std::vector<DecodeGroup>& decode,
+                         const std::vector<PromptChunk>& reading) {
     torch::Tensor logits;
+    if (all_ids.empty()) return logits;
     try {
-      logits = host_logits(model_->forward_step(torch::tensor(ids, long_opts).to(dev), groups, chunks));  // (R', V)
+      logits = host_logits(model_->forward_step(torch::tensor(all_ids, long_opts).to(dev), decode, reading));  // (R', V)
     } catch (const std::exception& e) {
-      for (Sequence* s : batch) fail(*s, e);
-      for (Sequence* s : readers) fail(*s, e);
+      if (!decode.empty())
+        for (Sequence* s : batch) fail(*s, e);
+      if (!reading.empty())
+        for (Sequence* s : readers) fail(*s, e);
 #if INKSTREAM_WITH_CUDA
       if (dev.is_cuda()) c10::cuda::CUDACachingAllocator::emptyCache();
 #endif
     }
-    if (logits.defined()) {
-      const std::int64_t V = logits.size(1);
-      float* base = logits.data_ptr<float>();
-      std::int64_t row = 0;
-      for (std::size_t i = 0; i < batch.size(); ++i) {
-        batch[i]->sample(base + row * V, groups[i].rows, V);
-        row += groups[i].rows;
-      }
-      for (std::size_t i = 0; i < readers.size(); ++i) {
-        Sequence& s = *readers[i];
-        const auto first = s.prompt().begin() + (s.entry->cache.length() - chunks[i].rows);
-        s.entry->tokens.insert(s.entry->tokens.end(), first, first + chunks[i].rows);
-        if (!chunks[i].logits) continue;
-        s.mark_prefilled(Clock::now());
-        s.sample(base + row * V, 1, V);  // one row, shared by its N alternatives
-        ++row;
-        try {
-          if (!s.done()) s.tail = std::make_unique<KvCache>(cfg, static_cast<std::int64_t>(s.active().size()), s.max_tokens(),
-                                                            model_->kv_dtype(), dev);
-        } catch (const std::exception& e) {
-          fail(s, e);
-        }
+    return logits;
+  };
+  auto sample_decoding_rows = [&](const torch::Tensor& logits) {
+    const std::int64_t V = logits.size(1);
+    std::int64_t row = 0;
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      batch[i]->sample(logits.data_ptr<float>() + row * V, groups[i].rows, V);
+      row += groups[i].rows;
+    }
+    return row;
+  };
+  // The chunks' results from row `row` of `logits` on: a prompt read to its
+  // end gives its first tokens and gets its decoding rows.
+  auto take_chunks = [&](const torch::Tensor& logits, std::int64_t row) {
+    const std::int64_t V = logits.size(1);
+    for (std::size_t i = 0; i < readers.size(); ++i) {
+      Sequence& s = *readers[i];
+      const auto first = s.prompt().begin() + (s.entry->cache.length() - chunks[i].rows);
+      s.entry->tokens.insert(s.entry->tokens.end(), first, first + chunks[i].rows);
+      if (!chunks[i].logits) continue;
+      s.mark_prefilled(Clock::now());
+      s.sample(logits.data_ptr<float>() + row * V, 1, V);  // one row, shared by its N alternatives
+      ++row;
+      try {
+        if (!s.done()) s.tail = std::make_unique<KvCache>(cfg, static_cast<std::int64_t>(s.active().size()), s.max_tokens(),
+                                                          model_->kv_dtype(), dev);
+      } catch (const std::exception& e) {
+        fail(s, e);
       }
     }
+  };
+  if (one_forward) {
+    collect_decoding_rows();
+    std::vector<std::int64_t> all_ids = ids;
+    all_ids.insert(all_ids.end(), chunk_ids.begin(), chunk_ids.end());
+    if (const torch::Tensor logits = run_forward(all_ids, groups, chunks); logits.defined()) take_chunks(logits, sample_decoding_rows(logits));
+  } else {
+    if (const torch::Tensor logits = run_forward(chunk_ids, {}, chunks); logits.defined()) take_chunks(logits, 0);
+    collect_decoding_rows();
+    if (const torch::Tensor logits = run_forward(ids, groups, {}); logits.defined()) sample_decoding_rows(logits);
   }
+  const std::size_t decode_rows = ids.size();
   {
     std::lock_guard lock(mutex_);
     ++stats_.steps;

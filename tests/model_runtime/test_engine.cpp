@@ -507,10 +507,13 @@ TEST(Engine, AlternativesFinishingAtDifferentStepsKeepTheirRows) {
 
 // Requests join and leave at random moments, some are cancelled; each
 // completed one equals its run alone on an idle engine, token for token.
-TEST(Engine, OutputDoesNotDependOnWhatElseIsInTheBatch) {
+// Both step schedules: prompt chunks first (the CPU's), and chunks with the
+// decoding rows in one forward (CUDA's).
+void check_output_does_not_depend_on_the_batch(bool one_forward_per_step) {
   const auto model = deep();
   EngineOptions options;
   options.prefill_chunk = 8;  // long prompts take several steps, overlapping others' decoding
+  options.one_forward_per_step = one_forward_per_step;
   Engine engine(model, options);
   const char* words[] = {"Alpha", "Bravo", "Charlie", "Delta", "Echo", "Foxtrot", "Golf", "Hotel", "India", "Juliet",
                          "Kilo", "Lima", "Mike", "November", "Oscar", "Papa", "Quebec", "Romeo", "Sierra", "Tango"};
@@ -558,6 +561,9 @@ TEST(Engine, OutputDoesNotDependOnWhatElseIsInTheBatch) {
   }
   EXPECT_GE(compared, 10);
 }
+
+TEST(Engine, OutputDoesNotDependOnWhatElseIsInTheBatch) { check_output_does_not_depend_on_the_batch(false); }
+TEST(Engine, OutputDoesNotDependOnWhatElseIsInTheBatchInOneForwardPerStep) { check_output_does_not_depend_on_the_batch(true); }
 
 // A request streaming on its own thread, counting its tokens: the stream
 // other requests must not freeze.

@@ -16,11 +16,13 @@
 //     least one chunk per step), so that new documents, however many, do not
 //     freeze the others' streams;
 //  4. runs those chunks and one decoding token for every active row of
-//     every request in one forward (rows of different lengths beside
-//     prompt chunks: Gpt2Model::forward_step), so the weights are read once
-//     per step however many requests join; a prompt read to its end gives
-//     the first token of each of its N alternatives, which decode from the
-//     next step on.
+//     every request (rows of different lengths: Gpt2Model::forward_step):
+//     on CUDA all in one forward, the weights read once per step however
+//     many requests join; on the CPU, where a step's cost grows with its
+//     rows, the chunks first, all together in one forward, so that a
+//     newcomer's first token does not wait for every stream's next one,
+//     then the decoding rows, the newcomers among them. A prompt read to
+//     its end gives the first token of each of its N alternatives.
 // A request's output depends only on itself: each prompt is chunked the same
 // way whatever else runs, and on the CPU in fp32 every row's arithmetic is
 // independent of the other rows (kernels/linear.h).
@@ -29,6 +31,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -42,6 +45,10 @@ struct EngineOptions {
   int prefill_chunk = 256;                              // prompt tokens read per step, all requests together
   int max_rows = 64;                                    // alternatives decoded per step, all requests together
   bool prefix_cache = true;                             // reuse cached prompts' keys/values (off: for comparison)
+  // A step's prompt chunks and decoding rows in one forward (true), or the
+  // chunks first in a forward of their own (false); unset: one forward on
+  // CUDA, chunks first on the CPU (see step 4 above).
+  std::optional<bool> one_forward_per_step;
   GeneratorLimits limits;
 };
 
