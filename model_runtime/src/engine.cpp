@@ -252,10 +252,13 @@ void Engine::step() {
   const auto long_opts = torch::TensorOptions().dtype(torch::kLong);
   // A failure fails the requests of that computation, frees what they held
   // and leaves the engine usable.
-  auto fail = [&](Sequence& s, const std::exception& e) {
+  // `prompt_written`: the computation was writing its prompt's entry (the
+  // last write may be partial: the entry is dropped); a decoding step only
+  // writes the request's own rows, so its cached prompt stays.
+  auto fail = [&](Sequence& s, const std::exception& e, bool prompt_written) {
     fail_with(s, e);
     spdlog::error("engine: {}", s.error());
-    if (s.entry) pool_->release(s.entry, 0, /*discard=*/true);  // its last write may be partial
+    if (s.entry) pool_->release(s.entry, 0, /*discard=*/prompt_written);
     s.entry.reset();
   };
 
@@ -292,40 +295,35 @@ void Engine::step() {
   // streaming row's work, so the chunks run first, together in one forward
   // of their own, and their requests' first tokens go out before the
   // decoding forward, which they join at once. (Fixed per device: a row's
-  // numbers do not depend on the schedule either way.)
+  // numbers do not depend on the schedule either way.) A forward that fails
+  // (out of memory) runs again apart, the chunks each alone, so that only a
+  // request whose own work fails ends.
   const bool one_forward = options_.one_forward_per_step.value_or(dev.is_cuda());
   std::vector<Sequence*> batch;
   std::vector<DecodeGroup> groups;
   std::vector<std::int64_t> ids;
   auto collect_decoding_rows = [&] {
+    const auto now = Clock::now();  // a deadline that passed during the chunks' forward costs no token
     for (auto& sp : running_) {
       Sequence& s = *sp;
       if (!s.prefilled() || s.done() || !s.tail) continue;
-      if (s.end_if_cancelled_or_late(compute_time)) continue;
+      if (s.end_if_cancelled_or_late(now)) continue;
       batch.push_back(&s);
       groups.push_back({&s.entry->cache, static_cast<std::int64_t>(s.prompt().size()), s.tail.get(),
                         static_cast<std::int64_t>(s.active().size())});
       ids.insert(ids.end(), s.next_ids().begin(), s.next_ids().end());
     }
   };
-  // Runs one forward; a failure fails every request in it. Undefined logits
-  // then.
-  auto run_forward = [&](const std::vector<std::int64_t>& all_ids, const std::vector<DecodeGroup>& decode,
-                         const std::vector<PromptChunk>& reading) {
-    torch::Tensor logits;
-    if (all_ids.empty()) return logits;
-    try {
-      logits = host_logits(model_->forward_step(torch::tensor(all_ids, long_opts).to(dev), decode, reading));  // (R', V)
-    } catch (const std::exception& e) {
-      if (!decode.empty())
-        for (Sequence* s : batch) fail(*s, e);
-      if (!reading.empty())
-        for (Sequence* s : readers) fail(*s, e);
+  // One forward: logits (R', V) as fp32 on the host; throws as the model does.
+  auto forward = [&](const std::vector<std::int64_t>& all_ids, const std::vector<DecodeGroup>& decode,
+                     const std::vector<PromptChunk>& reading) {
+    return host_logits(model_->forward_step(torch::tensor(all_ids, long_opts).to(dev), decode, reading));
+  };
+  auto after_failure = [&](const std::exception& e) {
+    spdlog::warn("engine: a step's forward failed: {}", first_line(e));
 #if INKSTREAM_WITH_CUDA
-      if (dev.is_cuda()) c10::cuda::CUDACachingAllocator::emptyCache();
+    if (dev.is_cuda()) c10::cuda::CUDACachingAllocator::emptyCache();
 #endif
-    }
-    return logits;
   };
   auto sample_decoding_rows = [&](const torch::Tensor& logits) {
     const std::int64_t V = logits.size(1);
@@ -336,35 +334,86 @@ void Engine::step() {
     }
     return row;
   };
-  // The chunks' results from row `row` of `logits` on: a prompt read to its
-  // end gives its first tokens and gets its decoding rows.
-  auto take_chunks = [&](const torch::Tensor& logits, std::int64_t row) {
-    const std::int64_t V = logits.size(1);
-    for (std::size_t i = 0; i < readers.size(); ++i) {
-      Sequence& s = *readers[i];
-      const auto first = s.prompt().begin() + (s.entry->cache.length() - chunks[i].rows);
-      s.entry->tokens.insert(s.entry->tokens.end(), first, first + chunks[i].rows);
-      if (!chunks[i].logits) continue;
-      s.mark_prefilled(Clock::now());
-      s.sample(logits.data_ptr<float>() + row * V, 1, V);  // one row, shared by its N alternatives
-      ++row;
-      try {
-        if (!s.done()) s.tail = std::make_unique<KvCache>(cfg, static_cast<std::int64_t>(s.active().size()), s.max_tokens(),
-                                                          model_->kv_dtype(), dev);
-      } catch (const std::exception& e) {
-        fail(s, e);
+  // Chunk i's result at row `row` of `logits`: a prompt read to its end gives
+  // its first tokens and gets its decoding rows. Returns the next row.
+  auto take_chunk = [&](std::size_t i, const torch::Tensor& logits, std::int64_t row) -> std::int64_t {
+    Sequence& s = *readers[i];
+    const auto first = s.prompt().begin() + (s.entry->cache.length() - chunks[i].rows);
+    s.entry->tokens.insert(s.entry->tokens.end(), first, first + chunks[i].rows);
+    if (!chunks[i].logits) return row;
+    s.mark_prefilled(Clock::now());
+    s.sample(logits.data_ptr<float>() + row * logits.size(1), 1, logits.size(1));  // one row, shared by its N alternatives
+    try {
+      if (!s.done()) s.tail = std::make_unique<KvCache>(cfg, static_cast<std::int64_t>(s.active().size()), s.max_tokens(),
+                                                        model_->kv_dtype(), dev);
+    } catch (const std::exception& e) {
+      fail(s, e, /*prompt_written=*/false);
+    }
+    return row + 1;
+  };
+  // The chunks in one forward; if that fails, each alone, so that only a
+  // request whose own chunk fails ends. (A failed forward advanced no
+  // cache's length: running a chunk again writes the same positions.)
+  auto read_chunks = [&] {
+    if (chunks.empty()) return;
+    torch::Tensor logits;
+    try {
+      logits = forward(chunk_ids, {}, chunks);
+    } catch (const std::exception& e) {
+      after_failure(e);
+      if (readers.size() == 1) {  // already alone
+        fail(*readers.front(), e, /*prompt_written=*/true);
+        return;
       }
     }
+    if (logits.defined()) {
+      for (std::int64_t i = 0, row = 0; i < static_cast<std::int64_t>(readers.size()); ++i) row = take_chunk(static_cast<std::size_t>(i), logits, row);
+      return;
+    }
+    for (std::size_t i = 0, first = 0; i < readers.size(); first += static_cast<std::size_t>(chunks[i].rows), ++i) {
+      torch::Tensor own_logits;
+      try {
+        const std::vector<std::int64_t> own(chunk_ids.begin() + first, chunk_ids.begin() + first + chunks[i].rows);
+        own_logits = forward(own, {}, {chunks[i]});
+      } catch (const std::exception& e) {
+        fail(*readers[i], e, /*prompt_written=*/true);
+        continue;
+      }
+      take_chunk(i, own_logits, 0);
+    }
   };
+  auto decode_rows_once = [&] {
+    if (ids.empty()) return;
+    torch::Tensor logits;
+    try {
+      logits = forward(ids, groups, {});
+    } catch (const std::exception& e) {
+      after_failure(e);
+      for (Sequence* s : batch) fail(*s, e, /*prompt_written=*/false);
+      return;
+    }
+    sample_decoding_rows(logits);
+  };
+  bool apart = !one_forward;
   if (one_forward) {
     collect_decoding_rows();
     std::vector<std::int64_t> all_ids = ids;
     all_ids.insert(all_ids.end(), chunk_ids.begin(), chunk_ids.end());
-    if (const torch::Tensor logits = run_forward(all_ids, groups, chunks); logits.defined()) take_chunks(logits, sample_decoding_rows(logits));
-  } else {
-    if (const torch::Tensor logits = run_forward(chunk_ids, {}, chunks); logits.defined()) take_chunks(logits, 0);
-    collect_decoding_rows();
-    if (const torch::Tensor logits = run_forward(ids, groups, {}); logits.defined()) sample_decoding_rows(logits);
+    torch::Tensor logits;
+    try {
+      if (!all_ids.empty()) logits = forward(all_ids, groups, chunks);
+    } catch (const std::exception& e) {
+      after_failure(e);
+      apart = true;  // one request's chunk must not end every stream: again, apart
+    }
+    if (logits.defined())
+      for (std::int64_t i = 0, row = sample_decoding_rows(logits); i < static_cast<std::int64_t>(readers.size()); ++i)
+        row = take_chunk(static_cast<std::size_t>(i), logits, row);
+  }
+  if (apart) {
+    read_chunks();
+    if (!one_forward) collect_decoding_rows();  // the newcomers decode at once
+    decode_rows_once();
   }
   const std::size_t decode_rows = ids.size();
   {

@@ -282,11 +282,9 @@ torch::Tensor Gpt2Model::forward_step(const torch::Tensor& ids, const std::vecto
     x = x + layers::attention_step(layers::layer_norm(x, w.ln_1_w, w.ln_1_b, config_.layer_norm_epsilon), w, config_, l, decode, chunks);
     x = x + layers::mlp(layers::layer_norm(x, w.ln_2_w, w.ln_2_b, config_.layer_norm_epsilon), w, config_.activation, segments);
   }
-  for (const DecodeGroup& g : decode) g.tail->set_length(g.tail->length() + 1);
-  for (const PromptChunk& c : chunks) c.cache->set_length(c.cache->length() + c.rows);
   // Only the rows whose logits are wanted go through ln_f and the lm_head
-  // (a chunk's earlier tokens need none): one segment per decoding group's
-  // rows or chunk, as before.
+  // (a chunk's earlier tokens need none): the decoding rows, then one row
+  // per chunk that ends its prompt.
   layers::RowSegments out_segments;
   if (decode_rows > 0) out_segments.push_back(decode_rows);
   for (const PromptChunk& c : chunks)
@@ -294,7 +292,12 @@ torch::Tensor Gpt2Model::forward_step(const torch::Tensor& ids, const std::vecto
   const bool all = static_cast<std::int64_t>(wanted.size()) == R;
   if (!all) x = x.index_select(0, torch::tensor(wanted, torch::TensorOptions().dtype(torch::kLong)).to(ids.device()));
   x = layers::layer_norm(x, ln_f_w_, ln_f_b_, config_.layer_norm_epsilon).select(1, 0);  // (R', C)
-  return layers::linear_nt(x, lm_head_, lm_head_s_, out_segments);                         // (R', V)
+  torch::Tensor logits = layers::linear_nt(x, lm_head_, lm_head_s_, out_segments);         // (R', V)
+  // Lengths advance only once everything succeeded: after a failure the
+  // caches are as before (their new positions are simply written again).
+  for (const DecodeGroup& g : decode) g.tail->set_length(g.tail->length() + 1);
+  for (const PromptChunk& c : chunks) c.cache->set_length(c.cache->length() + c.rows);
+  return logits;
 }
 
 std::map<std::string, torch::Tensor> Gpt2Model::named_weights() const {

@@ -184,7 +184,7 @@ torch::Tensor by_segment(const torch::Tensor& x, const RowSegments& segments, Pr
 // where libtorch is native decides its path by the row count (the others
 // are batch-invariant kernels at any count; CUDA promises no invariance).
 bool split_by_segment(const torch::Tensor& x, const RowSegments& segments) {
-  if (segments.size() < 2 || x.scalar_type() != torch::kBFloat16 || !bf16_long_to_libtorch()) return false;
+  if (segments.size() < 2 || !x.device().is_cpu() || x.scalar_type() != torch::kBFloat16 || !bf16_long_to_libtorch()) return false;
   return x.numel() / x.size(-1) > kKernelBf16Rows;
 }
 

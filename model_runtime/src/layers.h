@@ -43,8 +43,9 @@ bool is_f16_panels(const at::Tensor& w);
 // segments: the decoding rows, then each prompt chunk (row counts, in
 // order; empty: all rows are one segment). The products below give every
 // segment the numbers it would get alone: one product over all rows where
-// the path does not depend on the row count (every path but packed bf16
-// where long chunks go to oneDNN), else one per segment.
+// the path does not depend on the row count (every path but bf16 on a CPU
+// with native bf16, where chunks over 64 rows go to oneDNN), else one per
+// segment.
 using RowSegments = std::vector<std::int64_t>;
 
 // Hugging Face Conv1D: x is (B, T, IN), w is (IN, OUT) (or packed, for bf16

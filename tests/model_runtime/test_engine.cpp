@@ -8,12 +8,16 @@
 
 #include <iostream>
 
+#include <algorithm>
 #include <cmath>
+#include <optional>
 #include <random>
 #include <condition_variable>
 #include <mutex>
+#include <future>
 #include <thread>
 
+#include "failing_allocator.h"
 #include "kv_pool.h"
 #include "layers.h"
 #include "test_support.h"
@@ -104,8 +108,14 @@ struct ChunkShape {
 
 // Decoding groups and prompt chunks of a mixed step (attention_step) on
 // random ragged shapes; chunks short (the kernel) and long (libtorch).
-TEST(Engine, RaggedStepAttentionMatchesANaiveFp64Reference) {
-  c10::InferenceMode guard;
+// Through the kernels (serving: inference mode) and through libtorch (what
+// CUDA and INKSTREAM_KERNELS=off run).
+void check_ragged_step_attention(bool kernels) {
+  SCOPED_TRACE(kernels ? "kernels" : "libtorch");
+  torch::NoGradGuard no_grad;
+  std::optional<c10::InferenceMode> inference;
+  if (kernels) inference.emplace();
+  std::int64_t long_chunks = 0, short_chunks = 0;  // through libtorch's attention and the kernel's
   const auto model = deep();
   const ModelConfig& cfg = model->config();
   const std::int64_t C = cfg.n_embd, H = cfg.n_head, D = cfg.head_dim();
@@ -118,7 +128,9 @@ TEST(Engine, RaggedStepAttentionMatchesANaiveFp64Reference) {
     std::vector<ChunkShape> chunk_shapes;
     for (int c = 0, count = trial == 0 ? 0 : 1 + static_cast<int>(rng() % 3); c < count; ++c)
       chunk_shapes.push_back({static_cast<std::int64_t>(rng() % 30),
-                              c == 1 ? 33 + static_cast<std::int64_t>(rng() % 8) : 1 + static_cast<std::int64_t>(rng() % 6)});
+                              c == trial % 2 ? 33 + static_cast<std::int64_t>(rng() % 8) : 1 + static_cast<std::int64_t>(rng() % 6)});
+    long_chunks += std::count_if(chunk_shapes.begin(), chunk_shapes.end(), [](const ChunkShape& c) { return c.rows > 32; });
+    short_chunks += std::count_if(chunk_shapes.begin(), chunk_shapes.end(), [](const ChunkShape& c) { return c.rows <= 32; });
     torch::manual_seed(trial);
     std::vector<std::unique_ptr<KvCache>> prefixes, tails;
     std::vector<DecodeGroup> groups;
@@ -193,6 +205,13 @@ TEST(Engine, RaggedStepAttentionMatchesANaiveFp64Reference) {
     }
     EXPECT_LT(worst / scale, 1e-5) << "trial " << trial;
   }
+  EXPECT_GT(long_chunks, 0);
+  EXPECT_GT(short_chunks, 0);
+}
+
+TEST(Engine, RaggedStepAttentionMatchesANaiveFp64Reference) {
+  check_ragged_step_attention(true);
+  check_ragged_step_attention(false);
 }
 
 // Copies of caches, so that one decoding step can run twice from the same state.
@@ -318,7 +337,7 @@ TEST(Engine, AMixedStepGivesEveryChunkAndRowItsNumbersAlone) {
     for (std::int64_t l = 0; l < cfg.n_layer; ++l) {
       EXPECT_TRUE(torch::equal(m1->k[l], c1->k[l]) && torch::equal(m1->v[l], c1->v[l])) << "long chunk's cache, layer " << l;
       EXPECT_TRUE(torch::equal(m2->k[l], c2->k[l]) && torch::equal(m2->v[l], c2->v[l])) << "short chunk's cache, layer " << l;
-      EXPECT_TRUE(torch::equal(t2->k[l], t1->k[l])) << "tail, layer " << l;
+      EXPECT_TRUE(torch::equal(t2->k[l], t1->k[l]) && torch::equal(t2->v[l], t1->v[l])) << "tail, layer " << l;
     }
     // A chunk that does not end its prompt returns no logits.
     auto m3 = copy_of(*short_chunk, cfg);
@@ -645,6 +664,68 @@ TEST(Engine, ManyNewPromptsShareOneChunkOfReadingPerStep) {
   const int last = *std::max_element(at_first.begin(), at_first.end());
   EXPECT_GE(last - at_submit, 27) << "A waited for several prompts' chunks in one step";
 }
+
+// A step's forward that fails (out of memory) is run again apart: the prompt
+// chunks each alone, so only a request whose own work fails ends, and the
+// streams go on. Two newcomers join while a stream runs; their chunks
+// together need two rows of logits (402 KB), more than this "machine" can
+// allocate (300 KB), one row each fits. Both step schedules.
+void check_a_failed_forward_is_run_again_apart(bool one_forward_per_step) {
+  SCOPED_TRACE(one_forward_per_step ? "one forward per step" : "chunks first");
+  const auto model = deep();
+  EngineOptions options;
+  options.one_forward_per_step = one_forward_per_step;
+  Engine engine(model, options);
+  test::FailingAllocatorScope scope;
+  scope.allocator().threshold = 300 << 10;
+  // The stream's first token holds the scheduler (callbacks run on it) until
+  // both newcomers are queued: they join in the same step.
+  std::mutex m;
+  std::condition_variable cv;
+  bool queued = false, holding = false;
+  int streamed = 0;
+  std::thread stream([&] {
+    const auto r = engine.generate(request(*model, "Running along", 1, 30), [&](const StreamEvent&) {
+      std::unique_lock lock(m);
+      if (++streamed == 1) {
+        holding = true;
+        cv.notify_all();
+        cv.wait(lock, [&] { return queued; });
+      }
+    });
+    EXPECT_EQ(r.error, "");
+    EXPECT_EQ(r.alternatives.at(0).token_ids.size(), 30u);
+  });
+  {
+    std::unique_lock lock(m);
+    cv.wait(lock, [&] { return holding; });
+  }
+  scope.allocator().armed = true;
+  std::promise<GenerationResult> a, b;
+  engine.submit(request(*model, "Alpha said that", 1, 1), {}, nullptr, [&](GenerationResult r) { a.set_value(std::move(r)); });
+  engine.submit(request(*model, "Bravo said that", 1, 1), {}, nullptr, [&](GenerationResult r) { b.set_value(std::move(r)); });
+  {
+    std::lock_guard lock(m);
+    queued = true;
+  }
+  cv.notify_all();
+  const GenerationResult ra = a.get_future().get(), rb = b.get_future().get();
+  stream.join();
+  scope.allocator().armed = false;
+  EXPECT_EQ(ra.error, "") << "a newcomer failed with the other's forward";
+  EXPECT_EQ(rb.error, "");
+  EXPECT_EQ(ra.alternatives.at(0).token_ids.size() + (ra.alternatives.at(0).finish_reason == FinishReason::Eos), 1u);
+  // And a request whose own chunk cannot be computed fails alone, clearly.
+  scope.allocator().threshold = 100 << 10;  // not even one row of logits
+  scope.allocator().armed = true;
+  const auto failed = engine.generate(request(*model, "Charlie said that", 1, 1));
+  scope.allocator().armed = false;
+  EXPECT_NE(failed.error.find("not enough memory"), std::string::npos) << failed.error;
+  EXPECT_EQ(engine.generate(request(*model, "Delta said that", 1, 2)).error, "");
+}
+
+TEST(Engine, AFailedForwardIsRunAgainApartChunksFirst) { check_a_failed_forward_is_run_again_apart(false); }
+TEST(Engine, AFailedForwardIsRunAgainApartInOneForwardPerStep) { check_a_failed_forward_is_run_again_apart(true); }
 
 TEST(Engine, ABudgetTooSmallFailsClearlyAndEvictionKeepsWithinIt) {
   const auto model = deep();

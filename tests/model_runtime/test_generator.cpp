@@ -1,10 +1,10 @@
 #include "inkstream/model_runtime/generator.h"
 #include <torch/types.h>
 
-#include <c10/core/CPUAllocator.h>
 #include <gtest/gtest.h>
 
 #include "inkstream/model_runtime/errors.h"
+#include "failing_allocator.h"
 #include "test_support.h"
 
 namespace inkstream {
@@ -181,31 +181,15 @@ TEST(Generator, InvalidValuesAreRejectedNamingTheField) {
   EXPECT_NE(message(r).find("prompt"), std::string::npos);
 }
 
-// A CPU allocator that fails big allocations on demand, like a machine out of memory.
-class FailingAllocator final : public c10::Allocator {
- public:
-  explicit FailingAllocator(c10::Allocator* inner) : inner_(inner) {}
-  c10::DataPtr allocate(std::size_t n) const override {
-    if (armed && n >= (1u << 20)) TORCH_CHECK(false, "DefaultCPUAllocator: not enough memory: you tried to allocate ", n, " bytes.");
-    return inner_->allocate(n);
-  }
-  c10::DeleterFnPtr raw_deleter() const override { return inner_->raw_deleter(); }
-  std::atomic<bool> armed{false};
-
- private:
-  c10::Allocator* inner_;
-};
-
 TEST(Generator, OutOfMemoryFailsTheRequestAndTheNextOneWorks) {
   const Generator gen(tiny());
-  c10::Allocator* original = c10::GetCPUAllocator();
-  static FailingAllocator failing(original);
-  c10::SetCPUAllocator(&failing, /*priority=*/255);
-  failing.armed = true;
-  std::string streamed;
-  const auto failed = gen.generate(request("The night was", 16, 20), [&](const StreamEvent& e) { streamed += e.delta; });
-  failing.armed = false;
-  c10::SetCPUAllocator(original, /*priority=*/255);
+  GenerationResult failed;
+  {
+    test::FailingAllocatorScope scope;
+    scope.allocator().armed = true;
+    std::string streamed;
+    failed = gen.generate(request("The night was", 16, 20), [&](const StreamEvent& e) { streamed += e.delta; });
+  }
   EXPECT_NE(failed.error.find("not enough memory"), std::string::npos) << failed.error;
   for (const auto& alt : failed.alternatives) EXPECT_EQ(alt.finish_reason, FinishReason::Error);
   const auto ok = gen.generate(request("The night was", 16, 20));

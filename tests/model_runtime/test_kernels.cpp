@@ -175,7 +175,7 @@ TEST(Kernels, AttentionOfEveryIsaMatchesTheReferenceOnRaggedGroups) {
   // is rounded by ~2e-5 in fp32, hence the wider bound there.
   for (const float scale : {0.125f, 40.0f})
   for (const KvType kv : {KvType::F32, KvType::BF16})
-    for (const std::int64_t D : {12, 16, 64, 33}) {
+    for (const std::int64_t D : {12, 16, 32, 64, 128, 33}) {  // 32, 64, 128: the values summed in registers (4 or 8 vectors)
       const std::int64_t H = 3;
       struct Spec {
         std::int64_t rows, ldp, P, ldt, L;

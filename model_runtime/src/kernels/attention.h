@@ -3,15 +3,16 @@
 // behind layers::attention_step (decoding rows: one new token each, over a
 // shared prompt prefix and each row's own generated tail; and short prompt
 // chunks beside them) and behind short prefill chunks in layers::attention
-// (a writer's last few words over the cached document). Keys/values are fp32 or bf16 (the model's dtype);
-// queries, outputs and all arithmetic are fp32.
+// (a writer's last few words over the cached document). Keys/values are
+// fp32 or bf16 (the model's dtype); queries, outputs and all arithmetic are
+// fp32.
 //
-// Each (group, head) is one work item: its queries read every key and value
-// of the prefix once from memory together (a prefix read per row made a
-// 1,000-token step memory-bound), while each query's numbers come from the
-// same operations in the same order whatever the other queries, the other
-// groups or the thread count: results are batch-invariant. Instruction set
-// chosen as in linear.h.
+// Each (group, head) is one work item: its queries read every key of the
+// prefix once from memory together (a prefix read per row made a
+// 1,000-token step memory-bound), the values then row by row (from L2),
+// while each query's numbers come from the same operations in the same
+// order whatever the other queries, the other groups or the thread count:
+// results are batch-invariant. Instruction set chosen as in linear.h.
 #include <cstdint>
 #include <vector>
 

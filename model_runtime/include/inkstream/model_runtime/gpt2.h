@@ -125,9 +125,11 @@ class Gpt2Model {
   // the weights are read once for all of them. ids is (R) int64: the
   // decoding rows' tokens, then each chunk's tokens in order. Returns the
   // logits (R', V) of the decoding rows, then of the last token of each
-  // chunk with `logits` set. Each row's numbers are those of its group or
-  // chunk computed alone (forward_decode, forward_last): on the CPU products
-  // are batch-invariant (kernels/linear.h) and attention is per group.
+  // chunk with `logits` set. A chunk's numbers are those of forward_last on
+  // it alone, the decoding rows' those of forward_decode on them: on the CPU
+  // products are batch-invariant (kernels/linear.h; bf16 where libtorch is
+  // native runs each chunk's products apart) and attention is per group.
+  // Cache lengths advance only when the whole step succeeded.
   at::Tensor forward_step(const at::Tensor& ids, const std::vector<DecodeGroup>& decode,
                           const std::vector<PromptChunk>& chunks) const;
 
