@@ -272,11 +272,7 @@ torch::Tensor Gpt2Model::forward_step(const torch::Tensor& ids, const std::vecto
   TORCH_CHECK(static_cast<std::int64_t>(positions.size()) == R, "decode groups and prompt chunks do not cover the rows");
   const torch::Tensor pos = torch::tensor(positions, torch::TensorOptions().dtype(torch::kLong)).to(ids.device());
   torch::Tensor x = (layers::embedding(wte_, wte_s_, ids, config_.n_embd, compute_) + wpe_.index_select(0, pos)).view({R, 1, config_.n_embd});  // (R, 1, C)
-  layers::RowSegments segments;  // as attention_step makes them
-  std::int64_t decode_rows = 0;
-  for (const DecodeGroup& g : decode) decode_rows += g.rows;
-  if (decode_rows > 0) segments.push_back(decode_rows);
-  for (const PromptChunk& c : chunks) segments.push_back(c.rows);
+  const layers::RowSegments segments = layers::step_segments(decode, chunks);
   for (std::int64_t l = 0; l < config_.n_layer; ++l) {
     const Gpt2Layer& w = layers_[static_cast<std::size_t>(l)];
     x = x + layers::attention_step(layers::layer_norm(x, w.ln_1_w, w.ln_1_b, config_.layer_norm_epsilon), w, config_, l, decode, chunks);
@@ -286,7 +282,7 @@ torch::Tensor Gpt2Model::forward_step(const torch::Tensor& ids, const std::vecto
   // (a chunk's earlier tokens need none): the decoding rows, then one row
   // per chunk that ends its prompt.
   layers::RowSegments out_segments;
-  if (decode_rows > 0) out_segments.push_back(decode_rows);
+  if (!decode.empty()) out_segments.push_back(segments.front());
   for (const PromptChunk& c : chunks)
     if (c.logits) out_segments.push_back(1);
   const bool all = static_cast<std::int64_t>(wanted.size()) == R;

@@ -193,6 +193,15 @@ torch::Tensor linear_nt_rows(const torch::Tensor& x, const torch::Tensor& w, con
 
 }  // namespace
 
+RowSegments step_segments(const std::vector<DecodeGroup>& decode, const std::vector<PromptChunk>& chunks) {
+  RowSegments segments;
+  std::int64_t decode_rows = 0;
+  for (const DecodeGroup& g : decode) decode_rows += g.rows;
+  if (decode_rows > 0) segments.push_back(decode_rows);
+  for (const PromptChunk& c : chunks) segments.push_back(c.rows);
+  return segments;
+}
+
 torch::Tensor conv1d(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b, const torch::Tensor& scales,
                      const RowSegments& segments) {
   if (split_by_segment(x, segments))
@@ -405,11 +414,7 @@ torch::Tensor attention_step(const torch::Tensor& x, const Gpt2Layer& w, const M
   // x is (R, 1, C): the decoding rows, then each chunk's rows
   const auto R = x.size(0), C = x.size(2);
   const auto H = config.n_head, D = config.head_dim();
-  RowSegments segments;
-  std::int64_t decode_rows = 0;
-  for (const DecodeGroup& g : decode) decode_rows += g.rows;
-  if (decode_rows > 0) segments.push_back(decode_rows);
-  for (const PromptChunk& c : chunks) segments.push_back(c.rows);
+  const RowSegments segments = step_segments(decode, chunks);
   torch::Tensor qkv = conv1d(x, w.c_attn_w, w.c_attn_b, w.c_attn_s, segments);  // (R, 1, 3C)
   auto parts = qkv.split(C, /*dim=*/2);                                          // 3 x (R, 1, C)
   const torch::Tensor q = parts[0].view({R, H, 1, D});  // (R, H, 1, D): a decoding row's T = 1, so no transpose needed

@@ -47,6 +47,9 @@ bool is_f16_panels(const at::Tensor& w);
 // with native bf16, where chunks over 64 rows go to oneDNN), else one per
 // segment.
 using RowSegments = std::vector<std::int64_t>;
+// A mixed step's segments: all decoding rows (one segment: they are a
+// decoding step alone), then each chunk.
+RowSegments step_segments(const std::vector<DecodeGroup>& decode, const std::vector<PromptChunk>& chunks);
 
 // Hugging Face Conv1D: x is (B, T, IN), w is (IN, OUT) (or packed, for bf16
 // x without autograd), b is (OUT) -> (B, T, OUT) = x·w + b. For fp32 x, w

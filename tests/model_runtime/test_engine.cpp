@@ -214,9 +214,10 @@ TEST(Engine, RaggedStepAttentionMatchesANaiveFp64Reference) {
   check_ragged_step_attention(false);
 }
 
-// Copies of caches, so that one decoding step can run twice from the same state.
-std::unique_ptr<KvCache> clone(const KvCache& c, const ModelConfig& cfg) {
-  auto out = std::make_unique<KvCache>(cfg, c.batch(), c.capacity(), torch::kFloat32, torch::kCPU);
+// A cache of the same shape and contents (any dtype), so that one step can
+// run twice from the same state.
+std::unique_ptr<KvCache> copy_of(const KvCache& c, const ModelConfig& cfg) {
+  auto out = std::make_unique<KvCache>(cfg, c.batch(), c.capacity(), c.k[0].scalar_type(), torch::kCPU);
   for (std::size_t l = 0; l < c.k.size(); ++l) {
     out->k[l].copy_(c.k[l]);
     out->v[l].copy_(c.v[l]);
@@ -254,7 +255,7 @@ TEST(Engine, ADecodingRowDoesNotDependOnTheOtherRows) {
       first += shapes[g].rows;
     }
     for (const std::size_t g : which) {
-      t.push_back(clone(*tails[g], cfg));
+      t.push_back(copy_of(*tails[g], cfg));
       groups.push_back({prefixes[g].get(), shapes[g].prefix, t.back().get(), shapes[g].rows});
       batch_ids.insert(batch_ids.end(), ids.begin() + firsts[g], ids.begin() + firsts[g] + shapes[g].rows);
     }
@@ -270,17 +271,6 @@ TEST(Engine, ADecodingRowDoesNotDependOnTheOtherRows) {
   // Another order and company: still the same rows.
   const torch::Tensor reordered = run({3, 1});
   EXPECT_TRUE(torch::equal(reordered.narrow(0, 0, 2), together.narrow(0, 6, 2)));
-}
-
-// A cache of the same shape and contents (any dtype).
-std::unique_ptr<KvCache> copy_of(const KvCache& c, const ModelConfig& cfg) {
-  auto out = std::make_unique<KvCache>(cfg, c.batch(), c.capacity(), c.k[0].scalar_type(), torch::kCPU);
-  for (std::size_t l = 0; l < c.k.size(); ++l) {
-    out->k[l].copy_(c.k[l]);
-    out->v[l].copy_(c.v[l]);
-  }
-  out->set_length(c.length());
-  return out;
 }
 
 // A mixed step (decoding rows beside prompt chunks, one forward) gives every

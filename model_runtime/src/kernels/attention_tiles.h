@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdint>
 
+#include "exp_constants.h"
 #include "padded.h"
 
 // The helpers below run per key and query: forced inline (as calls they
@@ -61,6 +62,22 @@ INKSTREAM_INLINE void axpy(float w, const E* v, float* y, std::int64_t D) {
   }
 }
 
+// e^x for a softmax's x = s - max (x <= 0; NaN stays NaN), written once for
+// every trait: Cephes' expf (x = n·ln2 + r, a degree-6 polynomial for e^r,
+// times 2^n); below kExpLow (e^x under FLT_MIN) it is 0.
+template <class T>
+INKSTREAM_INLINE typename T::V exp_softmax(typename T::V x) {
+  const typename T::V lo = T::broadcast(kExpLow);
+  const typename T::V xc = T::max(x, lo);
+  const typename T::V n = T::round(T::mul(xc, T::broadcast(kLog2e)));
+  typename T::V r = T::fma(n, T::broadcast(-kLn2Hi), xc);
+  r = T::fma(n, T::broadcast(-kLn2Lo), r);
+  typename T::V p = T::broadcast(kExpP[0]);
+  for (int i = 1; i < 6; ++i) p = T::fma(p, r, T::broadcast(kExpP[i]));
+  const typename T::V y = T::mul(T::add(T::fma(p, T::mul(r, r), r), T::broadcast(1.0f)), T::pow2(n));
+  return T::nan_from(T::zero_below(y, x, lo), x);
+}
+
 // s[j] = e^(s[j] - top) for j in [0, n), returning their sum: W at a time
 // through the trait's exp (a partial vector for the last ones, so every
 // score goes through the same operations wherever it falls), summed lane by
@@ -72,13 +89,13 @@ INKSTREAM_INLINE float exp_and_sum(float* s, std::int64_t n, float top) {
   typename T::V acc = T::zero();
   std::int64_t j = 0;
   for (; j + T::W <= n; j += T::W) {
-    const typename T::V e = T::exp(T::sub(T::load(s + j), topv));
+    const typename T::V e = exp_softmax<T>(T::sub(T::load(s + j), topv));
     T::store(s + j, e);
     acc = T::add(acc, e);
   }
   if (j < n) {
     const int m = static_cast<int>(n - j);
-    T::store_partial(s + j, T::exp(T::sub(T::load_partial(s + j, m), topv)), m);
+    T::store_partial(s + j, exp_softmax<T>(T::sub(T::load_partial(s + j, m), topv)), m);
     acc = T::add(acc, T::load_partial(s + j, m));  // the lanes past n add 0
   }
   return T::reduce(acc);

@@ -1,5 +1,5 @@
 #pragma once
-// The constants of the kernels' e^x (each vector trait's exp): Cephes'
+// The constants of the kernels' e^x (attention_tiles.h's exp_softmax): Cephes'
 // expf. x = n·ln2 + r with n = round(x·log2 e) and ln2 split in two so that
 // n·ln2_hi is exact; e^r ≈ 1 + r + r²·p(r) on |r| <= ln2/2 (~1 ulp).
 namespace inkstream::kernels {

@@ -2,7 +2,6 @@
 #include <cmath>
 #include <cstring>
 
-#include "exp_constants.h"
 #include "linear_isa.h"
 #include "attention_tiles.h"
 #include "linear_bf16_tiles.h"
@@ -39,23 +38,17 @@ struct Scalar {
   static V fma(V a, V b, V c) { return std::fma(a, b, c); }
   static V add(V a, V b) { return a + b; }
   static V sub(V a, V b) { return a - b; }
-  // e^x for a softmax's x = s - max (x <= 0; NaN stays NaN): Cephes' expf
-  // (x = n·ln2 + r, a degree-6 polynomial for e^r, times 2^n), the same
-  // operations in every trait; below -87.3 (e^x under FLT_MIN) it is 0.
-  static V exp(V x) {
-    if (x != x) return x;
-    if (x < kExpLow) return 0.0f;
-    const float n = std::nearbyint(x * kLog2e);  // to nearest even, as the vector rounds
-    float r = std::fma(-n, kLn2Hi, x);
-    r = std::fma(-n, kLn2Lo, r);
-    float p = kExpP[0];
-    for (int i = 1; i < 6; ++i) p = std::fma(p, r, kExpP[i]);
-    const float y = std::fma(p, r * r, r) + 1.0f;
+  // The pieces of attention_tiles.h's exp_softmax, as the vector traits do them.
+  static V max(V a, V b) { return a > b ? a : b; }  // a NaN a gives b
+  static V round(V v) { return std::nearbyint(v); }  // to nearest even
+  static V pow2(V n) {
     const std::uint32_t bits = static_cast<std::uint32_t>(static_cast<std::int32_t>(n) + 127) << 23;
-    float scale;
-    std::memcpy(&scale, &bits, sizeof scale);
-    return y * scale;
+    float f;
+    std::memcpy(&f, &bits, sizeof f);
+    return f;
   }
+  static V zero_below(V y, V x, V lo) { return x < lo ? 0.0f : y; }
+  static V nan_from(V y, V x) { return x != x ? x : y; }
   static float reduce(V v) { return v; }
 };
 
