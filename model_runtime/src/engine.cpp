@@ -58,6 +58,15 @@ void move_if(Container& from, std::vector<std::unique_ptr<Sequence>>& to, Pred p
 // Logits as fp32 on the CPU, contiguous: what the samplers read.
 torch::Tensor host_logits(const torch::Tensor& logits) { return logits.to(torch::kFloat32).to(torch::kCPU).contiguous(); }
 
+void after_failed_forward(const std::exception& e, c10::Device dev) {
+  spdlog::warn("engine: a step's forward failed: {}", first_line(e));
+#if INKSTREAM_WITH_CUDA
+  if (dev.is_cuda()) c10::cuda::CUDACachingAllocator::emptyCache();
+#else
+  (void)dev;
+#endif
+}
+
 }  // namespace
 
 Engine::Engine(std::shared_ptr<const Gpt2Model> model, EngineOptions options)
@@ -167,8 +176,24 @@ void Engine::run() {
   retire(left);
 }
 
+// Prompt chunks that run in one forward: `readers[i]` reads `chunks[i]`,
+// whose tokens are the next chunks[i].rows of `ids`.
+struct Engine::Reading {
+  std::vector<Sequence*> readers;
+  std::vector<PromptChunk> chunks;
+  std::vector<std::int64_t> ids;
+};
+
+// One decoding token for each active row of the requests in `batch`
+// (`groups[i]` is batch[i]'s; `ids` their inputs in order).
+struct Engine::Decoding {
+  std::vector<Sequence*> batch;
+  std::vector<DecodeGroup> groups;
+  std::vector<std::int64_t> ids;
+};
+
 // Releases what finished requests hold and hands them their results.
-void Engine::retire(std::vector<std::unique_ptr<Sequence>>& done) {
+void Engine::retire(Finished& done) {
   for (auto& s : done) {
     if (s->admitted) {
       // An entry whose prompt was not fully read stays valid up to its length.
@@ -193,19 +218,12 @@ void Engine::retire(std::vector<std::unique_ptr<Sequence>>& done) {
   done.clear();
 }
 
-void Engine::step() {
-  const ModelConfig& cfg = model_->config();
+// Admits waiting requests, in arrival order, while rows and memory allow;
+// returns them (now at the end of running_). Those that can never fit end
+// in `done`.
+std::vector<Sequence*> Engine::admit(Finished& done) {
   const auto now = Clock::now();
-  std::vector<std::unique_ptr<Sequence>> done;
-
-  // 1. Cancelled and late requests end now, waiting or running (a deadline
-  // still lets the prompt give its first token, as it always did).
-  auto ended = [&](Sequence& s) { return s.end_if_cancelled_or_late(now); };
-  move_if(waiting_, done, ended);
-  move_if(running_, done, ended);
-  retire(done);  // frees their entries before admission looks for reusable ones
-
-  // 2. Admission, in arrival order, while rows and memory allow.
+  std::vector<Sequence*> admitted;
   int rows = 0;
   for (const auto& s : running_) rows += static_cast<int>(s->active().size());
   while (!waiting_.empty()) {
@@ -243,49 +261,205 @@ void Engine::step() {
       stats_.prompt_tokens += s.prompt().size();
       stats_.cached_prompt_tokens += static_cast<std::uint64_t>(s.reused);
     }
+    admitted.push_back(&s);
     running_.push_back(std::move(waiting_.front()));
     waiting_.pop_front();
   }
+  return admitted;
+}
 
-  c10::InferenceMode inference;
-  const auto dev = model_->device();
-  const auto long_opts = torch::TensorOptions().dtype(torch::kLong);
-  // A failure fails the requests of that computation, frees what they held
-  // and leaves the engine usable.
-  // `prompt_written`: the computation was writing its prompt's entry (the
-  // last write may be partial: the entry is dropped); a decoding step only
-  // writes the request's own rows, so its cached prompt stays.
-  auto fail = [&](Sequence& s, const std::exception& e, bool prompt_written) {
-    fail_with(s, e);
-    spdlog::error("engine: {}", s.error());
-    if (s.entry) pool_->release(s.entry, 0, /*discard=*/prompt_written);
-    s.entry.reset();
-  };
-
-  // 3. Prompt chunks, in arrival order, while this step's prompt budget
-  // lasts. A chunk's bounds depend only on its own request (its first
-  // uncached token, then every prefill_chunk tokens); the budget decides
-  // only when it runs.
-  std::vector<Sequence*> readers;
-  std::vector<PromptChunk> chunks;
-  std::vector<std::int64_t> chunk_ids;
-  std::int64_t prompt_budget = options_.prefill_chunk;
-  const auto compute_time = Clock::now();
-  for (auto& sp : running_) {
+// The next chunk of each unread prompt among `candidates`, in order, while
+// `budget` (prompt tokens) lasts. A chunk's bounds depend only on its own
+// request (its first uncached token, then every prefill_chunk tokens); the
+// budget decides only when it runs. A step reads at least one chunk; with
+// `whole_prompts_only` only prompts whose rest is one chunk that fits.
+Engine::Reading Engine::plan_reading(const std::vector<Sequence*>& candidates, std::int64_t& budget, bool whole_prompts_only) {
+  Reading r;
+  const auto now = Clock::now();
+  for (Sequence* sp : candidates) {
     Sequence& s = *sp;
     if (s.prefilled() || s.done()) continue;
     // Checked again just before computing: a cancellation that came during
-    // this step's admission costs no further work.
-    if (s.end_if_cancelled_or_late(compute_time)) continue;
+    // admission costs no further work.
+    if (s.end_if_cancelled_or_late(now)) continue;
     KvCache& cache = s.entry->cache;
     const std::int64_t from = cache.length(), size = static_cast<std::int64_t>(s.prompt().size());
     const std::int64_t count = std::min<std::int64_t>(options_.prefill_chunk, size - from);
-    if (count > prompt_budget && prompt_budget < options_.prefill_chunk) break;  // the next step reads it
-    prompt_budget -= count;
-    readers.push_back(&s);
-    chunks.push_back({&cache, count, from + count == size});
-    chunk_ids.insert(chunk_ids.end(), s.prompt().begin() + from, s.prompt().begin() + from + count);
+    if (whole_prompts_only) {
+      if (from + count < size || count > budget) continue;  // a step's chunks read it
+    } else if (count > budget && budget < options_.prefill_chunk) {
+      break;  // the next step reads it
+    }
+    budget -= count;
+    r.readers.push_back(&s);
+    r.chunks.push_back({&cache, count, from + count == size});
+    r.ids.insert(r.ids.end(), s.prompt().begin() + from, s.prompt().begin() + from + count);
   }
+  return r;
+}
+
+// One forward: logits (R', V) as fp32 on the host; throws as the model does.
+torch::Tensor Engine::forward(const std::vector<std::int64_t>& ids, const std::vector<DecodeGroup>& decode,
+                              const std::vector<PromptChunk>& chunks, const std::function<void()>& between_blocks) {
+  const auto dev = model_->device();
+  const auto t = torch::tensor(ids, torch::TensorOptions().dtype(torch::kLong)).to(dev);
+  return host_logits(model_->forward_step(t, decode, chunks, between_blocks));
+}
+
+// A failure fails the requests of that computation, frees what they held and
+// leaves the engine usable. `prompt_written`: the computation was writing
+// the prompt's entry (the last write may be partial: the entry is dropped);
+// a decoding step only writes the request's own rows, so its cached prompt
+// stays.
+void Engine::fail(Sequence& s, const std::exception& e, bool prompt_written) {
+  fail_with(s, e);
+  spdlog::error("engine: {}", s.error());
+  if (s.entry) pool_->release(s.entry, 0, /*discard=*/prompt_written);
+  s.entry.reset();
+}
+
+// Chunk i's result at row `row` of `logits`: a prompt read to its end gives
+// its first tokens and gets its decoding rows. Returns the next row.
+std::int64_t Engine::take_chunk(Reading& r, std::size_t i, const torch::Tensor& logits, std::int64_t row) {
+  Sequence& s = *r.readers[i];
+  const PromptChunk& chunk = r.chunks[i];
+  const auto first = s.prompt().begin() + (s.entry->cache.length() - chunk.rows);
+  s.entry->tokens.insert(s.entry->tokens.end(), first, first + chunk.rows);
+  if (!chunk.logits) return row;
+  s.mark_prefilled(Clock::now());
+  s.sample(logits.data_ptr<float>() + row * logits.size(1), 1, logits.size(1));  // one row, shared by its N alternatives
+  try {
+    if (!s.done())
+      s.tail = std::make_unique<KvCache>(model_->config(), static_cast<std::int64_t>(s.active().size()), s.max_tokens(),
+                                         model_->kv_dtype(), model_->device());
+  } catch (const std::exception& e) {
+    fail(s, e, /*prompt_written=*/false);
+  }
+  return row + 1;
+}
+
+// The chunks in one forward; if that fails, each alone, so that only a
+// request whose own chunk fails ends. (A failed forward advanced no cache's
+// length: running a chunk again writes the same positions.)
+void Engine::read(Reading& r) {
+  if (r.chunks.empty()) return;
+  torch::Tensor logits;
+  try {
+    logits = forward(r.ids, {}, r.chunks);
+  } catch (const std::exception& e) {
+    after_failed_forward(e, model_->device());
+    if (r.readers.size() == 1) {  // already alone
+      fail(*r.readers.front(), e, /*prompt_written=*/true);
+      return;
+    }
+  }
+  if (logits.defined()) {
+    for (std::size_t i = 0, row = 0; i < r.readers.size(); ++i) row = static_cast<std::size_t>(take_chunk(r, i, logits, static_cast<std::int64_t>(row)));
+    return;
+  }
+  for (std::size_t i = 0, first = 0; i < r.readers.size(); first += static_cast<std::size_t>(r.chunks[i].rows), ++i) {
+    torch::Tensor own_logits;
+    try {
+      const std::vector<std::int64_t> own(r.ids.begin() + static_cast<std::ptrdiff_t>(first),
+                                          r.ids.begin() + static_cast<std::ptrdiff_t>(first) + r.chunks[i].rows);
+      own_logits = forward(own, {}, {r.chunks[i]});
+    } catch (const std::exception& e) {
+      fail(*r.readers[i], e, /*prompt_written=*/true);
+      continue;
+    }
+    take_chunk(r, i, own_logits, 0);
+  }
+}
+
+// Every active row of every request whose prompt is read.
+Engine::Decoding Engine::collect_decoding_rows() {
+  Decoding d;
+  const auto now = Clock::now();  // a deadline that passed during the chunks' forward costs no token
+  for (auto& sp : running_) {
+    Sequence& s = *sp;
+    if (!s.prefilled() || s.done() || !s.tail) continue;
+    if (s.end_if_cancelled_or_late(now)) continue;
+    d.batch.push_back(&s);
+    d.groups.push_back({&s.entry->cache, static_cast<std::int64_t>(s.prompt().size()), s.tail.get(),
+                        static_cast<std::int64_t>(s.active().size())});
+    d.ids.insert(d.ids.end(), s.next_ids().begin(), s.next_ids().end());
+  }
+  return d;
+}
+
+// Samples the decoding rows from the first rows of `logits`; returns the
+// next row.
+std::int64_t Engine::sample(Decoding& d, const torch::Tensor& logits) {
+  const std::int64_t V = logits.size(1);
+  std::int64_t row = 0;
+  for (std::size_t i = 0; i < d.batch.size(); ++i) {
+    d.batch[i]->sample(logits.data_ptr<float>() + row * V, d.groups[i].rows, V);
+    row += d.groups[i].rows;
+  }
+  return row;
+}
+
+void Engine::decode(Decoding& d, const std::function<void()>& between_blocks) {
+  if (d.ids.empty()) return;
+  torch::Tensor logits;
+  try {
+    logits = forward(d.ids, d.groups, {}, between_blocks);
+  } catch (const std::exception& e) {
+    after_failed_forward(e, model_->device());
+    for (Sequence* s : d.batch) fail(*s, e, /*prompt_written=*/false);
+    return;
+  }
+  sample(d, logits);
+}
+
+// Between two blocks of a decoding forward: requests submitted since are
+// admitted, and those whose whole prompt rest fits in `budget` are read and
+// give their first tokens now; they decode from the next step on. Nothing
+// here touches the running forward's requests: an entry is leased by one
+// request, a newcomer's rows are its own, and the model is immutable.
+void Engine::read_newcomers(std::int64_t& budget) {
+  {
+    std::lock_guard lock(mutex_);
+    if (incoming_.empty() || budget <= 0) return;
+    while (!incoming_.empty()) {
+      waiting_.push_back(std::move(incoming_.front()));
+      incoming_.pop_front();
+    }
+  }
+  try {
+    Finished done;
+    const auto now = Clock::now();
+    move_if(waiting_, done, [&](Sequence& s) { return s.end_if_cancelled_or_late(now); });
+    const std::vector<Sequence*> admitted = admit(done);
+    retire(done);  // none of them holds anything the forward uses
+    Reading r = plan_reading(admitted, budget, /*whole_prompts_only=*/true);
+    read(r);
+  } catch (const std::exception& e) {  // e.g. bad_alloc in bookkeeping: the running forward must go on
+    spdlog::error("engine: reading newcomers during a step failed: {}", first_line(e));
+  }
+}
+
+void Engine::step() {
+  // 1. Cancelled and late requests end now, waiting or running (a deadline
+  // still lets the prompt give its first token, as it always did).
+  Finished done;
+  const auto now = Clock::now();
+  auto ended = [&](Sequence& s) { return s.end_if_cancelled_or_late(now); };
+  move_if(waiting_, done, ended);
+  move_if(running_, done, ended);
+  retire(done);  // frees their entries before admission looks for reusable ones
+
+  // 2. Admission, in arrival order, while rows and memory allow.
+  admit(done);
+  retire(done);
+
+  // 3. Prompt chunks, in arrival order, while this step's prompt budget lasts.
+  c10::InferenceMode inference;
+  const auto compute_time = Clock::now();
+  std::vector<Sequence*> all;
+  for (auto& s : running_) all.push_back(s.get());
+  std::int64_t budget = options_.prefill_chunk;
+  Reading reading = plan_reading(all, budget, /*whole_prompts_only=*/false);
 
   // 4. The chunks and one decoding token for every active row of every
   // request. Where a forward costs about the same for a few rows as for many
@@ -294,136 +468,46 @@ void Engine::step() {
   // two AVX2 cores): a newcomer's first token would wait for every
   // streaming row's work, so the chunks run first, together in one forward
   // of their own, and their requests' first tokens go out before the
-  // decoding forward, which they join at once. (Fixed per device: a row's
+  // decoding forward, which they join at once; requests that arrive during
+  // that forward are read between its blocks. (Fixed per device: a row's
   // numbers do not depend on the schedule either way.) A forward that fails
   // (out of memory) runs again apart, the chunks each alone, so that only a
   // request whose own work fails ends.
-  const bool one_forward = options_.one_forward_per_step.value_or(dev.is_cuda());
-  std::vector<Sequence*> batch;
-  std::vector<DecodeGroup> groups;
-  std::vector<std::int64_t> ids;
-  auto collect_decoding_rows = [&] {
-    const auto now = Clock::now();  // a deadline that passed during the chunks' forward costs no token
-    for (auto& sp : running_) {
-      Sequence& s = *sp;
-      if (!s.prefilled() || s.done() || !s.tail) continue;
-      if (s.end_if_cancelled_or_late(now)) continue;
-      batch.push_back(&s);
-      groups.push_back({&s.entry->cache, static_cast<std::int64_t>(s.prompt().size()), s.tail.get(),
-                        static_cast<std::int64_t>(s.active().size())});
-      ids.insert(ids.end(), s.next_ids().begin(), s.next_ids().end());
-    }
-  };
-  // One forward: logits (R', V) as fp32 on the host; throws as the model does.
-  auto forward = [&](const std::vector<std::int64_t>& all_ids, const std::vector<DecodeGroup>& decode,
-                     const std::vector<PromptChunk>& reading) {
-    return host_logits(model_->forward_step(torch::tensor(all_ids, long_opts).to(dev), decode, reading));
-  };
-  auto after_failure = [&](const std::exception& e) {
-    spdlog::warn("engine: a step's forward failed: {}", first_line(e));
-#if INKSTREAM_WITH_CUDA
-    if (dev.is_cuda()) c10::cuda::CUDACachingAllocator::emptyCache();
-#endif
-  };
-  auto sample_decoding_rows = [&](const torch::Tensor& logits) {
-    const std::int64_t V = logits.size(1);
-    std::int64_t row = 0;
-    for (std::size_t i = 0; i < batch.size(); ++i) {
-      batch[i]->sample(logits.data_ptr<float>() + row * V, groups[i].rows, V);
-      row += groups[i].rows;
-    }
-    return row;
-  };
-  // Chunk i's result at row `row` of `logits`: a prompt read to its end gives
-  // its first tokens and gets its decoding rows. Returns the next row.
-  auto take_chunk = [&](std::size_t i, const torch::Tensor& logits, std::int64_t row) -> std::int64_t {
-    Sequence& s = *readers[i];
-    const auto first = s.prompt().begin() + (s.entry->cache.length() - chunks[i].rows);
-    s.entry->tokens.insert(s.entry->tokens.end(), first, first + chunks[i].rows);
-    if (!chunks[i].logits) return row;
-    s.mark_prefilled(Clock::now());
-    s.sample(logits.data_ptr<float>() + row * logits.size(1), 1, logits.size(1));  // one row, shared by its N alternatives
-    try {
-      if (!s.done()) s.tail = std::make_unique<KvCache>(cfg, static_cast<std::int64_t>(s.active().size()), s.max_tokens(),
-                                                        model_->kv_dtype(), dev);
-    } catch (const std::exception& e) {
-      fail(s, e, /*prompt_written=*/false);
-    }
-    return row + 1;
-  };
-  // The chunks in one forward; if that fails, each alone, so that only a
-  // request whose own chunk fails ends. (A failed forward advanced no
-  // cache's length: running a chunk again writes the same positions.)
-  auto read_chunks = [&] {
-    if (chunks.empty()) return;
-    torch::Tensor logits;
-    try {
-      logits = forward(chunk_ids, {}, chunks);
-    } catch (const std::exception& e) {
-      after_failure(e);
-      if (readers.size() == 1) {  // already alone
-        fail(*readers.front(), e, /*prompt_written=*/true);
-        return;
-      }
-    }
-    if (logits.defined()) {
-      for (std::int64_t i = 0, row = 0; i < static_cast<std::int64_t>(readers.size()); ++i) row = take_chunk(static_cast<std::size_t>(i), logits, row);
-      return;
-    }
-    for (std::size_t i = 0, first = 0; i < readers.size(); first += static_cast<std::size_t>(chunks[i].rows), ++i) {
-      torch::Tensor own_logits;
-      try {
-        const std::vector<std::int64_t> own(chunk_ids.begin() + first, chunk_ids.begin() + first + chunks[i].rows);
-        own_logits = forward(own, {}, {chunks[i]});
-      } catch (const std::exception& e) {
-        fail(*readers[i], e, /*prompt_written=*/true);
-        continue;
-      }
-      take_chunk(i, own_logits, 0);
-    }
-  };
-  auto decode_rows_once = [&] {
-    if (ids.empty()) return;
-    torch::Tensor logits;
-    try {
-      logits = forward(ids, groups, {});
-    } catch (const std::exception& e) {
-      after_failure(e);
-      for (Sequence* s : batch) fail(*s, e, /*prompt_written=*/false);
-      return;
-    }
-    sample_decoding_rows(logits);
-  };
+  const bool one_forward = options_.one_forward_per_step.value_or(model_->device().is_cuda());
+  Decoding decoding;
   bool apart = !one_forward;
   if (one_forward) {
-    collect_decoding_rows();
-    std::vector<std::int64_t> all_ids = ids;
-    all_ids.insert(all_ids.end(), chunk_ids.begin(), chunk_ids.end());
+    decoding = collect_decoding_rows();
+    std::vector<std::int64_t> all_ids = decoding.ids;
+    all_ids.insert(all_ids.end(), reading.ids.begin(), reading.ids.end());
     torch::Tensor logits;
     try {
-      if (!all_ids.empty()) logits = forward(all_ids, groups, chunks);
+      if (!all_ids.empty()) logits = forward(all_ids, decoding.groups, reading.chunks);
     } catch (const std::exception& e) {
-      after_failure(e);
+      after_failed_forward(e, model_->device());
       apart = true;  // one request's chunk must not end every stream: again, apart
     }
     if (logits.defined())
-      for (std::int64_t i = 0, row = sample_decoding_rows(logits); i < static_cast<std::int64_t>(readers.size()); ++i)
-        row = take_chunk(static_cast<std::size_t>(i), logits, row);
+      for (std::size_t i = 0, row = static_cast<std::size_t>(sample(decoding, logits)); i < reading.readers.size(); ++i)
+        row = static_cast<std::size_t>(take_chunk(reading, i, logits, static_cast<std::int64_t>(row)));
   }
+  std::int64_t between_budget = options_.prefill_chunk;
   if (apart) {
-    read_chunks();
-    if (!one_forward) collect_decoding_rows();  // the newcomers decode at once
-    decode_rows_once();
+    read(reading);
+    if (!one_forward) decoding = collect_decoding_rows();  // the newcomers decode at once
+    std::function<void()> between_blocks;
+    if (!one_forward && options_.read_newcomers_between_blocks) between_blocks = [&] { read_newcomers(between_budget); };
+    decode(decoding, between_blocks);
   }
-  const std::size_t decode_rows = ids.size();
   {
     std::lock_guard lock(mutex_);
     ++stats_.steps;
   }
 
   if (spdlog::should_log(spdlog::level::trace))
-    spdlog::trace("engine: step {}: {} prompt tokens in {} chunks, {} rows decoded; {:.1f} ms", stats_.steps, chunk_ids.size(),
-                  chunks.size(), decode_rows, std::chrono::duration<double, std::milli>(Clock::now() - compute_time).count());
+    spdlog::trace("engine: step {}: {} prompt tokens in {} chunks, {} rows decoded, {} prompt tokens read between blocks; {:.1f} ms",
+                  stats_.steps, reading.ids.size(), reading.chunks.size(), decoding.ids.size(), options_.prefill_chunk - between_budget,
+                  std::chrono::duration<double, std::milli>(Clock::now() - compute_time).count());
 
   // 5. Finished requests leave.
   move_if(running_, done, [](const Sequence& s) { return s.done(); });

@@ -241,7 +241,8 @@ torch::Tensor Gpt2Model::forward_decode(const torch::Tensor& ids, const std::vec
 }
 
 torch::Tensor Gpt2Model::forward_step(const torch::Tensor& ids, const std::vector<DecodeGroup>& decode,
-                                      const std::vector<PromptChunk>& chunks) const {
+                                      const std::vector<PromptChunk>& chunks,
+                                      const std::function<void()>& between_blocks) const {
   // ids is (R)
   TORCH_CHECK(ids.dim() == 1, "ids must be (R)");
   const auto R = ids.size(0);
@@ -277,6 +278,7 @@ torch::Tensor Gpt2Model::forward_step(const torch::Tensor& ids, const std::vecto
     const Gpt2Layer& w = layers_[static_cast<std::size_t>(l)];
     x = x + layers::attention_step(layers::layer_norm(x, w.ln_1_w, w.ln_1_b, config_.layer_norm_epsilon), w, config_, l, decode, chunks);
     x = x + layers::mlp(layers::layer_norm(x, w.ln_2_w, w.ln_2_b, config_.layer_norm_epsilon), w, config_.activation, segments);
+    if (between_blocks) between_blocks();
   }
   // Only the rows whose logits are wanted go through ln_f and the lm_head
   // (a chunk's earlier tokens need none): the decoding rows, then one row

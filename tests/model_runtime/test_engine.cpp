@@ -655,6 +655,48 @@ TEST(Engine, ManyNewPromptsShareOneChunkOfReadingPerStep) {
   EXPECT_GE(last - at_submit, 27) << "A waited for several prompts' chunks in one step";
 }
 
+// A request that arrives while a decoding forward runs is read between two
+// of its blocks (the CPU's schedule): its first token comes within that
+// step, not after it. It arrives from a stream's first token, which the
+// scheduler hands out just before the decoding forward of the stream's
+// second one. Both requests still give their tokens alone; with the option
+// off the newcomer waits for the next step (the control).
+void check_a_newcomer_is_read_between_blocks(bool between_blocks) {
+  SCOPED_TRACE(between_blocks ? "read between blocks" : "read by the next step");
+  const auto model = deep();
+  EngineOptions options;
+  options.one_forward_per_step = false;
+  options.read_newcomers_between_blocks = between_blocks;
+  Engine engine(model, options);
+  const auto a = request(*model, "Alpha said that", 1, 6, 7);
+  const auto b = request(*model, "Bravo said that the", 2, 1, 8);
+  std::promise<GenerationResult> newcomer;
+  std::optional<std::uint64_t> submitted_in, b_first_in;  // engine steps completed at that moment
+  std::string a_first_text;
+  const auto ra = engine.generate(a, [&](const StreamEvent& e) {
+    if (submitted_in) return;
+    a_first_text = std::string(e.text);
+    submitted_in = engine.stats().steps;
+    engine.submit(
+        b, [&](const StreamEvent&) { if (!b_first_in) b_first_in = engine.stats().steps; }, nullptr,
+        [&](GenerationResult r) { newcomer.set_value(std::move(r)); });
+  });
+  const auto rb = newcomer.get_future().get();
+  ASSERT_EQ(ra.error, "");
+  ASSERT_EQ(rb.error, "");
+  // The stream's first event was its first token (from the step's chunks,
+  // before the decoding forward): the setting this test needs.
+  ASSERT_EQ(a_first_text, model->tokenizer().decode(std::vector<TokenId>{ra.alternatives.at(0).token_ids.at(0)}));
+  ASSERT_TRUE(submitted_in && b_first_in);
+  EXPECT_EQ(*b_first_in, *submitted_in + (between_blocks ? 0 : 1));
+  Engine solo(model);
+  EXPECT_EQ(tokens_of(ra), tokens_of(solo.generate(a)));
+  EXPECT_EQ(tokens_of(rb), tokens_of(solo.generate(b)));
+}
+
+TEST(Engine, ANewcomerIsReadBetweenTheBlocksOfARunningStep) { check_a_newcomer_is_read_between_blocks(true); }
+TEST(Engine, ANewcomerWaitsForTheNextStepWhenNotReadBetweenBlocks) { check_a_newcomer_is_read_between_blocks(false); }
+
 // A step's forward that fails (out of memory) is run again apart: the prompt
 // chunks each alone, so only a request whose own work fails ends, and the
 // streams go on. Two newcomers join while a stream runs; their chunks

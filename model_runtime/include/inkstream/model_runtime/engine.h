@@ -21,8 +21,13 @@
 //     many requests join; on the CPU, where a step's cost grows with its
 //     rows, the chunks first, all together in one forward, so that a
 //     newcomer's first token does not wait for every stream's next one,
-//     then the decoding rows, the newcomers among them. A prompt read to
-//     its end gives the first token of each of its N alternatives.
+//     then the decoding rows, the newcomers among them. Requests that
+//     arrive during that decoding forward are admitted between two of its
+//     blocks, and a short prompt (all of it within `prefill_chunk` tokens
+//     for the forward) is read there and gives its first token at once: a
+//     step of many rows takes tens of milliseconds on a laptop CPU, a
+//     block a twelfth of it. A prompt read to its end gives the first token
+//     of each of its N alternatives.
 // A request's output depends only on itself: each prompt is chunked the same
 // way whatever else runs, and on the CPU in fp32 every row's arithmetic is
 // independent of the other rows (kernels/linear.h).
@@ -49,6 +54,12 @@ struct EngineOptions {
   // chunks first in a forward of their own (false); unset: one forward on
   // CUDA, chunks first on the CPU (see step 4 above).
   std::optional<bool> one_forward_per_step;
+  // With the chunks first: a request that arrives while the decoding
+  // forward runs is admitted between two of its blocks and, when its whole
+  // (uncached) prompt fits in what is left of `prefill_chunk` tokens for
+  // that forward, read there, so that its first token need not wait for the
+  // rest of a long step (see step 4 above). Off: it waits for the next step.
+  bool read_newcomers_between_blocks = true;
   GeneratorLimits limits;
 };
 
@@ -83,9 +94,25 @@ class Engine {
   const EngineOptions& options() const { return options_; }
 
  private:
+  struct Reading;   // prompt chunks that run in one forward (engine.cpp)
+  struct Decoding;  // one decoding token for each active row of some requests
+  using Finished = std::vector<std::unique_ptr<Sequence>>;
+
   void run();
   void step();
-  void retire(std::vector<std::unique_ptr<Sequence>>& done);
+  void retire(Finished& done);
+  // The parts of a step (engine.cpp), scheduler thread only.
+  std::vector<Sequence*> admit(Finished& done);
+  Reading plan_reading(const std::vector<Sequence*>& candidates, std::int64_t& budget, bool whole_prompts_only);
+  void read(Reading& reading);
+  std::int64_t take_chunk(Reading& reading, std::size_t i, const at::Tensor& logits, std::int64_t row);
+  Decoding collect_decoding_rows();
+  void decode(Decoding& decoding, const std::function<void()>& between_blocks);
+  std::int64_t sample(Decoding& decoding, const at::Tensor& logits);
+  void read_newcomers(std::int64_t& budget);
+  at::Tensor forward(const std::vector<std::int64_t>& ids, const std::vector<DecodeGroup>& decode,
+                     const std::vector<PromptChunk>& chunks, const std::function<void()>& between_blocks = {});
+  void fail(Sequence& s, const std::exception& e, bool prompt_written);
 
   std::shared_ptr<const Gpt2Model> model_;
   EngineOptions options_;

@@ -130,8 +130,13 @@ class Gpt2Model {
   // products are batch-invariant (kernels/linear.h; bf16 where libtorch is
   // native runs each chunk's products apart) and attention is per group.
   // Cache lengths advance only when the whole step succeeded.
+  // `between_blocks`, when set, runs on the calling thread after each
+  // transformer block: a scheduler may run other forwards there, of other
+  // sequences (the model is immutable), so that a newcomer does not wait
+  // for the whole of a long step; it must not touch this step's caches.
   at::Tensor forward_step(const at::Tensor& ids, const std::vector<DecodeGroup>& decode,
-                          const std::vector<PromptChunk>& chunks) const;
+                          const std::vector<PromptChunk>& chunks,
+                          const std::function<void()>& between_blocks = {}) const;
 
   // Training forward: ids is (B, T) int64 -> logits (B, T, V), no cache, with
   // autograd. With `recompute_blocks` (gradient checkpointing) each block
