@@ -340,14 +340,17 @@ std::int64_t Engine::take_chunk(Reading& r, std::size_t i, const torch::Tensor& 
 
 // The chunks in one forward; if that fails, each alone, so that only a
 // request whose own chunk fails ends. (A failed forward advanced no cache's
-// length: running a chunk again writes the same positions.)
-void Engine::read(Reading& r) {
+// length: running a chunk again writes the same positions.) With
+// `or_leave_for_a_step`, a failed forward fails nobody: a step reads the
+// chunks again.
+void Engine::read(Reading& r, bool or_leave_for_a_step) {
   if (r.chunks.empty()) return;
   torch::Tensor logits;
   try {
     logits = forward(r.ids, {}, r.chunks);
   } catch (const std::exception& e) {
     after_failed_forward(e, model_->device());
+    if (or_leave_for_a_step) return;
     if (r.readers.size() == 1) {  // already alone
       fail(*r.readers.front(), e, /*prompt_written=*/true);
       return;
@@ -416,27 +419,41 @@ void Engine::decode(Decoding& d, const std::function<void()>& between_blocks) {
 // admitted, and those whose whole prompt rest fits in `budget` are read and
 // give their first tokens now; they decode from the next step on. Nothing
 // here touches the running forward's requests: an entry is leased by one
-// request, a newcomer's rows are its own, and the model is immutable.
+// request, a newcomer's rows are its own, and the model is immutable. Not
+// while a request that ends this step still holds its entry: a newcomer
+// (the writer's next keystroke after a cancelled suggestion) may need its
+// cached prompt, free from the step's end on. Reading here runs beside the
+// suspended forward's activations: if it runs out of memory, a step reads
+// the prompt again instead of failing the request.
 void Engine::read_newcomers(std::int64_t& budget) {
   {
     std::lock_guard lock(mutex_);
     if (incoming_.empty() || budget <= 0) return;
+  }
+  for (const auto& s : running_)
+    if (s->done() || s->cancelled()) return;
+  {
+    std::lock_guard lock(mutex_);
     while (!incoming_.empty()) {
       waiting_.push_back(std::move(incoming_.front()));
       incoming_.pop_front();
     }
   }
+  Finished done;
+  std::vector<Sequence*> admitted;
   try {
-    Finished done;
     const auto now = Clock::now();
     move_if(waiting_, done, [&](Sequence& s) { return s.end_if_cancelled_or_late(now); });
-    const std::vector<Sequence*> admitted = admit(done);
-    retire(done);  // none of them holds anything the forward uses
+    admitted = admit(done);
     Reading r = plan_reading(admitted, budget, /*whole_prompts_only=*/true);
-    read(r);
+    read(r, /*or_leave_for_a_step=*/true);
   } catch (const std::exception& e) {  // e.g. bad_alloc in bookkeeping: the running forward must go on
     spdlog::error("engine: reading newcomers during a step failed: {}", first_line(e));
+    // A prompt read but not taken would never decode nor end: it fails.
+    for (Sequence* s : admitted)
+      if (!s->done() && s->prefilled() && !s->tail) fail(*s, e, /*prompt_written=*/true);
   }
+  retire(done);  // none of them holds anything the forward uses
 }
 
 void Engine::step() {
@@ -491,7 +508,9 @@ void Engine::step() {
       for (std::size_t i = 0, row = static_cast<std::size_t>(sample(decoding, logits)); i < reading.readers.size(); ++i)
         row = static_cast<std::size_t>(take_chunk(reading, i, logits, static_cast<std::int64_t>(row)));
   }
-  std::int64_t between_budget = options_.prefill_chunk;
+  // What the step's chunks left of its prompt budget (prefill_chunk tokens
+  // a step, all requests together) is for newcomers between blocks.
+  std::int64_t between_budget = budget;
   if (apart) {
     read(reading);
     if (!one_forward) decoding = collect_decoding_rows();  // the newcomers decode at once
@@ -506,7 +525,7 @@ void Engine::step() {
 
   if (spdlog::should_log(spdlog::level::trace))
     spdlog::trace("engine: step {}: {} prompt tokens in {} chunks, {} rows decoded, {} prompt tokens read between blocks; {:.1f} ms",
-                  stats_.steps, reading.ids.size(), reading.chunks.size(), decoding.ids.size(), options_.prefill_chunk - between_budget,
+                  stats_.steps, reading.ids.size(), reading.chunks.size(), decoding.ids.size(), budget - between_budget,
                   std::chrono::duration<double, std::milli>(Clock::now() - compute_time).count());
 
   // 5. Finished requests leave.

@@ -52,6 +52,7 @@ class Sequence {
   // Ends it when it was cancelled (Cancelled) or, once its prompt has given
   // the first token, when its deadline has passed (Length). Returns done().
   bool end_if_cancelled_or_late(Clock::time_point now);
+  bool cancelled() const { return cancel_ && cancel_->cancelled(); }
 
   // Timing marks, set by the engine.
   void mark_admitted(Clock::time_point t) { admitted_at_ = t; }

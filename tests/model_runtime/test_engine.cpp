@@ -695,6 +695,37 @@ void check_a_newcomer_is_read_between_blocks(bool between_blocks) {
 }
 
 TEST(Engine, ANewcomerIsReadBetweenTheBlocksOfARunningStep) { check_a_newcomer_is_read_between_blocks(true); }
+
+// The writer's next keystroke: a suggestion is cancelled and the longer
+// prompt submitted at once, while another document streams. The cancelled
+// request holds its cached prompt until the step ends, so the newcomer is
+// not admitted between the blocks (it would find no reusable entry) but at
+// the next step, reusing the cancelled one's prompt.
+TEST(Engine, ACancelledRequestsSuccessorStillReusesItsPrompt) {
+  const auto model = deep();
+  EngineOptions options;
+  options.one_forward_per_step = false;
+  Engine engine(model, options);
+  RunningStream other(engine, request(*model, "Zulu streams on", 1, 60));
+  other.wait_for(2);
+  const auto a = request(*model, "The lighthouse keeper said hello to the", 1, 20);
+  const auto b = request(*model, "The lighthouse keeper said hello to the sea and", 1, 3);
+  ASSERT_GT(b.prompt.size(), a.prompt.size() + 1);
+  ASSERT_TRUE(std::equal(a.prompt.begin(), a.prompt.end(), b.prompt.begin()));
+  CancellationToken cancel_a;
+  std::promise<GenerationResult> successor;
+  bool submitted = false;
+  // From a's first token (the step's chunks; `other` decodes after them).
+  engine.generate(a, [&](const StreamEvent&) {
+    if (submitted) return;
+    submitted = true;
+    cancel_a.cancel();
+    engine.submit(b, {}, nullptr, [&](GenerationResult r) { successor.set_value(std::move(r)); });
+  }, &cancel_a);
+  const auto rb = successor.get_future().get();
+  ASSERT_EQ(rb.error, "");
+  EXPECT_EQ(rb.timings.cache_n, static_cast<int>(a.prompt.size())) << "the successor read its prompt again";
+}
 TEST(Engine, ANewcomerWaitsForTheNextStepWhenNotReadBetweenBlocks) { check_a_newcomer_is_read_between_blocks(false); }
 
 // A step's forward that fails (out of memory) is run again apart: the prompt

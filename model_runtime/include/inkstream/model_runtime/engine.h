@@ -23,8 +23,9 @@
 //     newcomer's first token does not wait for every stream's next one,
 //     then the decoding rows, the newcomers among them. Requests that
 //     arrive during that decoding forward are admitted between two of its
-//     blocks, and a short prompt (all of it within `prefill_chunk` tokens
-//     for the forward) is read there and gives its first token at once: a
+//     blocks (unless a request ending this step still holds its cached
+//     prompt), and a short prompt (all of it within what the step's chunks
+//     left of `prefill_chunk`) is read there and gives its first token: a
 //     step of many rows takes tens of milliseconds on a laptop CPU, a
 //     block a twelfth of it. A prompt read to its end gives the first token
 //     of each of its N alternatives.
@@ -56,9 +57,10 @@ struct EngineOptions {
   std::optional<bool> one_forward_per_step;
   // With the chunks first: a request that arrives while the decoding
   // forward runs is admitted between two of its blocks and, when its whole
-  // (uncached) prompt fits in what is left of `prefill_chunk` tokens for
-  // that forward, read there, so that its first token need not wait for the
-  // rest of a long step (see step 4 above). Off: it waits for the next step.
+  // (uncached) prompt fits in what the step's chunks left of its
+  // `prefill_chunk` tokens, read there, so that its first token need not
+  // wait for the rest of a long step (see step 4 above). Off: it waits for
+  // the next step.
   bool read_newcomers_between_blocks = true;
   GeneratorLimits limits;
 };
@@ -104,7 +106,7 @@ class Engine {
   // The parts of a step (engine.cpp), scheduler thread only.
   std::vector<Sequence*> admit(Finished& done);
   Reading plan_reading(const std::vector<Sequence*>& candidates, std::int64_t& budget, bool whole_prompts_only);
-  void read(Reading& reading);
+  void read(Reading& reading, bool or_leave_for_a_step = false);
   std::int64_t take_chunk(Reading& reading, std::size_t i, const at::Tensor& logits, std::int64_t row);
   Decoding collect_decoding_rows();
   void decode(Decoding& decoding, const std::function<void()>& between_blocks);
