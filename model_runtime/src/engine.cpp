@@ -124,13 +124,15 @@ void Engine::submit(const GenerationRequest& request, StreamCallback on_token, c
                                         std::move(on_token), cancel, std::move(on_done));
   {
     std::lock_guard lock(mutex_);
-    if (stopping_) {
-      seq->finish_all(FinishReason::Cancelled);
-      seq->deliver();
-      return;
+    if (!stopping_) {
+      incoming_.push_back(std::move(seq));
+      ++stats_.waiting;
     }
-    incoming_.push_back(std::move(seq));
-    ++stats_.waiting;
+  }
+  if (seq) {  // the engine is stopping: cancelled, delivered outside the lock (on_done may call stats())
+    seq->finish_all(FinishReason::Cancelled);
+    seq->deliver();
+    return;
   }
   wake_.notify_one();
 }
