@@ -58,6 +58,9 @@ void move_if(Container& from, std::vector<std::unique_ptr<Sequence>>& to, Pred p
 // Logits as fp32 on the CPU, contiguous: what the samplers read.
 torch::Tensor host_logits(const torch::Tensor& logits) { return logits.to(torch::kFloat32).to(torch::kCPU).contiguous(); }
 
+// After a forward that failed, before it runs again apart: on CUDA the
+// caching allocator's free blocks go back, so that the smaller forwards find
+// the memory the big one could not.
 void after_failed_forward(const std::exception& e, c10::Device dev) {
   spdlog::warn("engine: a step's forward failed: {}", first_line(e));
 #if INKSTREAM_WITH_CUDA
@@ -328,8 +331,12 @@ std::int64_t Engine::take_chunk(Reading& r, std::size_t i, const torch::Tensor& 
   const auto first = s.prompt().begin() + (s.entry->cache.length() - chunk.rows);
   s.entry->tokens.insert(s.entry->tokens.end(), first, first + chunk.rows);
   if (!chunk.logits) return row;
-  s.mark_prefilled(Clock::now());
+  const auto now = Clock::now();
+  s.mark_prefilled(now);
   s.sample(logits.data_ptr<float>() + row * logits.size(1), 1, logits.size(1));  // one row, shared by its N alternatives
+  if (spdlog::should_log(spdlog::level::trace))
+    spdlog::trace("engine: a request's first token {:.1f} ms after it was submitted (the last {} of its {} prompt tokens read now)",
+                  std::chrono::duration<double, std::milli>(now - s.submitted_at()).count(), chunk.rows, s.prompt().size());
   try {
     if (!s.done())
       s.tail = std::make_unique<KvCache>(model_->config(), static_cast<std::int64_t>(s.active().size()), s.max_tokens(),
@@ -359,7 +366,8 @@ void Engine::read(Reading& r, bool or_leave_for_a_step) {
     }
   }
   if (logits.defined()) {
-    for (std::size_t i = 0, row = 0; i < r.readers.size(); ++i) row = static_cast<std::size_t>(take_chunk(r, i, logits, static_cast<std::int64_t>(row)));
+    std::int64_t row = 0;
+    for (std::size_t i = 0; i < r.readers.size(); ++i) row = take_chunk(r, i, logits, row);
     return;
   }
   for (std::size_t i = 0, first = 0; i < r.readers.size(); first += static_cast<std::size_t>(r.chunks[i].rows), ++i) {
@@ -506,9 +514,10 @@ void Engine::step() {
       after_failed_forward(e, model_->device());
       apart = true;  // one request's chunk must not end every stream: again, apart
     }
-    if (logits.defined())
-      for (std::size_t i = 0, row = static_cast<std::size_t>(sample(decoding, logits)); i < reading.readers.size(); ++i)
-        row = static_cast<std::size_t>(take_chunk(reading, i, logits, static_cast<std::int64_t>(row)));
+    if (logits.defined()) {
+      std::int64_t row = sample(decoding, logits);
+      for (std::size_t i = 0; i < reading.readers.size(); ++i) row = take_chunk(reading, i, logits, row);
+    }
   }
   // What the step's chunks left of its prompt budget (prefill_chunk tokens
   // a step, all requests together) is for newcomers between blocks.

@@ -55,6 +55,7 @@ class Sequence {
   bool cancelled() const { return cancel_ && cancel_->cancelled(); }
 
   // Timing marks, set by the engine.
+  Clock::time_point submitted_at() const { return submitted_at_; }
   void mark_admitted(Clock::time_point t) { admitted_at_ = t; }
   void mark_prefilled(Clock::time_point t);
 
@@ -87,7 +88,8 @@ class Sequence {
   std::vector<TokenId> next_ids_;
   bool started_ = false, delivered_ = false;
   GenerationResult result_;
-  Clock::time_point admitted_at_ = Clock::now(), prefilled_at_ = admitted_at_;
+  Clock::time_point submitted_at_ = Clock::now();  // made by Engine::submit
+  Clock::time_point admitted_at_ = submitted_at_, prefilled_at_ = admitted_at_;
 };
 
 }  // namespace inkstream

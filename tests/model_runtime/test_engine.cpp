@@ -695,6 +695,7 @@ void check_a_newcomer_is_read_between_blocks(bool between_blocks) {
 }
 
 TEST(Engine, ANewcomerIsReadBetweenTheBlocksOfARunningStep) { check_a_newcomer_is_read_between_blocks(true); }
+TEST(Engine, ANewcomerWaitsForTheNextStepWhenNotReadBetweenBlocks) { check_a_newcomer_is_read_between_blocks(false); }
 
 // The writer's next keystroke: a suggestion is cancelled and the longer
 // prompt submitted at once, while another document streams. The cancelled
@@ -726,7 +727,7 @@ TEST(Engine, ACancelledRequestsSuccessorStillReusesItsPrompt) {
   ASSERT_EQ(rb.error, "");
   EXPECT_EQ(rb.timings.cache_n, static_cast<int>(a.prompt.size())) << "the successor read its prompt again";
 }
-TEST(Engine, ANewcomerWaitsForTheNextStepWhenNotReadBetweenBlocks) { check_a_newcomer_is_read_between_blocks(false); }
+
 
 // A step's forward that fails (out of memory) is run again apart: the prompt
 // chunks each alone, so only a request whose own work fails ends, and the

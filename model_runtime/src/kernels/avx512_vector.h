@@ -7,7 +7,6 @@
 
 #include <cstdint>
 
-
 namespace inkstream::kernels {
 namespace {
 
