@@ -197,7 +197,7 @@ int main(int argc, char** argv) {
         std::istringstream next_words(prose(static_cast<std::size_t>(length) * 3 + static_cast<std::size_t>(length), 400));
         s.open(uri, text);
         const Measured cold = s.ask_and_wait(uri, text);
-        std::vector<double> firsts, finals, gaps;
+        std::vector<double> firsts, finals, gaps, prompts;
         long prompt = 0, cached = 0;
         for (int p = 0; p < pauses; ++p) {
           for (int w = 0; w < words_per_pause; ++w) {
@@ -214,11 +214,14 @@ int main(int argc, char** argv) {
           if (m.tokens_per_second > 0) gaps.push_back(1000.0 * n / m.tokens_per_second);
           prompt += m.prompt_tokens;
           cached += m.cached_tokens;
+          prompts.push_back(static_cast<double>(m.prompt_tokens));
         }
         std::cout << Json{{"figure", "keystroke"},
                           {"prefix_cache", reuse},
                           {"document_tokens", length},
                           {"prompt_tokens_last", static_cast<int>(tok.encode(text).size())},
+                          // What the model read: the context window, which moves forward once full.
+                          {"model_prompt_tokens_median", median(prompts)},
                           {"cold_first_update_ms", cold.first_ms},
                           {"first_update_ms_median", median(firsts)},
                           {"final_ms_median", median(finals)},

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 
 #include "exp_constants.h"
 #include "padded.h"
@@ -78,6 +79,22 @@ INKSTREAM_INLINE typename T::V exp_softmax(typename T::V x) {
   return T::nan_from(T::zero_below(y, x, lo), x);
 }
 
+// The largest of s[0, n), as fmax (a NaN score is passed over; -inf if all
+// are NaN): W lanes at a time, then the lanes and the last ones (the same
+// value as one scalar loop: a maximum does not depend on the order).
+template <class T>
+INKSTREAM_INLINE float max_of(const float* s, std::int64_t n) {
+  typename T::V acc = T::broadcast(-INFINITY);
+  std::int64_t j = 0;
+  for (; j + T::W <= n; j += T::W) acc = T::max(T::load(s + j), acc);  // a NaN score gives acc
+  alignas(64) float lanes[T::W];
+  T::store(lanes, acc);
+  float top = -INFINITY;
+  for (const float l : lanes) top = l > top ? l : top;
+  for (; j < n; ++j) top = s[j] > top ? s[j] : top;
+  return top;
+}
+
 // s[j] = e^(s[j] - top) for j in [0, n), returning their sum: W at a time
 // through the trait's exp (a partial vector for the last ones, so every
 // score goes through the same operations wherever it falls), summed lane by
@@ -101,23 +118,44 @@ INKSTREAM_INLINE float exp_and_sum(float* s, std::int64_t n, float top) {
   return T::reduce(acc);
 }
 
-// scores[r * width + j] = scale · dot(q_r, k_j) for keys j in [0, P) and
-// the rows that see them (j < seen(r)), D = NV · W: each key is widened into
-// NV registers once for all rows (a bf16 key was widened again for every
-// row); each dot is dot()'s fused multiply-adds in its order, then its
-// reduction, so the same numbers.
+// scores[r * width + j] = scale · q_r·k_j for keys j in [0, P), D = NV · W,
+// W keys at a time: the block's keys widened to fp32 once for all rows (a
+// bf16 key was widened again for every row; the last, partial block is
+// zero-padded), then per row one accumulator per key (W independent chains
+// of fused multiply-adds, where one dot's chain waited on itself), reduced
+// together by the trait's sums_of. A key's score is the same operations
+// wherever it falls: in a full or partial block, beside any rows. Rows of
+// a causal chunk skip the blocks they do not see; scores past seen(r) in
+// a block they do are computed and never read.
 template <class T, int NV, class E, class Seen>
 INKSTREAM_INLINE void prefix_scores(const float* q, std::int64_t ldq, std::int64_t rows, const E* kp, std::int64_t P,
                                     Seen seen, float scale, float* scores, std::int64_t width) {
-  for (std::int64_t j = 0; j < P; ++j) {
-    typename T::V k[NV];
-    for (int i = 0; i < NV; ++i) k[i] = load_kv<T>(kp + j * NV * T::W + i * T::W);
+  constexpr int W = T::W, D = NV * W;
+  alignas(64) float block[W * D];
+  const typename T::V scalev = T::broadcast(scale);
+  for (std::int64_t j0 = 0; j0 < P; j0 += W) {
+    const int n = static_cast<int>(std::min<std::int64_t>(W, P - j0));
+    // One row of a full block reads its keys in place (widening is exact:
+    // the same numbers as from the block).
+    const bool in_place = n == W && (rows == 1 || std::is_same_v<E, float>);
+    if (!in_place) {
+      for (int k = 0; k < n; ++k)
+        for (int i = 0; i < NV; ++i) T::store(block + k * D + i * W, load_kv<T>(kp + (j0 + k) * D + i * W));
+      std::fill(block + n * D, block + W * D, 0.0f);
+    }
     for (std::int64_t r = 0; r < rows; ++r) {
-      if (j >= seen(r)) continue;
+      if (j0 >= seen(r)) continue;
       const float* qr = q + r * ldq;
-      typename T::V acc = T::zero();
-      for (int i = 0; i < NV; ++i) acc = T::fma(T::load(qr + i * T::W), k[i], acc);
-      scores[r * width + j] = T::reduce(acc) * scale;
+      typename T::V acc[W];
+      for (int k = 0; k < W; ++k) acc[k] = T::zero();
+      for (int i = 0; i < NV; ++i) {
+        const typename T::V qi = T::load(qr + i * W);
+        for (int k = 0; k < W; ++k)
+          acc[k] = T::fma(qi, in_place ? load_kv<T>(kp + (j0 + k) * D + i * W) : T::load(block + k * D + i * W), acc[k]);
+      }
+      const typename T::V s = T::mul(T::sums_of(acc), scalev);
+      if (n == W) T::store(scores + r * width + j0, s);
+      else T::store_partial(scores + r * width + j0, s, n);
     }
   }
 }
@@ -135,6 +173,34 @@ INKSTREAM_INLINE void weighted_sum(const float* w, const E* v, std::int64_t coun
     for (int i = 0; i < NV; ++i) acc[i] = T::fma(wv, load_kv<T>(vj + i * T::W), acc[i]);
   }
   for (int i = 0; i < NV; ++i) T::store(y + i * T::W, acc[i]);
+}
+
+// Row r's y += Σ_j w_r[j] · v_j over its prefix keys j < seen(r) (w_r at
+// scores + r * width), D = NV · W: rows side by side over blocks of keys,
+// each block's values widened to fp32 once for all rows (they were widened
+// again for every row: a third of the kernel's time over 1,000 bf16 keys),
+// then weighted_sum per row. Each row's sums run over its keys in order
+// through the same fused multiply-adds whatever the block bounds (its
+// accumulators go through y between blocks, exactly), so the same numbers
+// as one weighted_sum over all its keys.
+template <class T, int NV, class E, class Seen>
+INKSTREAM_INLINE void prefix_values(const float* scores, std::int64_t width, std::int64_t rows, Seen seen, const E* vp,
+                                    std::int64_t P, float* y, std::int64_t ldq) {
+  constexpr int W = T::W, D = NV * W, B = 32;
+  if (rows == 1 || std::is_same_v<E, float>) {
+    for (std::int64_t r = 0; r < rows; ++r) weighted_sum<T, NV>(scores + r * width, vp, seen(r), y + r * ldq);
+    return;
+  }
+  alignas(64) float block[B * D];
+  for (std::int64_t j0 = 0; j0 < P; j0 += B) {
+    const int n = static_cast<int>(std::min<std::int64_t>(B, P - j0));
+    for (int k = 0; k < n; ++k)
+      for (int i = 0; i < NV; ++i) T::store(block + k * D + i * W, load_kv<T>(vp + (j0 + k) * D + i * W));
+    for (std::int64_t r = 0; r < rows; ++r) {
+      const std::int64_t count = std::clamp<std::int64_t>(seen(r) - j0, 0, n);
+      if (count > 0) weighted_sum<T, NV>(scores + r * width + j0, block, count, y + r * ldq);
+    }
+  }
 }
 
 // y += Σ_j w[j] · v_j over D elements: in registers where D is 4 or 8
@@ -172,18 +238,19 @@ void attend_rows(const float* q, float* y, std::int64_t ldq, std::int64_t rows, 
     float* s = scores + r * width;
     const std::int64_t n = seen(r), t = tail(r);
     for (std::int64_t j = 0; j < t; ++j) s[n + j] = dot<T>(q + r * ldq, kt + r * ldt_row + j * D, D) * scale;
-    float top = -INFINITY;
-    for (std::int64_t j = 0; j < n + t; ++j) top = s[j] > top ? s[j] : top;  // as fmax (a NaN score is passed over), inline
+    const float top = max_of<T>(s, n + t);
     const float inv = 1.0f / exp_and_sum<T>(s, n + t, top);
     for (std::int64_t j = 0; j < n + t; ++j) s[j] *= inv;
     std::fill(y + r * ldq, y + r * ldq + D, 0.0f);
   }
-  // Row by row (the values, read for the first row, come from L2 for the
-  // next): each row's sum runs over its prefix, then its tail, in order.
-  for (std::int64_t r = 0; r < rows; ++r) {
-    weighted_sum<T>(scores + r * width, vp, seen(r), y + r * ldq, D);
+  // Each row's sum runs over its prefix (prefix_values), then its tail, in
+  // order.
+  if (D == 8 * T::W) prefix_values<T, 8>(scores, width, rows, seen, vp, P, y, ldq);
+  else if (D == 4 * T::W) prefix_values<T, 4>(scores, width, rows, seen, vp, P, y, ldq);
+  else
+    for (std::int64_t r = 0; r < rows; ++r) weighted_sum<T>(scores + r * width, vp, seen(r), y + r * ldq, D);
+  for (std::int64_t r = 0; r < rows; ++r)
     if (tail(r) > 0) weighted_sum<T>(scores + r * width + seen(r), vt + r * ldt_row, tail(r), y + r * ldq, D);
-  }
 }
 
 }  // namespace

@@ -48,6 +48,19 @@ struct Avx512 {
   static V pow2(V n) { return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23)); }
   static V zero_below(V y, V x, V lo) { return _mm512_mask_mov_ps(y, _mm512_cmp_ps_mask(x, lo, _CMP_LT_OQ), _mm512_setzero_ps()); }
   static V nan_from(V y, V x) { return _mm512_mask_mov_ps(y, _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q), x); }
+  // Lane j: the sum of a[j]'s lanes, by the same tree for every j: the two
+  // halves added (i + (i+8)), then AVX2's ((0+1)+(2+3)) + ((4+5)+(6+7)).
+  static V sums_of(const V* a) {
+    __m256 h[16];
+    for (int j = 0; j < 16; ++j)
+      h[j] = _mm256_add_ps(_mm512_castps512_ps256(a[j]), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(a[j]), 1)));
+    auto eight = [](const __m256* b) {
+      const __m256 u0 = _mm256_hadd_ps(_mm256_hadd_ps(b[0], b[1]), _mm256_hadd_ps(b[2], b[3]));
+      const __m256 u1 = _mm256_hadd_ps(_mm256_hadd_ps(b[4], b[5]), _mm256_hadd_ps(b[6], b[7]));
+      return _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20), _mm256_permute2f128_ps(u0, u1, 0x31));
+    };
+    return _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(eight(h))), _mm256_castps_pd(eight(h + 8)), 1));
+  }
   static float reduce(V v) {
     // A fixed tree: 16 -> 8 -> 4 -> 1.
     const __m256 h = _mm256_add_ps(_mm512_castps512_ps256(v), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));

@@ -50,6 +50,7 @@ struct Scalar {
   static V zero_below(V y, V x, V lo) { return x < lo ? 0.0f : y; }
   static V nan_from(V y, V x) { return x != x ? x : y; }
   static float reduce(V v) { return v; }
+  static V sums_of(const V* a) { return a[0]; }  // lane j: the sum of a[j]'s lanes
 };
 
 // The int8 trait (linear_q8_tiles.h) on one lane: the weight bytes' offset
