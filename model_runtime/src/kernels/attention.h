@@ -9,10 +9,10 @@
 //
 // Each (group, head) is one work item: its queries read every key of the
 // prefix once from memory together (a prefix read per row made a
-// 1,000-token step memory-bound), the values then row by row (from L2),
-// while each query's numbers come from the same operations in the same
-// order whatever the other queries, the other groups or the thread count:
-// results are batch-invariant. Instruction set chosen as in linear.h.
+// 1,000-token step memory-bound), then the values (bf16 ones widened once
+// per block of keys for all rows), while each query's numbers come from
+// the same operations in the same order whatever the other queries, the
+// other groups or the thread count: results are batch-invariant. Instruction set chosen as in linear.h.
 #include <cstdint>
 #include <vector>
 
