@@ -12,7 +12,8 @@
 // 1,000-token step memory-bound), then the values (bf16 ones widened once
 // per block of keys for all rows), while each query's numbers come from
 // the same operations in the same order whatever the other queries, the
-// other groups or the thread count: results are batch-invariant. Instruction set chosen as in linear.h.
+// other groups or the thread count: results are batch-invariant.
+// Instruction set chosen as in linear.h.
 #include <cstdint>
 #include <vector>
 
