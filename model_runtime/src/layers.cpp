@@ -78,8 +78,11 @@ torch::Tensor pack_bf16_pairs(const torch::Tensor& w, bool reuse_memory) {
 torch::Tensor unpack_bf16_pairs(const torch::Tensor& packed) {
   // (P, OUT) int32 -> (2P, OUT) bf16: rows 2p and 2p+1 are the low and high halves.
   // (An odd IN's zero row at the end is not told apart: GPT-2's are even.)
-  const torch::Tensor halves = packed.contiguous().view(torch::kBFloat16).view({packed.size(0), packed.size(1), 2});
-  return halves.permute({0, 2, 1}).reshape({2 * packed.size(0), packed.size(1)});
+  const torch::Tensor src = packed.contiguous();
+  torch::Tensor w = torch::empty({2 * packed.size(0), packed.size(1)}, torch::TensorOptions().dtype(torch::kBFloat16));
+  kernels::unpack_bf16_pairs(reinterpret_cast<const std::uint32_t*>(src.data_ptr()), reinterpret_cast<std::uint16_t*>(w.data_ptr()),
+                             w.size(0), w.size(1));
+  return w;
 }
 
 bool is_f16_panels(const torch::Tensor& w) { return w.scalar_type() == torch::kHalf && w.dim() == 3; }

@@ -245,8 +245,25 @@ void pack_bf16_pairs(const std::uint16_t* w, std::uint32_t* packed, std::int64_t
   for (std::int64_t p = 0; p < (K + 1) / 2; ++p)
     for (std::int64_t n = 0; n < N; ++n) {
       const std::uint32_t lo = w[2 * p * N + n], hi = 2 * p + 1 < K ? w[(2 * p + 1) * N + n] : 0u;
-      packed[p * N + n] = lo | hi << 16;
+      packed[bf16_pair_index(p, n, K, N)] = lo | hi << 16;
     }
+}
+
+void unpack_bf16_pairs(const std::uint32_t* packed, std::uint16_t* w, std::int64_t K, std::int64_t N) {
+  // Once per long bf16 prompt chunk on libtorch's path: split over panels.
+  const std::int64_t pairs = K / 2, panels = (N + kBf16Panel - 1) / kBf16Panel;
+  at::parallel_for(0, panels, 1, [&](std::int64_t begin, std::int64_t end) {
+    for (std::int64_t panel = begin; panel < end; ++panel) {
+      const std::int64_t first = panel * kBf16Panel, width = std::min(kBf16Panel, N - first);
+      const std::uint32_t* src = packed + first * pairs;
+      for (std::int64_t p = 0; p < pairs; ++p)
+        for (std::int64_t n = 0; n < width; ++n) {
+          const std::uint32_t v = src[p * width + n];
+          w[2 * p * N + first + n] = static_cast<std::uint16_t>(v);
+          w[(2 * p + 1) * N + first + n] = static_cast<std::uint16_t>(v >> 16);
+        }
+    }
+  });
 }
 
 const char* linear_bf16_isa() { return chosen_isa().bf16_name; }

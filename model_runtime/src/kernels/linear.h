@@ -13,6 +13,7 @@
 // The instruction set is chosen once at run time (CPUID): AVX-512F, AVX2 +
 // FMA, or portable scalar code. Each path has a plain reference beside it
 // (the *_reference functions, double accumulation) that tests compare with.
+#include <algorithm>
 #include <cstdint>
 
 namespace inkstream::kernels {
@@ -122,12 +123,23 @@ void linear_nt_bf16(const std::uint16_t* x, const std::uint16_t* w, const std::u
 void linear_nt_bf16_reference(const std::uint16_t* x, const std::uint16_t* w, const std::uint16_t* b, std::uint16_t* y,
                               std::int64_t M, std::int64_t K, std::int64_t N);
 // bf16 y = x · w + b for a Conv1D weight w (K, N) packed in k pairs by
-// pack_bf16_pairs: packed (ceil(K/2), N), element (p, n) = w[2p][n] in the
-// low half, w[2p+1][n] (or 0) in the high half — the operand layout of
-// AVX-512 BF16's dot products; other instruction sets split the halves.
+// pack_bf16_pairs: ceil(K/2) * N pairs, pair (p, n) = w[2p][n] in the low
+// half, w[2p+1][n] (or 0) in the high half — the operand layout of AVX-512
+// BF16's dot products; other instruction sets split the halves. The pairs
+// lie in panels of kBf16Panel columns (the last one narrower when N is not
+// a multiple), each panel's (ceil(K/2), width) contiguous: a decoding tile
+// streams its panel, where row-major pair rows were N pairs apart (a page
+// or more for GPT-2's matrices), as fp16's panels do.
+constexpr std::int64_t kBf16Panel = 32;
+inline std::int64_t bf16_pair_index(std::int64_t p, std::int64_t n, std::int64_t K, std::int64_t N) {
+  const std::int64_t first = n / kBf16Panel * kBf16Panel, width = std::min(kBf16Panel, N - first);
+  return first * ((K + 1) / 2) + p * width + (n - first);
+}
 void linear_nn_bf16(const std::uint16_t* x, const std::uint32_t* w, const std::uint16_t* b, std::uint16_t* y, std::int64_t M,
                     std::int64_t K, std::int64_t N);
 void pack_bf16_pairs(const std::uint16_t* w, std::uint32_t* packed, std::int64_t K, std::int64_t N);
+// The inverse for an even K: w (K, N) from the packed pairs.
+void unpack_bf16_pairs(const std::uint32_t* packed, std::uint16_t* w, std::int64_t K, std::int64_t N);
 // The reference takes the unpacked w (K, N).
 void linear_nn_bf16_reference(const std::uint16_t* x, const std::uint16_t* w, const std::uint16_t* b, std::uint16_t* y,
                               std::int64_t M, std::int64_t K, std::int64_t N);

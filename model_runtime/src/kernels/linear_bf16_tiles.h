@@ -11,7 +11,9 @@
 #include <cstring>
 
 #include "bf16.h"
+#include "linear.h"
 #include "padded.h"
+#include "prefetch_rows.h"
 #include "row_blocks.h"
 
 namespace inkstream::kernels {
@@ -34,6 +36,10 @@ void nt_bf16_tile(const std::uint16_t* x, std::int64_t K, const std::uint16_t* w
     for (int j = 0; j < NR; ++j) acc[r][j] = B::zero();
   const std::int64_t full_k = K / B::KS * B::KS;
   auto step = [&](std::int64_t k, int n) {
+    // The rows of the tile after next, a 64-byte line at a time (the tied
+    // lm_head's 1.5 KB rows, as the fp16 nt tile does in linear_tiles.h).
+    if (k % 32 == 0)
+      for (int j = 0; j < NR; ++j) __builtin_prefetch(w + std::min<std::int64_t>(n0 + 2 * NR + j, N - 1) * K + k);
     typename B::L xv[MR], wv[NR];
     for (int r = 0; r < MR; ++r) xv[r] = n == B::KS ? B::load(x + r * K + k) : load_bf16_partial<B>(x + r * K + k, n);
     for (int j = 0; j < NR; ++j) {
@@ -83,9 +89,11 @@ struct WidenedBf16 {
 // other. Every output is: zero, then for each pair in order the pair's
 // products added into its lane, + b, one rounding: the same whatever M or
 // the tile.
+// w is the tile's first column in its panel, pair rows ldw apart (the
+// panel's width, linear.h's bf16_pair_index).
 template <class B, int MR, int NV>
-void nn_bf16_tile(const std::uint16_t* x, std::int64_t K, const std::uint32_t* w, const std::uint16_t* b, std::uint16_t* y,
-                  std::int64_t N, int cols) {
+void nn_bf16_tile(const std::uint16_t* x, std::int64_t K, const std::uint32_t* w, std::int64_t ldw, const std::uint16_t* b,
+                  std::uint16_t* y, std::int64_t N, int cols) {
   constexpr int W = B::W;
   typename B::Acc acc[MR][NV];
   for (int r = 0; r < MR; ++r)
@@ -95,8 +103,13 @@ void nn_bf16_tile(const std::uint16_t* x, std::int64_t K, const std::uint32_t* w
   for (int j = 0; j < NV; ++j) lanes[j] = std::clamp(cols - j * W, 0, W);
   const bool full = cols == NV * W;
   for (std::int64_t p = 0; p < pairs; ++p) {
+    // Each 64-byte line of the pair row kPrefetchRows ahead is fetched now
+    // (prefetch_rows.h).
+    if (p + kPrefetchRows < pairs)
+      for (int j = 0; j < NV; ++j)
+        if (lanes[j] > 0 && j * W * sizeof(std::uint32_t) % 64 == 0) __builtin_prefetch(w + (p + kPrefetchRows) * ldw + j * W);
     typename B::Pairs wv[NV];
-    for (int j = 0; j < NV; ++j) wv[j] = full ? B::load_pairs(w + p * N + j * W) : B::load_pairs_partial(w + p * N + j * W, lanes[j]);
+    for (int j = 0; j < NV; ++j) wv[j] = full ? B::load_pairs(w + p * ldw + j * W) : B::load_pairs_partial(w + p * ldw + j * W, lanes[j]);
     for (int r = 0; r < MR; ++r) {
       // x[2p], x[2p+1] of row r (an odd K's last pair gets a zero partner).
       const typename B::XPair xb = B::broadcast_pair(x + r * K + 2 * p, 2 * p + 1 < K);
@@ -110,18 +123,22 @@ void nn_bf16_tile(const std::uint16_t* x, std::int64_t K, const std::uint32_t* w
   }
 }
 
-// Columns [n_begin, n_end) of y for all M rows: each block of columns is
-// read from memory once, by the first MR rows; the next row blocks find it
-// in L2 (K/2 x NV*W pairs: 48 KB for 768 rows of 32 columns).
+// Columns [n_begin, n_end) of y for all M rows (n_begin a multiple of the
+// block width): each block of columns is read from memory once, by the
+// first MR rows; the next row blocks find it in L2 (K/2 x NV*W pairs: 48
+// KB for 768 rows of 32 columns). A block lies in one panel.
 template <class B, int MR, int NV>
 void nn_bf16_columns(const std::uint16_t* x, const std::uint32_t* w, const std::uint16_t* b, std::uint16_t* y, std::int64_t M,
                      std::int64_t K, std::int64_t N, std::int64_t n_begin, std::int64_t n_end) {
   constexpr int BW = NV * B::W;
+  static_assert(kBf16Panel % BW == 0, "a block lies in one panel");
   for (std::int64_t n0 = n_begin; n0 < n_end; n0 += BW) {
     const int cols = static_cast<int>(std::min<std::int64_t>(BW, n_end - n0));
     const std::uint16_t* bb = b ? b + n0 : nullptr;
+    const std::int64_t first = n0 / kBf16Panel * kBf16Panel, ldw = std::min(kBf16Panel, N - first);
+    const std::uint32_t* wb = w + bf16_pair_index(0, n0, K, N);
     for_row_blocks<MR>(M, [&](std::int64_t m, auto rows) {
-      nn_bf16_tile<B, decltype(rows)::value, NV>(x + m * K, K, w + n0, bb, y + m * N + n0, N, cols);
+      nn_bf16_tile<B, decltype(rows)::value, NV>(x + m * K, K, wb, ldw, bb, y + m * N + n0, N, cols);
     });
   }
 }

@@ -12,6 +12,7 @@
 
 #include "linear.h"
 #include "padded.h"
+#include "prefetch_rows.h"
 #include "row_blocks.h"
 
 namespace inkstream::kernels {
@@ -21,13 +22,8 @@ namespace {
 // loaded as W fp32 lanes from (r, c) on (load_partial: the first n, the rest
 // zero): fp32, or fp16 widened exactly. row_to_f32 writes n elements of row
 // r from column c as the tiles see them (packing). `ahead`: how many k rows
-// ahead a decoding tile prefetches (0: none, for packed strips in cache).
-// A tile's next rows are a page or more apart row-major (fp32: N floats)
-// and the hardware prefetchers stop at pages; in panels they are the next
-// 64 bytes but 2 cores still waited on them: on an AVX2 Zen 2 (26.5 GB/s),
-// 16 rows ahead took fp32 decoding from 21 to 31-33 tok/s and fp16 from
-// 56-62 to 68-71 (same run, interleaved).
-constexpr std::int64_t kPrefetchRows = 16;
+// ahead a decoding tile prefetches (0: none, for packed strips in cache;
+// kPrefetchRows otherwise, see prefetch_rows.h).
 struct F32Weights {
   using Element = float;
   const float* w;

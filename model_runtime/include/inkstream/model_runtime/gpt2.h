@@ -74,8 +74,9 @@ struct PromptChunk {
 // Per-layer weights, Conv1D layout (in, out) as in Hugging Face checkpoints.
 // A model loaded for serving on the CPU may keep its four matrices in
 // another form (see WeightFormat): bf16 packed in k pairs (int32
-// (ceil(in/2), out): kernels/linear.h's pack_bf16_pairs, the operand layout
-// of its kernels), fp16, or int8 with block scales in the *_s tensors
+// (ceil(in/2), out) elements in panels of columns: kernels/linear.h's
+// pack_bf16_pairs, the operand layout of its kernels), fp16, or int8 with
+// block scales in the *_s tensors
 // (fp32 (ceil(in/32), out)); the *_s are undefined otherwise.
 struct Gpt2Layer {
   at::Tensor ln_1_w, ln_1_b;
