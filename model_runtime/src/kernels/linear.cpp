@@ -254,8 +254,8 @@ void unpack_bf16_pairs(const std::uint32_t* packed, std::uint16_t* w, std::int64
   const std::int64_t pairs = K / 2, panels = (N + kBf16Panel - 1) / kBf16Panel;
   at::parallel_for(0, panels, 1, [&](std::int64_t begin, std::int64_t end) {
     for (std::int64_t panel = begin; panel < end; ++panel) {
-      const std::int64_t first = panel * kBf16Panel, width = std::min(kBf16Panel, N - first);
-      const std::uint32_t* src = packed + first * pairs;
+      const std::int64_t first = panel * kBf16Panel, width = panel_width(first, N, kBf16Panel);
+      const std::uint32_t* src = packed + bf16_pair_index(0, first, K, N);
       for (std::int64_t p = 0; p < pairs; ++p)
         for (std::int64_t n = 0; n < width; ++n) {
           const std::uint32_t v = src[p * width + n];

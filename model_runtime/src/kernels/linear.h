@@ -13,7 +13,6 @@
 // The instruction set is chosen once at run time (CPUID): AVX-512F, AVX2 +
 // FMA, or portable scalar code. Each path has a plain reference beside it
 // (the *_reference functions, double accumulation) that tests compare with.
-#include <algorithm>
 #include <cstdint>
 
 namespace inkstream::kernels {
@@ -76,6 +75,18 @@ void linear_nt_f16(const float* x, F16Matrix w, const float* b, float* y, std::i
 // operations: results agree bit for bit between them and do not depend on
 // the batch.
 constexpr std::int64_t kQ8Block = 32;
+// A (rows, N) matrix kept column panel by column panel, each panel's
+// (rows, width) contiguous, width `panel` (the last one what is left): the
+// int8 scales and the bf16 pairs below. Element (r, n) at
+// panel_major_index; panel_width is the row stride of n's panel.
+inline std::int64_t panel_width(std::int64_t n, std::int64_t N, std::int64_t panel) {
+  const std::int64_t first = n / panel * panel;
+  return N - first < panel ? N - first : panel;
+}
+inline std::int64_t panel_major_index(std::int64_t r, std::int64_t n, std::int64_t rows, std::int64_t N, std::int64_t panel) {
+  const std::int64_t first = n / panel * panel;
+  return first * rows + r * panel_width(n, N, panel) + (n - first);
+}
 // 16 columns: one AVX2 tile (2 vectors of 8) or one AVX-512 vector, so a
 // tile reads its quads as one or two sequential streams (in 64-column
 // panels an AVX2 tile read 64 bytes of every 256: decoding read 16.5 of the
@@ -93,8 +104,7 @@ inline std::int64_t q8_quad_index(std::int64_t p, std::int64_t n, std::int64_t K
   return (n / kQ8Panel * q8_quads(K) + p) * kQ8Panel + n % kQ8Panel;
 }
 inline std::int64_t q8_scale_index(std::int64_t b, std::int64_t n, std::int64_t K, std::int64_t N) {
-  const std::int64_t first = n / kQ8Panel * kQ8Panel, width = N - first < kQ8Panel ? N - first : kQ8Panel;
-  return first * q8_blocks(K) + b * width + (n - first);
+  return panel_major_index(b, n, q8_blocks(K), N, kQ8Panel);
 }
 void linear_q8(const float* x, Q8Matrix w, const float* b, float* y, std::int64_t M, std::int64_t K, std::int64_t N);
 
@@ -126,14 +136,13 @@ void linear_nt_bf16_reference(const std::uint16_t* x, const std::uint16_t* w, co
 // pack_bf16_pairs: ceil(K/2) * N pairs, pair (p, n) = w[2p][n] in the low
 // half, w[2p+1][n] (or 0) in the high half — the operand layout of AVX-512
 // BF16's dot products; other instruction sets split the halves. The pairs
-// lie in panels of kBf16Panel columns (the last one narrower when N is not
-// a multiple), each panel's (ceil(K/2), width) contiguous: a decoding tile
-// streams its panel, where row-major pair rows were N pairs apart (a page
-// or more for GPT-2's matrices), as fp16's panels do.
+// lie in panels of kBf16Panel columns (panel_major_index over ceil(K/2)
+// pair rows): a decoding tile streams its panel, where row-major pair rows
+// were N pairs apart (a page or more for GPT-2's matrices), as fp16's
+// panels do.
 constexpr std::int64_t kBf16Panel = 32;
 inline std::int64_t bf16_pair_index(std::int64_t p, std::int64_t n, std::int64_t K, std::int64_t N) {
-  const std::int64_t first = n / kBf16Panel * kBf16Panel, width = std::min(kBf16Panel, N - first);
-  return first * ((K + 1) / 2) + p * width + (n - first);
+  return panel_major_index(p, n, (K + 1) / 2, N, kBf16Panel);
 }
 void linear_nn_bf16(const std::uint16_t* x, const std::uint32_t* w, const std::uint16_t* b, std::uint16_t* y, std::int64_t M,
                     std::int64_t K, std::int64_t N);

@@ -40,11 +40,11 @@ struct Avx512Vnni {
 // Up to 4 rows (a decoding step of one request or two) one vector of 16
 // columns per tile, one panel, so one sequential stream of quads; more rows
 // two vectors (fewer broadcasts per product, where compute starts to
-// count). On a 2-core AVX-512 Zen 4, all of GPT-2 small's products in one
-// harness, alternated: 1 row 4.4-5.3 -> 3.7-5.1 ms, 3 rows 5.9-7.5 -> 5.0-6.8,
-// 4 rows 6.4-7.4 -> 5.6-6.3, but 8 rows 10.6-12.3 -> 12.1-13.9. Both tiles
-// compute every output the same way (exact block sums, one fma per block in
-// order), so the switch changes no result.
+// count: two were faster at 8 rows). On a 2-core AVX-512 Zen 4, int8
+// decoding (generation_bench, binaries alternated) went 132-150 -> 138-169
+// tok/s at N=1 and 374-415 -> 401-497 at N=4 (bench/RESULTS.md, twelfth
+// session). Both tiles compute every output the same way (exact block
+// sums, one fma per block in order), so the switch changes no result.
 void q8_columns_by_rows(const Q8Rows& x, Q8Matrix w, const float* b, float* y, std::int64_t M, std::int64_t K, std::int64_t N,
                         std::int64_t n_begin, std::int64_t n_end) {
   if (M <= 4) return q8_columns<Avx512Vnni, 4, 1>(x, w, b, y, M, K, N, n_begin, n_end);

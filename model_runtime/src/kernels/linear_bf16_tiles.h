@@ -38,7 +38,7 @@ void nt_bf16_tile(const std::uint16_t* x, std::int64_t K, const std::uint16_t* w
   auto step = [&](std::int64_t k, int n) {
     // The rows of the tile after next, a 64-byte line at a time (the tied
     // lm_head's 1.5 KB rows, as the fp16 nt tile does in linear_tiles.h).
-    if (k % 32 == 0)
+    if (k % (64 / sizeof(std::uint16_t)) == 0)
       for (int j = 0; j < NR; ++j) __builtin_prefetch(w + std::min<std::int64_t>(n0 + 2 * NR + j, N - 1) * K + k);
     typename B::L xv[MR], wv[NR];
     for (int r = 0; r < MR; ++r) xv[r] = n == B::KS ? B::load(x + r * K + k) : load_bf16_partial<B>(x + r * K + k, n);
@@ -135,7 +135,7 @@ void nn_bf16_columns(const std::uint16_t* x, const std::uint32_t* w, const std::
   for (std::int64_t n0 = n_begin; n0 < n_end; n0 += BW) {
     const int cols = static_cast<int>(std::min<std::int64_t>(BW, n_end - n0));
     const std::uint16_t* bb = b ? b + n0 : nullptr;
-    const std::int64_t first = n0 / kBf16Panel * kBf16Panel, ldw = std::min(kBf16Panel, N - first);
+    const std::int64_t ldw = panel_width(n0, N, kBf16Panel);
     const std::uint32_t* wb = w + bf16_pair_index(0, n0, K, N);
     for_row_blocks<MR>(M, [&](std::int64_t m, auto rows) {
       nn_bf16_tile<B, decltype(rows)::value, NV>(x + m * K, K, wb, ldw, bb, y + m * N + n0, N, cols);
