@@ -347,6 +347,7 @@ class Server {
     const std::string uri = parse_uri(params);
     const Json& td = params["textDocument"];
     const std::int64_t version = td.contains("version") ? json_numbers::integer<std::int64_t>(td["version"]).value_or(0) : 0;
+    spdlog::debug("lsp: {} changed (version {})", uri, version);
     try {
       documents_.change(uri, version, params.contains("contentChanges") ? params["contentChanges"] : Json(), encoding_);
     } catch (const std::invalid_argument& e) {
@@ -458,6 +459,8 @@ class Server {
     job->token = std::move(token);
     job->query = {uri, doc->text.substr(0, *offset), doc->text.substr(*offset), settings_, resolve_model(model)};
     const std::string request_id = job->reply.id().dump();
+    spdlog::debug("lsp: completion {} requested at {}:{}:{} (version {})", request_id, uri, job->position.line, job->position.character,
+                  doc->version);
     ++requests_;
     // Typing through a suggestion, or an identical request: no inference.
     if (auto instant = service_->answer_instantly(job->query)) {
@@ -484,6 +487,7 @@ class Server {
     if (!params.is_object() || !params.contains("id")) return;
     const std::string id = params["id"].dump();
     const auto it = jobs_.find(id);
+    spdlog::debug("lsp: $/cancelRequest for completion {}{}", id, it == jobs_.end() ? " (not running)" : "");
     if (it == jobs_.end()) return;
     if (auto job = it->second.lock())
       service_->cancel_if([&](const CompletionJob& j) { return &j == job.get(); }, CancelReason::Cancelled);

@@ -4,6 +4,7 @@ import { needsRestart, readConfig, serverSettingKeys } from './config';
 import { Controller } from './controller';
 import { InkstreamServer } from './server';
 import { StatusItem } from './status';
+import { stateWhenRunning } from './states';
 
 let server: InkstreamServer | undefined;
 
@@ -26,8 +27,10 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       onStateChange: (running, crashed, why) => {
         if (!running) controller?.serverStopped();
         if (crashed) status.show('error', why ?? 'the server stopped');
-        // (the model's "ready" can come before the client reports running)
-        else if (running) status.show(!config.enable ? 'off' : status.state === 'ready' ? 'ready' : 'loading');
+        else if (running) {
+          const next = stateWhenRunning(status.state, config.enable);
+          if (next !== status.state) status.show(next);
+        }
         else status.show('off');
       },
     },

@@ -1,7 +1,9 @@
 // The status bar item: what inkstream is doing, with a menu behind it.
 import * as vscode from 'vscode';
 
-export type State = 'off' | 'starting' | 'loading' | 'ready' | 'writing' | 'error';
+import type { State } from './states';
+
+export type { State };
 
 export interface Figures {
   model?: string;

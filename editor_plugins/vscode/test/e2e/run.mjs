@@ -51,6 +51,7 @@ const base = () => ({
 // A long suggestion that streams for a while (several re-renders).
 const LONG = { 'inkstream.completion.max_tokens': 120, 'inkstream.completion.stop_at': 'none' };
 
+const requests = () => (wb.serverLogText().match(/lsp: completion \S+ requested/g) ?? []).length;
 const completions = () => (wb.serverLogText().match(/lsp: completion \S+ (answered|cancelled|failed)/g) ?? []).length;
 
 const save = () => wb.save();
@@ -125,8 +126,9 @@ async function scenario(name, settings, fn) {
   }
   if (failed > before) {
     await wb.screenshot(join(artifacts, `${name.replace(/\W+/g, '_')}.png`));
-    console.error(`  extension log (last lines):\n${wb.extensionLog().trim().split('\n').slice(-12).join('\n')}`);
-    console.error(`  server log (last lines):\n${wb.serverLogText().trim().split('\n').slice(-8).join('\n')}`);
+    await sleep(1500); // (VS Code writes the extension's log file a moment later)
+    console.error(`  extension log (last lines):\n${wb.extensionLog().trim().split('\n').slice(-16).join('\n')}`);
+    console.error(`  server log (last lines):\n${wb.serverLogText().trim().split('\n').slice(-24).join('\n')}`);
   }
   try {
     await wb.page.keyboard.press('Escape');
@@ -153,7 +155,10 @@ try {
   // two blank-free steps: the flicker scenarios below measure that one).
   await scenario('ghost text appears and grows in place', { ...LONG, 'inkstream.completion.max_tokens': 230, 'inkstream.completion.n': 16, 'inkstream.renderMethod': 'hideTrigger' }, async () => {
     await open('grow.md');
+    const asked = requests();
     const r = await suggestion(' the');
+    // (a second request would restart the stream: a session ended on the way)
+    eq(requests() - asked, 1, 'one request for the whole suggestion');
     const a = analyse(r.samples);
     console.log(`  ${a.snapshots.length} distinct snapshots, first ghost ${r.latency} ms after the last key`);
     check(a.snapshots.length >= 3, `several growing snapshots (got ${a.snapshots.length}: ${JSON.stringify(a.snapshots)})`);
