@@ -9,7 +9,12 @@
 // 64, bf16 and fp32 keys/values, at prefix lengths 200 and 1,000 (one line
 // each: best ms per layer).
 //
-//   kernels_bench [--threads 2] [--reps 20] [--bandwidth-only | --attention]
+// --quantize: instead, quantizing GPT-2 small's weights to int8 at load
+// (its 48 layer matrices and the tied lm_head, from fp32): quantize_q8
+// against the column-by-column quantize_q8_reference, alternated, best of
+// --reps each (one line).
+//
+//   kernels_bench [--threads 2] [--reps 20] [--bandwidth-only | --attention | --quantize]
 #include <ATen/Parallel.h>
 #include <CLI/CLI.hpp>
 #include <torch/torch.h>
@@ -46,9 +51,46 @@ int main(int argc, char** argv) {
   app.add_flag("--bandwidth-only", bandwidth_only, "print the read bandwidth line only");
   bool attention = false;
   app.add_flag("--attention", attention, "time the attention kernel instead");
+  bool quantize = false;
+  app.add_flag("--quantize", quantize, "time int8 quantization of GPT-2 small's weights instead");
   CLI11_PARSE(app, argc, argv);
   c10::InferenceMode guard;
   configure_threads(threads, torch::kFloat32);
+  if (quantize) {
+    // (K, N) of each layer's c_attn, attn_proj, mlp_fc, mlp_proj, then the
+    // lm_head stored as its (N, K) transpose.
+    struct Matrix {
+      std::int64_t K, N;
+      bool transposed;
+      int count;
+    };
+    const Matrix model[] = {{768, 2304, false, 12}, {768, 768, false, 12}, {768, 3072, false, 12}, {3072, 768, false, 12}, {768, 50257, true, 1}};
+    std::vector<torch::Tensor> weights;
+    std::vector<std::vector<std::uint32_t>> quads;
+    std::vector<std::vector<float>> scales;
+    for (const Matrix& m : model) {
+      weights.push_back(torch::randn({m.K * m.N}) * 0.02);
+      quads.emplace_back(kernels::q8_quads_size(m.K, m.N));
+      scales.emplace_back(kernels::q8_blocks(m.K) * m.N);
+    }
+    auto all = [&](auto fn) {
+      for (std::size_t i = 0; i < std::size(model); ++i) {
+        const Matrix& m = model[i];
+        for (int c = 0; c < m.count; ++c)
+          fn(weights[i].data_ptr<float>(), m.transposed ? 1 : m.N, m.transposed ? m.K : 1, quads[i].data(), scales[i].data(), m.K, m.N);
+      }
+    };
+    double fast = 1e30, reference = 1e30;
+    for (int round = 0; round < 3; ++round) {
+      fast = std::min(fast, best_ms(std::max(1, reps / 3), [&] { all(kernels::quantize_q8); }));
+      reference = std::min(reference, best_ms(std::max(1, reps / 3), [&] { all(kernels::quantize_q8_reference); }));
+    }
+    std::cout << nlohmann::json{{"figure", "quantize_q8_gpt2_small"}, {"threads", threads}, {"quantize_q8_ms", fast},
+                                {"reference_ms", reference}, {"speedup", reference / fast}}
+                     .dump()
+              << std::endl;
+    return 0;
+  }
   if (attention) {
     constexpr std::int64_t H = 12, D = 64;
     for (const auto kv : {kernels::KvType::BF16, kernels::KvType::F32})

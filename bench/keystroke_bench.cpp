@@ -26,6 +26,7 @@
 #include <set>
 #include <sstream>
 
+#include "inkstream/model_runtime/file_util.h"
 #include "inkstream/model_runtime/tokenizer.h"
 #include "lsp_client.h"
 
@@ -45,12 +46,7 @@ double median(std::vector<double> v) {
 
 std::string slurp(const std::vector<std::string>& files) {
   std::string all;
-  for (const auto& f : files) {
-    std::ifstream in(f, std::ios::binary);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    all += ss.str();
-  }
+  for (const auto& f : files) all += read_whole_file(f);
   std::string out;
   for (char c : all) out += (c == '%' || c == '\t' || c == '\r') ? ' ' : c;  // fortune separators
   return out;
@@ -151,7 +147,7 @@ class Server {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+static int run(int argc, char** argv) {
   std::string binary, model, dtype = "auto";
   std::vector<std::string> texts;
   std::vector<int> lengths = {200, 600, 1000};
@@ -176,6 +172,9 @@ int main(int argc, char** argv) {
   const auto corpus_ids = tok.encode(corpus);
   // The first `tokens` tokens of the corpus from `from`, as text, cut at a word end.
   auto prose = [&](std::size_t from, int tokens) {
+    if (from + static_cast<std::size_t>(tokens) > corpus_ids.size())
+      throw std::runtime_error("the --text files hold " + std::to_string(corpus_ids.size()) + " tokens; this run needs " +
+                               std::to_string(from + static_cast<std::size_t>(tokens)) + " (give more prose)");
     std::string t = tok.decode(std::span<const TokenId>(corpus_ids).subspan(from, static_cast<std::size_t>(tokens)));
     while (!t.empty() && t.back() != ' ' && t.back() != '\n') t.pop_back();
     return t;
@@ -337,5 +336,15 @@ int main(int argc, char** argv) {
                       {"weights_mb", std::filesystem::file_size(std::filesystem::path(model) / "model.safetensors") / 1048576.0}}
                      .dump()
               << std::endl;
+  }
+  return 0;
+}
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {  // e.g. a --text file missing or too short
+    std::cerr << "keystroke_bench: " << e.what() << std::endl;
+    return 1;
   }
 }

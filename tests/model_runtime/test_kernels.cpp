@@ -376,6 +376,39 @@ TEST(Kernels, Int8QuantizationIsWithinHalfAStepOfEveryWeight) {
   for (std::int64_t k = 0; k < K; ++k) ASSERT_EQ(column[k], d.values[k * N + 7]);
 }
 
+// The panel-by-panel quantizer gives the column-by-column reference's bits,
+// both layouts, on shapes with partial blocks, quads and panels, with
+// zero, NaN, infinite and outlying blocks.
+TEST(Kernels, Int8QuantizationMatchesTheReferenceBitForBit) {
+  std::mt19937 rng(11);
+  for (const auto& [K, N] : {std::pair<std::int64_t, std::int64_t>{70, 45}, {32, 16}, {100, 17}, {7, 3}, {768, 50}}) {
+    auto w = random_vector(K * N, rng);
+    for (std::int64_t k = 0; k < std::min<std::int64_t>(K, 32); ++k) w[k * N] = 0.0f;
+    if (N > 2) {
+      w[std::min<std::int64_t>(K - 1, 5) * N + 1] = std::numeric_limits<float>::quiet_NaN();
+      w[(K - 1) * N + 2] = std::numeric_limits<float>::infinity();
+    }
+    w[(K / 2) * N + N - 1] = 3e4f;
+    if (N > 3)  // a block too small for 127 / max (scale 0)
+      for (std::int64_t k = 0; k < std::min<std::int64_t>(K, 32); ++k) w[k * N + 3] = 1e-38f * static_cast<float>(k % 3);
+    for (const bool transposed : {false, true}) {
+      std::vector<float> src = w;
+      if (transposed)
+        for (std::int64_t k = 0; k < K; ++k)
+          for (std::int64_t n = 0; n < N; ++n) src[n * K + k] = w[k * N + n];
+      const std::int64_t ks = transposed ? 1 : N, ns = transposed ? K : 1;
+      std::vector<std::uint32_t> quads(q8_quads_size(K, N), 7), ref_quads(q8_quads_size(K, N), 9);
+      std::vector<float> scales(q8_blocks(K) * N, 7.0f), ref_scales(q8_blocks(K) * N, 9.0f);
+      quantize_q8(src.data(), ks, ns, quads.data(), scales.data(), K, N);
+      quantize_q8_reference(src.data(), ks, ns, ref_quads.data(), ref_scales.data(), K, N);
+      EXPECT_EQ(quads, ref_quads) << K << "x" << N << (transposed ? " transposed" : "");
+      ASSERT_EQ(scales.size(), ref_scales.size());
+      EXPECT_EQ(0, std::memcmp(scales.data(), ref_scales.data(), scales.size() * sizeof(float)))  // (NaN scales compare by bits)
+          << K << "x" << N << (transposed ? " transposed" : "");
+    }
+  }
+}
+
 // Every instruction set's fp16 products against the fp32 reference on the
 // widened weights (exact), and the int8 ones against the reference on the
 // quantized activations and weights; the int8 kernels of all instruction

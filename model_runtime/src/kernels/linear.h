@@ -114,6 +114,10 @@ void linear_q8(const float* x, Q8Matrix w, const float* b, float* y, std::int64_
 // a NaN a NaN scale (activations are quantized by the same rule).
 void quantize_q8(const float* w, std::int64_t k_stride, std::int64_t n_stride, std::uint32_t* quads, float* scales, std::int64_t K,
                  std::int64_t N);
+// The same quantization column by column (the reference: quantize_q8 must
+// give its bits).
+void quantize_q8_reference(const float* w, std::int64_t k_stride, std::int64_t n_stride, std::uint32_t* quads, float* scales,
+                           std::int64_t K, std::int64_t N);
 // The fp32 values the kernels multiply by: out (K, N); or column n, out (K)
 // (an embedding lookup of the tied matrix).
 void dequantize_q8(Q8Matrix w, float* out, std::int64_t K, std::int64_t N);
