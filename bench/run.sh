@@ -144,6 +144,8 @@ echo
 if want kernels; then
 echo "## Linear kernels against libtorch (fp32: OpenBLAS, bf16: oneDNN; $THREADS threads, $(grep -o 'avx512f\|avx512_bf16\|avx2' /proc/cpuinfo | sort -u | tr '\n' ' '))"
 "$BUILD/bench/kernels_bench" --threads "$THREADS"
+echo "## int8 quantizing at load (GPT-2 small's weights; against the column-by-column reference)"
+"$BUILD/bench/kernels_bench" --threads "$THREADS" --quantize
 fi
 
 echo
