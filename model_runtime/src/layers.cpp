@@ -116,12 +116,19 @@ bool is_q8(const torch::Tensor& w) { return w.scalar_type() == torch::kUInt8 && 
 Quantized quantize_q8(const torch::Tensor& w, bool transposed) {
   // w is (IN, OUT), or (OUT, IN) when transposed
   TORCH_CHECK(w.dim() == 2 && w.device().is_cpu(), "quantize_q8 takes a CPU matrix");
-  const torch::Tensor src = w.to(torch::kFloat32).contiguous();
   const auto IN = transposed ? w.size(1) : w.size(0), OUT = transposed ? w.size(0) : w.size(1);
   Quantized out{torch::empty({kernels::q8_panels(OUT), kernels::q8_quads(IN), kernels::kQ8Panel, 4}, torch::kUInt8),
                 torch::empty({kernels::q8_blocks(IN), OUT}, torch::kFloat32)};
-  kernels::quantize_q8(src.data_ptr<float>(), transposed ? 1 : OUT, transposed ? IN : 1,
-                       reinterpret_cast<std::uint32_t*>(out.quads.data_ptr()), out.scales.data_ptr<float>(), IN, OUT);
+  const std::int64_t k_stride = transposed ? 1 : OUT, n_stride = transposed ? IN : 1;
+  auto* quads = reinterpret_cast<std::uint32_t*>(out.quads.data_ptr());
+  if (w.scalar_type() == torch::kBFloat16 && w.is_contiguous()) {
+    // (read as they are: no fp32 copy)
+    kernels::quantize_q8_bf16(reinterpret_cast<const std::uint16_t*>(w.data_ptr()), k_stride, n_stride, quads, out.scales.data_ptr<float>(),
+                              IN, OUT);
+    return out;
+  }
+  const torch::Tensor src = w.to(torch::kFloat32).contiguous();
+  kernels::quantize_q8(src.data_ptr<float>(), k_stride, n_stride, quads, out.scales.data_ptr<float>(), IN, OUT);
   return out;
 }
 

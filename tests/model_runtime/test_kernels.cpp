@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <c10/util/BFloat16.h>
 #include <c10/util/Half.h>
 
 #include <cstring>
@@ -405,6 +406,17 @@ TEST(Kernels, Int8QuantizationMatchesTheReferenceBitForBit) {
       ASSERT_EQ(scales.size(), ref_scales.size());
       EXPECT_EQ(0, std::memcmp(scales.data(), ref_scales.data(), scales.size() * sizeof(float)))  // (NaN scales compare by bits)
           << K << "x" << N << (transposed ? " transposed" : "");
+      // From bf16 bits: the same as from their exact fp32 widening.
+      std::vector<std::uint16_t> bf16(src.size());
+      std::vector<float> widened(src.size());
+      for (std::size_t i = 0; i < src.size(); ++i) {
+        bf16[i] = c10::BFloat16(src[i]).x;
+        widened[i] = static_cast<float>(c10::BFloat16(bf16[i], c10::BFloat16::from_bits()));
+      }
+      quantize_q8_bf16(bf16.data(), ks, ns, quads.data(), scales.data(), K, N);
+      quantize_q8_reference(widened.data(), ks, ns, ref_quads.data(), ref_scales.data(), K, N);
+      EXPECT_EQ(quads, ref_quads) << K << "x" << N << " bf16" << (transposed ? " transposed" : "");
+      EXPECT_EQ(0, std::memcmp(scales.data(), ref_scales.data(), scales.size() * sizeof(float)));
     }
   }
 }

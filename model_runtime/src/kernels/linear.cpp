@@ -208,8 +208,15 @@ void linear_q8_with(LinearColumnsQ8 fn, const float* x, Q8Matrix w, const float*
 
 const char* linear_q8_isa() { return chosen_isa().q8_name; }
 
-void quantize_q8(const float* w, std::int64_t k_stride, std::int64_t n_stride, std::uint32_t* quads, float* scales, std::int64_t K,
-                 std::int64_t N) {
+namespace {
+
+// An element of w as fp32 (bf16 widens exactly: its bits are the upper half).
+inline float widen(float v) { return v; }
+inline float widen(std::uint16_t bf16) { return std::bit_cast<float>(static_cast<std::uint32_t>(bf16) << 16); }
+
+template <class E>
+void quantize_q8_from(const E* w, std::int64_t k_stride, std::int64_t n_stride, std::uint32_t* quads, float* scales, std::int64_t K,
+                      std::int64_t N) {
   const std::int64_t blocks = q8_blocks(K);
   std::fill(quads, quads + q8_quads_size(K, N), 0x80808080u);  // the padding columns: zeros
   // Eight panels at a time, block by block, through a gathered (32 x 128)
@@ -228,12 +235,12 @@ void quantize_q8(const float* w, std::int64_t k_stride, std::int64_t n_stride, s
         const std::int64_t k0 = b * kQ8Block, count = std::min(kQ8Block, K - k0);
         if (n_stride == 1)
           for (std::int64_t i = 0; i < count; ++i) {
-            const float* row = w + (k0 + i) * k_stride + n0;
-            for (std::int64_t j = 0; j < cols; ++j) tile[j * kQ8Block + i] = row[j];
+            const E* row = w + (k0 + i) * k_stride + n0;
+            for (std::int64_t j = 0; j < cols; ++j) tile[j * kQ8Block + i] = widen(row[j]);
           }
         else
           for (std::int64_t j = 0; j < cols; ++j)
-            for (std::int64_t i = 0; i < count; ++i) tile[j * kQ8Block + i] = w[(k0 + i) * k_stride + (n0 + j) * n_stride];
+            for (std::int64_t i = 0; i < count; ++i) tile[j * kQ8Block + i] = widen(w[(k0 + i) * k_stride + (n0 + j) * n_stride]);
         for (std::int64_t j = 0; j < cols; ++j) {
           const std::int64_t n = n0 + j;
           std::fill(q, q + kQ8Block, 0);
@@ -248,6 +255,18 @@ void quantize_q8(const float* w, std::int64_t k_stride, std::int64_t n_stride, s
       }
     }
   });
+}
+
+}  // namespace
+
+void quantize_q8(const float* w, std::int64_t k_stride, std::int64_t n_stride, std::uint32_t* quads, float* scales, std::int64_t K,
+                 std::int64_t N) {
+  quantize_q8_from(w, k_stride, n_stride, quads, scales, K, N);
+}
+
+void quantize_q8_bf16(const std::uint16_t* w, std::int64_t k_stride, std::int64_t n_stride, std::uint32_t* quads, float* scales,
+                      std::int64_t K, std::int64_t N) {
+  quantize_q8_from(w, k_stride, n_stride, quads, scales, K, N);
 }
 
 // Column by column, straight from w: the reference for quantize_q8.

@@ -114,6 +114,10 @@ void linear_q8(const float* x, Q8Matrix w, const float* b, float* y, std::int64_
 // a NaN a NaN scale (activations are quantized by the same rule).
 void quantize_q8(const float* w, std::int64_t k_stride, std::int64_t n_stride, std::uint32_t* quads, float* scales, std::int64_t K,
                  std::int64_t N);
+// The same from bf16 bits, widened as they are read (a bf16 checkpoint
+// needs no fp32 copy of each matrix: the lm_head's was 154 MB at load).
+void quantize_q8_bf16(const std::uint16_t* w, std::int64_t k_stride, std::int64_t n_stride, std::uint32_t* quads, float* scales,
+                      std::int64_t K, std::int64_t N);
 // The same quantization column by column (the reference: quantize_q8 must
 // give its bits).
 void quantize_q8_reference(const float* w, std::int64_t k_stride, std::int64_t n_stride, std::uint32_t* quads, float* scales,
