@@ -27,11 +27,11 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       onStateChange: (running, crashed, why) => {
         if (!running) controller?.serverStopped();
         if (crashed) status.show('error', why ?? 'the server stopped');
-        else if (running) {
+        else if (!running) status.show('off');
+        else {
           const next = stateWhenRunning(status.state, config.enable);
           if (next !== status.state) status.show(next);
         }
-        else status.show('off');
       },
     },
     config,

@@ -221,7 +221,7 @@ void quantize_q8_from(const E* w, std::int64_t k_stride, std::int64_t n_stride, 
   std::fill(quads, quads + q8_quads_size(K, N), 0x80808080u);  // the padding columns: zeros
   // Eight panels at a time, block by block, through a gathered (32 x 128)
   // tile: read along whichever of k and n is contiguous in w, each row of
-  // the tile is 512 contiguous bytes (column by column, a (K, N) matrix was
+  // the tile 128 contiguous values (column by column, a (K, N) matrix was
   // read a cache line per element, from a page per row: GPT-2 small's int8
   // load took 1.1-1.35 s on a 2-core Emerald Rapids, over the 1 s).
   // Each column's block is then quantized as before: the same bits.
@@ -270,8 +270,8 @@ void quantize_q8_bf16(const std::uint16_t* w, std::int64_t k_stride, std::int64_
 }
 
 // Column by column, straight from w: the reference for quantize_q8.
-void quantize_q8_reference(const float* w, std::int64_t k_stride, std::int64_t n_stride, std::uint32_t* quads, float* scales, std::int64_t K,
-                 std::int64_t N) {
+void quantize_q8_reference(const float* w, std::int64_t k_stride, std::int64_t n_stride, std::uint32_t* quads, float* scales,
+                           std::int64_t K, std::int64_t N) {
   const std::int64_t blocks = q8_blocks(K);
   std::fill(quads, quads + q8_quads_size(K, N), 0x80808080u);  // the padding columns: zeros
   at::parallel_for(0, N, 256, [&](std::int64_t n0, std::int64_t n1) {
