@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <memory>
 
 #include "backends.h"
@@ -29,7 +30,8 @@ int run(LspCliOptions o) {
   std::shared_ptr<spdlog::logger> logger =
       o.log_file.empty() ? spdlog::stderr_color_mt("inkstream-lsp") : spdlog::basic_logger_mt("inkstream-lsp", o.log_file);
   logger->set_level(spdlog::level::from_str(o.log_level));
-  logger->flush_on(spdlog::level::info);
+  // (flushed at the chosen level: a debug log is read as it is written)
+  logger->flush_on(std::min(logger->level(), spdlog::level::info));
   spdlog::set_default_logger(logger);
   spdlog::info("inkstream {} language server starting (model: {})", INKSTREAM_VERSION,
                o.server.model.empty() ? "from initializationOptions" : o.server.model);

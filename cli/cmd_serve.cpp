@@ -5,6 +5,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <csignal>
@@ -75,7 +76,8 @@ int run(ServeCliOptions o) {
   std::shared_ptr<spdlog::logger> logger =
       o.log_file.empty() ? spdlog::stderr_color_mt("inkstream-serve") : spdlog::basic_logger_mt("inkstream-serve", o.log_file);
   logger->set_level(spdlog::level::from_str(o.log_level));
-  logger->flush_on(spdlog::level::info);
+  // (flushed at the chosen level: a debug log is read as it is written)
+  logger->flush_on(std::min(logger->level(), spdlog::level::info));
   spdlog::set_default_logger(logger);
   if (o.models.empty()) {
     const auto dir = default_model_dir();
