@@ -6,7 +6,6 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <c10/util/BFloat16.h>
 #include <c10/util/Half.h>
 
 #include <cstring>
@@ -410,8 +409,8 @@ TEST(Kernels, Int8QuantizationMatchesTheReferenceBitForBit) {
       std::vector<std::uint16_t> bf16(src.size());
       std::vector<float> widened(src.size());
       for (std::size_t i = 0; i < src.size(); ++i) {
-        bf16[i] = c10::BFloat16(src[i]).x;
-        widened[i] = static_cast<float>(c10::BFloat16(bf16[i], c10::BFloat16::from_bits()));
+        bf16[i] = float_to_bf16(src[i]);
+        widened[i] = bf16_to_float(bf16[i]);
       }
       quantize_q8_bf16(bf16.data(), ks, ns, quads.data(), scales.data(), K, N);
       quantize_q8_reference(widened.data(), ks, ns, ref_quads.data(), ref_scales.data(), K, N);

@@ -3,8 +3,6 @@ import * as vscode from 'vscode';
 
 import type { State } from './states';
 
-export type { State };
-
 export interface Figures {
   model?: string;
   latencyMs?: number;

@@ -210,9 +210,9 @@ const char* linear_q8_isa() { return chosen_isa().q8_name; }
 
 namespace {
 
-// An element of w as fp32 (bf16 widens exactly: its bits are the upper half).
+// An element of w as fp32 (bf16 widens exactly).
 inline float widen(float v) { return v; }
-inline float widen(std::uint16_t bf16) { return std::bit_cast<float>(static_cast<std::uint32_t>(bf16) << 16); }
+inline float widen(std::uint16_t bf16) { return bf16_to_float(bf16); }
 
 template <class E>
 void quantize_q8_from(const E* w, std::int64_t k_stride, std::int64_t n_stride, std::uint32_t* quads, float* scales, std::int64_t K,
