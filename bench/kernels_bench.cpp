@@ -7,18 +7,24 @@
 // --attention: instead, the attention kernel (kernels/attention.h) of one
 // document's decoding rows over its cached prefix, GPT-2 small's 12 heads of
 // 64, bf16 and fp32 keys/values, at prefix lengths 200 and 1,000 (one line
-// each: best ms per layer).
+// each: best ms per layer, cache-hot; and 12 layers read from memory, with
+// the read bandwidth that is).
 //
 // --quantize: instead, quantizing GPT-2 small's weights to int8 at load
 // (its 48 layer matrices and the tied lm_head, from fp32): quantize_q8
 // against the column-by-column quantize_q8_reference, alternated, best of
 // --reps each (one line).
 //
-//   kernels_bench [--threads 2] [--reps 20] [--bandwidth-only | --attention | --quantize]
+// --int8-step: instead, the int8 products of one decoding step of GPT-2
+// small (its 48 layer matrices and the lm_head, 136 MB from memory) for 1
+// to 24 rows (one line per row count).
+//
+//   kernels_bench [--threads 2] [--reps 20] [--bandwidth-only | --attention | --quantize | --int8-step]
 #include <ATen/Parallel.h>
 #include <CLI/CLI.hpp>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <chrono>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -53,10 +59,12 @@ int main(int argc, char** argv) {
   app.add_flag("--attention", attention, "time the attention kernel instead");
   bool quantize = false;
   app.add_flag("--quantize", quantize, "time int8 quantization of GPT-2 small's weights instead");
+  bool int8_step = false;
+  app.add_flag("--int8-step", int8_step, "time the int8 products of one whole decoding step instead");
   CLI11_PARSE(app, argc, argv);
   c10::InferenceMode guard;
   configure_threads(threads, torch::kFloat32);
-  if (quantize) {
+  if (quantize || int8_step) {
     // (K, N) of each layer's c_attn, attn_proj, mlp_fc, mlp_proj, then the
     // lm_head stored as its (N, K) transpose.
     struct Matrix {
@@ -80,6 +88,49 @@ int main(int argc, char** argv) {
           fn(weights[i].data_ptr<float>(), m.transposed ? 1 : m.N, m.transposed ? m.K : 1, quads[i].data(), scales[i].data(), m.K, m.N);
       }
     };
+    if (int8_step) {
+      // Every product of a decoding step of M rows, in order, each matrix
+      // (136 MB in all) from memory as in a model (the step's whole set
+      // exceeds the caches): best and median of --reps steps.
+      all(kernels::quantize_q8);
+      const double bytes = [&] {
+        double sum = 0;
+        for (std::size_t i = 0; i < std::size(model); ++i)
+          sum += static_cast<double>(quads[i].size() * 4 + scales[i].size() * 4) * model[i].count;
+        return sum;
+      }();
+      for (const std::int64_t M : {1, 4, 8, 16, 24}) {
+        std::vector<torch::Tensor> xs, ys;
+        for (const Matrix& m : model) {
+          xs.push_back(torch::randn({M, m.K}));
+          ys.push_back(torch::empty({M, m.N}));
+        }
+        const torch::Tensor bias = torch::randn({4 * 768});
+        auto step = [&] {
+          for (std::size_t i = 0; i < std::size(model); ++i) {
+            const Matrix& m = model[i];
+            for (int c = 0; c < m.count; ++c)
+              kernels::linear_q8(xs[i].data_ptr<float>(), {quads[i].data(), scales[i].data()}, m.transposed ? nullptr : bias.data_ptr<float>(),
+                                 ys[i].data_ptr<float>(), M, m.K, m.N);
+          }
+        };
+        step();
+        std::vector<double> times;
+        for (int r = 0; r < reps; ++r) {
+          const auto t0 = Clock::now();
+          step();
+          times.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+        }
+        std::sort(times.begin(), times.end());
+        std::cout << nlohmann::json{{"figure", "int8_step"}, {"isa", kernels::linear_q8_isa()}, {"threads", threads}, {"rows", M},
+                                    {"best_ms", times.front()}, {"median_ms", times[times.size() / 2]},
+                                    {"best_gb_s", bytes / 1e9 / (times.front() / 1e3)},
+                                    {"rows_per_s", M / (times[times.size() / 2] / 1e3)}}
+                         .dump()
+                  << std::endl;
+      }
+      return 0;
+    }
     double fast = 1e30, reference = 1e30;
     for (int round = 0; round < 3; ++round) {
       fast = std::min(fast, best_ms(std::max(1, reps / 3), [&] { all(kernels::quantize_q8); }));
@@ -93,6 +144,7 @@ int main(int argc, char** argv) {
   }
   if (attention) {
     constexpr std::int64_t H = 12, D = 64;
+    const torch::Tensor flush = torch::ones({std::int64_t{1} << 26});  // 256 MB, read to evict the caches
     for (const auto kv : {kernels::KvType::BF16, kernels::KvType::F32})
       for (const std::int64_t rows : {1, 3, 8})
         for (const std::int64_t P : {200, 1000}) {
@@ -103,8 +155,29 @@ int main(int argc, char** argv) {
           const std::vector<kernels::AttentionGroup> groups = {
               {q.data_ptr<float>(), y.data_ptr<float>(), rows, k.data_ptr(), v.data_ptr(), P, P, kt.data_ptr(), vt.data_ptr(), 8, 4}};
           const double ms = best_ms(reps, [&] { kernels::attention_decode(groups, H, D, 0.125f, kv); });
+          // From memory, as in a decoding step (the weights stream between
+          // two reads of a layer's keys): 12 layers' prefixes, the caches
+          // flushed before each timed pass.
+          std::vector<torch::Tensor> keep;
+          std::vector<std::vector<kernels::AttentionGroup>> layers;
+          for (int l = 0; l < 12; ++l) {
+            keep.push_back(torch::randn({H, P, D}).to(dtype));
+            keep.push_back(torch::randn({H, P, D}).to(dtype));
+            layers.push_back(groups);
+            layers.back()[0].kp = keep[keep.size() - 2].data_ptr();
+            layers.back()[0].vp = keep.back().data_ptr();
+          }
+          double cold = 1e30;
+          for (int r = 0; r < std::max(3, reps / 4); ++r) {
+            (void)flush.sum().item<float>();
+            const auto t0 = Clock::now();
+            for (const auto& g : layers) kernels::attention_decode(g, H, D, 0.125f, kv);
+            cold = std::min(cold, std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+          }
+          const double bytes = 12.0 * 2 * H * P * D * k.element_size();
           std::cout << nlohmann::json{{"figure", "attention"}, {"kv", kv == kernels::KvType::BF16 ? "bf16" : "fp32"},
-                                      {"threads", threads}, {"rows", rows}, {"prefix", P}, {"best_ms", ms}}
+                                      {"threads", threads}, {"rows", rows}, {"prefix", P}, {"best_ms", ms},
+                                      {"cold_12_layers_ms", cold}, {"cold_gb_s", bytes / 1e9 / (cold / 1e3)}}
                            .dump()
                     << std::endl;
         }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <unordered_set>
 
@@ -40,6 +41,29 @@ void apply_repeat_penalty(std::span<float> logits, std::span<const TokenId> cont
   }
 }
 
+// The largest of n logits, NaN passed over (-inf if none): 16 running
+// maxima in four vectors of 4 (GCC's vector extensions: the baseline
+// x86-64's SSE, which the release build targets; one running maximum
+// waited on itself every logit, and plain lanes stayed scalar), then
+// theirs. A maximum does not depend on the order.
+float block_max(const float* l, std::size_t n) {
+  using V4 = float __attribute__((vector_size(16)));
+  constexpr float kLow = -std::numeric_limits<float>::infinity();
+  V4 acc[4] = {{kLow, kLow, kLow, kLow}, {kLow, kLow, kLow, kLow}, {kLow, kLow, kLow, kLow}, {kLow, kLow, kLow, kLow}};
+  std::size_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    for (int j = 0; j < 4; ++j) {
+      V4 v;
+      std::memcpy(&v, l + i + 4 * j, sizeof v);
+      acc[j] = v > acc[j] ? v : acc[j];
+    }
+  float top = kLow;
+  for (const V4& a : acc)
+    for (int j = 0; j < 4; ++j) top = a[j] > top ? a[j] : top;
+  for (; i < n; ++i) top = l[i] > top ? l[i] : top;
+  return top;
+}
+
 TokenId argmax(std::span<const float> logits) {
   std::size_t best = 0;
   for (std::size_t i = 1; i < logits.size(); ++i)
@@ -61,18 +85,29 @@ std::vector<std::pair<TokenId, double>> Sampler::distribution(std::span<float> l
     // One pass with a heap of the k best so far (its front is the worst of
     // them): most logits cost one comparison, and no copy of the vocabulary
     // (this ran once per row of every decoding step).
+    // Once the heap is full, a block of logits none of which beats its
+    // worst is passed over after one branch-free maximum: nearly every
+    // block after the first few (a comparison per logit was 0.2 ms a row,
+    // ~9% of a 16-row decoding step, spent while the other threads waited).
+    // A logit equal to the worst loses the tie (its id is higher), and NaN
+    // is never the maximum, so the candidates are the same.
     const auto k = static_cast<std::size_t>(p.top_k);
+    constexpr std::size_t kBlock = 64;
     cand.reserve(k);
-    for (std::size_t i = 0; i < logits.size(); ++i) {
-      if (!usable(logits[i])) continue;
-      const std::pair<float, TokenId> c{logits[i], static_cast<TokenId>(i)};
-      if (cand.size() < k) {
-        cand.push_back(c);
-        std::push_heap(cand.begin(), cand.end(), by_logit);
-      } else if (by_logit(c, cand.front())) {
-        std::pop_heap(cand.begin(), cand.end(), by_logit);
-        cand.back() = c;
-        std::push_heap(cand.begin(), cand.end(), by_logit);
+    for (std::size_t i0 = 0; i0 < logits.size(); i0 += kBlock) {
+      const std::size_t i1 = std::min(logits.size(), i0 + kBlock);
+      if (cand.size() == k && !(block_max(logits.data() + i0, i1 - i0) > cand.front().first)) continue;
+      for (std::size_t i = i0; i < i1; ++i) {
+        if (!usable(logits[i])) continue;
+        const std::pair<float, TokenId> c{logits[i], static_cast<TokenId>(i)};
+        if (cand.size() < k) {
+          cand.push_back(c);
+          std::push_heap(cand.begin(), cand.end(), by_logit);
+        } else if (by_logit(c, cand.front())) {
+          std::pop_heap(cand.begin(), cand.end(), by_logit);
+          cand.back() = c;
+          std::push_heap(cand.begin(), cand.end(), by_logit);
+        }
       }
     }
     std::sort_heap(cand.begin(), cand.end(), by_logit);

@@ -37,6 +37,20 @@ INKSTREAM_INLINE typename T::V load_kv_partial(const std::uint16_t* p, int n) {
   return T::load_bf16(Padded<std::uint16_t, T::W>(p, n).v);
 }
 
+// How many keys (or values) ahead the prefix loops prefetch, and the
+// prefetch of keys [from, to) of a stream clamped to its `count` keys. A
+// head's keys and values are each one contiguous stream, but the hardware
+// prefetchers alone kept one row's bf16 reads at 13.8 GB/s (fp32's at 21,
+// the machine's bandwidth) and eight rows', which compute between blocks,
+// at 8 (a 2-core Emerald Rapids, 12 layers of 1,000 keys from memory).
+constexpr std::int64_t kAttentionPrefetchKeys = 32;
+template <class E>
+INKSTREAM_INLINE void prefetch_keys(const E* kv, std::int64_t from, std::int64_t to, std::int64_t count, std::int64_t D) {
+  const char* first = reinterpret_cast<const char*>(kv + std::min(from, count) * D);
+  const char* last = reinterpret_cast<const char*>(kv + std::min(to, count) * D);
+  for (const char* p = first; p < last; p += 64) __builtin_prefetch(p);
+}
+
 // dot(q, k) over D elements: each lane sums every W-th element in order,
 // then a fixed reduction.
 template <class T, class E>
@@ -135,6 +149,7 @@ INKSTREAM_INLINE void prefix_scores(const float* q, std::int64_t ldq, std::int64
   const typename T::V scalev = T::broadcast(scale);
   for (std::int64_t j0 = 0; j0 < P; j0 += W) {
     const int n = static_cast<int>(std::min<std::int64_t>(W, P - j0));
+    prefetch_keys(kp, j0 + kAttentionPrefetchKeys, j0 + kAttentionPrefetchKeys + W, P, D);
     // One row of a full block reads its keys in place (widening is exact:
     // the same numbers as from the block).
     const bool in_place = n == W && (rows == 1 || std::is_same_v<E, float>);
@@ -168,6 +183,7 @@ INKSTREAM_INLINE void weighted_sum(const float* w, const E* v, std::int64_t coun
   typename T::V acc[NV];
   for (int i = 0; i < NV; ++i) acc[i] = T::load(y + i * T::W);
   for (std::int64_t j = 0; j < count; ++j) {
+    if (j % 4 == 0) prefetch_keys(v, j + kAttentionPrefetchKeys, j + kAttentionPrefetchKeys + 4, count, NV * T::W);
     const typename T::V wv = T::broadcast(w[j]);
     const E* vj = v + j * NV * T::W;
     for (int i = 0; i < NV; ++i) acc[i] = T::fma(wv, load_kv<T>(vj + i * T::W), acc[i]);
@@ -194,6 +210,7 @@ INKSTREAM_INLINE void prefix_values(const float* scores, std::int64_t width, std
   alignas(64) float block[B * D];
   for (std::int64_t j0 = 0; j0 < P; j0 += B) {
     const int n = static_cast<int>(std::min<std::int64_t>(B, P - j0));
+    prefetch_keys(vp, j0 + kAttentionPrefetchKeys, j0 + kAttentionPrefetchKeys + B, P, D);
     for (int k = 0; k < n; ++k)
       for (int i = 0; i < NV; ++i) T::store(block + k * D + i * W, load_kv<T>(vp + (j0 + k) * D + i * W));
     for (std::int64_t r = 0; r < rows; ++r) {
