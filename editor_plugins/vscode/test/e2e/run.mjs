@@ -120,9 +120,17 @@ async function scenario(name, settings, fn) {
   const before = failed;
   console.log(`--- ${name}`);
   try {
-    const changes = (wb.extensionLog().match(/settings changed/g) ?? []).length;
-    // VS Code notices the file; the extension passes it on (or restarts the server).
-    if (wb.workspaceSettings(settings)) for (let i = 0; i < 50 && (wb.extensionLog().match(/settings changed/g) ?? []).length === changes; i++) await sleep(100);
+    const log = wb.extensionLog();
+    const changes = (log.match(/settings changed/g) ?? []).length;
+    // VS Code notices the file; the extension passes it on (or restarts the
+    // server). Before the extension has started (no log yet: it starts on
+    // the first prose document) there is no one to notice: it reads the
+    // settings when it starts (this wait ran out, 5 s, on the first scenario).
+    if (wb.workspaceSettings(settings) && log) {
+      let i = 0;
+      for (; i < 50 && (wb.extensionLog().match(/settings changed/g) ?? []).length === changes; i++) await sleep(100);
+      if (i === 50) console.log('the extension log shows no settings change after 5 s');
+    }
     await sleep(300);
     // Checked once the scenario's document is open: the extension starts the
     // server on the first prose document, so before that there is no log.
