@@ -153,6 +153,10 @@ class Server {
             kMaxConcurrentJobs)) {
     settings_.model = options.model;
     settings_.models_dir = options.models_dir;
+    // A model that was busy when a newer one loaded goes once idle, also
+    // when the writer has stopped typing (after each message alone, its
+    // copy stayed in memory until the editor next said something).
+    reader_.on_idle(std::chrono::seconds(1), [this] { service_->unload_idle_models(); });
   }
 
   ~Server() { service_.reset(); }  // join inference before the members its callbacks use

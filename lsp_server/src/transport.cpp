@@ -1,5 +1,6 @@
 #include "transport.h"
 
+#include <poll.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -18,6 +19,16 @@ bool FrameReader::fill() {
   }
   char chunk[65536];
   for (;;) {
+    if (on_idle_) {
+      pollfd p{fd_, POLLIN, 0};
+      const int ready = ::poll(&p, 1, static_cast<int>(idle_every_.count()));
+      if (ready == 0) {
+        on_idle_();
+        continue;
+      }
+      if (ready < 0 && errno == EINTR) continue;
+      // ready (input, end of input or an error): read says which
+    }
     const ssize_t n = ::read(fd_, chunk, sizeof chunk);
     if (n > 0) {
       buf_.append(chunk, static_cast<std::size_t>(n));

@@ -3,7 +3,9 @@
 // (+ optional `Content-Type`) `\r\n` then N bytes of JSON. Reading and
 // writing are separate objects so the reader thread never takes the
 // writer's lock.
+#include <chrono>
 #include <cstddef>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -25,6 +27,13 @@ class FrameReader {
   // above the size cap comes back with `error` set; its body is skipped so
   // the stream stays in sync.
   std::optional<Frame> next();
+  // While no input arrives, `fn` runs every `every` on the reading thread
+  // (between frames or within one): housekeeping that must not wait for
+  // the editor's next message.
+  void on_idle(std::chrono::milliseconds every, std::function<void()> fn) {
+    idle_every_ = every;
+    on_idle_ = std::move(fn);
+  }
 
  private:
   bool fill();  // reads more bytes; false at EOF
@@ -34,6 +43,8 @@ class FrameReader {
   std::string buf_;
   std::size_t pos_ = 0;
   bool eof_ = false;
+  std::chrono::milliseconds idle_every_{0};
+  std::function<void()> on_idle_;
 };
 
 // Writes frames to a file descriptor (stdout). Thread-safe.

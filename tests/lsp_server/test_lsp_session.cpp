@@ -376,6 +376,40 @@ TEST(LspSession, LoadedModelsAreAnLruOfMaxLoadedModels) {
   EXPECT_EQ(st["result"]["settings"]["threads"], 2);
 }
 
+// A model still serving a request when a newer one loads stays until that
+// request ends, then goes within a few seconds with no further message
+// from the editor (a writer who stopped typing).
+TEST(LspSession, AModelBusyWhenANewerOneLoadedGoesOnceIdleWithoutAnotherMessage) {
+  auto s = start();
+  s->initialize({{"streaming", true}, {"n", 16}, {"max_tokens", 512}, {"stop_at", "none"}, {"max_loaded_models", 1}, {"stream_interval_ms", 0}});
+  open(*s, "The long request. ");
+  const int long_request = s->request_async("textDocument/inlineCompletion", completion_params(0, 18));
+  // Once it is streaming, another copy of the model (another dtype) for a
+  // short request on another document.
+  for (auto m = s->next(30s); m && m->value("method", "") != "inkstream/partialCompletion"; m = s->next(30s)) {
+  }
+  s->notify("workspace/didChangeConfiguration", {{"settings", {{"dtype", "bf16"}, {"n", 1}, {"max_tokens", 1}}}});
+  const std::string other = "file:///other.md";
+  open(*s, "Short. ", other);
+  const Json r = s->request("textDocument/inlineCompletion", completion_params(0, 7, other), 60s);
+  ASSERT_TRUE(r.contains("result")) << r.dump();
+  // (No other message until the check below: any message runs the same
+  // check after it.)
+  ASSERT_EQ(s->stderr_text().find("completion 2 answered"), std::string::npos)
+      << "the long request ended before the second model served one: " << s->stderr_text();
+  ASSERT_EQ(s->stderr_text().find("service: unloading model"), std::string::npos) << s->stderr_text();
+  const Json done = s->wait_response(long_request, 120s);
+  ASSERT_TRUE(done.contains("result")) << done.dump();
+  // Nothing more is sent: the reader's idle check unloads the first copy.
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (s->stderr_text().find("service: unloading model") == std::string::npos && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(100ms);
+  EXPECT_NE(s->stderr_text().find("service: unloading model"), std::string::npos) << s->stderr_text();
+  // (status runs the check after its answer: it would still list both.)
+  const Json one = s->request("workspace/executeCommand", {{"command", "inkstream.status"}});
+  EXPECT_EQ(one["result"]["models"].size(), 1u) << one.dump();
+}
+
 TEST(LspSession, ModelLoadProgressAndFailureAreReported) {
   auto s = start("/nonexistent-model");
   s->initialize({}, {{"window", {{"workDoneProgress", true}}}});
