@@ -146,6 +146,10 @@ echo "## Linear kernels against libtorch (fp32: OpenBLAS, bf16: oneDNN; $THREADS
 "$BUILD/bench/kernels_bench" --threads "$THREADS"
 echo "## int8 quantizing at load (GPT-2 small's weights; against the column-by-column reference)"
 "$BUILD/bench/kernels_bench" --threads "$THREADS" --quantize
+echo "## Attention over a cached prefix (cache-hot per layer; 12 layers from memory, with their read bandwidth)"
+"$BUILD/bench/kernels_bench" --threads "$THREADS" --attention
+echo "## A whole decoding step's int8 products (GPT-2 small, 136 MB; from memory where the last-level cache is smaller)"
+"$BUILD/bench/kernels_bench" --threads "$THREADS" --int8-step
 fi
 
 echo
