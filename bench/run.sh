@@ -148,6 +148,8 @@ echo "## int8 quantizing at load (GPT-2 small's weights; against the column-by-c
 "$BUILD/bench/kernels_bench" --threads "$THREADS" --quantize
 echo "## Attention over a cached prefix (cache-hot per layer; 12 layers from memory, with their read bandwidth)"
 "$BUILD/bench/kernels_bench" --threads "$THREADS" --attention
+echo "## The sampler per row (50,257 logits; top-k 40 as the editor asks, none as OpenAI clients do)"
+"$BUILD/bench/sampler_bench"
 echo "## A whole decoding step's int8 products (GPT-2 small, 136 MB; from memory where the last-level cache is smaller)"
 "$BUILD/bench/kernels_bench" --threads "$THREADS" --int8-step
 fi

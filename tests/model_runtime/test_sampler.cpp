@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 #include <set>
@@ -87,6 +88,66 @@ TEST(Sampler, TopPKeepsSmallestPrefixReachingTheMass) {
   std::vector<float> copy = l;
   const auto dist = Sampler::distribution(copy, {}, p);
   EXPECT_NEAR(dist[0].second, 0.5 / 0.8, 1e-6);
+}
+
+// Without top-k the vocabulary is never sorted whole: top-p sorts only what
+// the mass bins say it can keep. It must keep what a full sort keeps (the
+// same ids in the same order, the same probabilities up to the order of a
+// sum), for flat and peaked distributions, ties, NaN and infinities.
+TEST(Sampler, WithoutTopKMatchesAFullSort) {
+  std::mt19937 rng(11);
+  for (int round = 0; round < 60; ++round) {
+    const float spread = round % 3 == 0 ? 0.3f : round % 3 == 1 ? 3.0f : 12.0f;  // flat to peaked
+    std::normal_distribution<float> level(0.0f, spread);
+    std::vector<float> logits(round % 2 ? 3000 : 50257);
+    for (auto& l : logits) l = level(rng);
+    for (std::size_t i = 0; i < logits.size(); i += 97) logits[i] = logits[i / 2];  // ties
+    logits[5] = NAN;
+    logits[6] = -INFINITY;
+    SamplingParams p = plain();
+    p.temperature = round % 4 == 0 ? 0.7 : 1.0;
+    p.top_p = std::vector<double>{0.5, 0.9, 0.95, 0.99, 1.0}[round % 5];
+    p.min_p = round % 7 == 0 ? 0.01 : 0.0;
+    // The reference: everything sorted, softmax in double.
+    std::vector<std::pair<float, TokenId>> all;
+    for (std::size_t i = 0; i < logits.size(); ++i)
+      if (!std::isnan(logits[i]) && logits[i] != -INFINITY) all.emplace_back(logits[i], static_cast<TokenId>(i));
+    std::sort(all.begin(), all.end(), [](auto& a, auto& b) { return a.first != b.first ? a.first > b.first : a.second < b.second; });
+    const double top = all.front().first / p.temperature;
+    double sum = 0;
+    for (const auto& [l, id] : all) sum += std::exp(l / p.temperature - top);
+    std::vector<std::pair<TokenId, double>> want;
+    double cum = 0;
+    for (const auto& [l, id] : all) {
+      const double pr = std::exp(l / p.temperature - top) / sum;
+      if (pr < p.min_p / sum) break;
+      want.emplace_back(id, pr);
+      if ((cum += pr) >= p.top_p && p.top_p < 1) break;  // (top_p 1 keeps all, whatever the rounding)
+    }
+    double total = 0;
+    for (const auto& w : want) total += w.second;
+    std::vector<float> copy = logits;
+    const auto got = Sampler::distribution(copy, {}, p);
+    ASSERT_EQ(got.size(), want.size()) << "round " << round;
+    for (std::size_t i = 0; i < got.size(); ++i) {
+      ASSERT_EQ(got[i].first, want[i].first) << "round " << round << " place " << i;
+      ASSERT_NEAR(got[i].second, want[i].second / total, 1e-9 * want[i].second / total + 1e-300) << "round " << round << " place " << i;
+    }
+  }
+}
+
+// With neither top-k, top-p nor min-p a draw walks the vocabulary in id
+// order (no sort at all): its draws still follow the softmax.
+TEST(Sampler, UnsortedDrawsFollowTheSoftmax) {
+  const std::vector<double> probs = {0.05, 0.4, 0.1, 0.3, 0.15};
+  Sampler s(plain(), 3);
+  std::vector<int> counts(probs.size());
+  constexpr int kDraws = 40000;
+  for (int i = 0; i < kDraws; ++i) {
+    std::vector<float> l = logits_of(probs);
+    ++counts[static_cast<std::size_t>(s.sample(l, {}))];
+  }
+  for (std::size_t i = 0; i < probs.size(); ++i) EXPECT_NEAR(counts[i] / double(kDraws), probs[i], 0.01) << "token " << i;
 }
 
 TEST(Sampler, MinPIsRelativeToTheBestToken) {
