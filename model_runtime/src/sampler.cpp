@@ -120,8 +120,8 @@ std::vector<std::pair<TokenId, double>> Sampler::candidates(std::span<float> log
     return truncate(cand, p);
   }
   // No top-k (OpenAI's requests have none): the whole vocabulary, without
-  // sorting it (a full sort was 4.5 ms a row: a 16-row step of such
-  // requests spent ~70 ms here, on one thread). The softmax is summed in id
+  // sorting it (a full sort was 4.5-6 ms a row: a 16-row step of such
+  // requests spent 70-100 ms here, on one thread). The softmax is summed in id
   // order; top-p sorts only the candidates it may keep; with neither top-p
   // nor min-p, sample() draws in id order.
   cand.reserve(logits.size());
