@@ -16,8 +16,9 @@
 // --reps each (one line).
 //
 // --int8-step: instead, the int8 products of one decoding step of GPT-2
-// small (its 48 layer matrices and the lm_head, 136 MB from memory) for 1
-// to 24 rows (one line per row count).
+// small (its 48 layer matrices and the lm_head, 136 MB: from memory, unless
+// the last-level cache holds them) for 1 to 24 rows (one line per row
+// count).
 //
 //   kernels_bench [--threads 2] [--reps 20] [--bandwidth-only | --attention | --quantize | --int8-step]
 #include <ATen/Parallel.h>
@@ -90,8 +91,8 @@ int main(int argc, char** argv) {
     };
     if (int8_step) {
       // Every product of a decoding step of M rows, in order, each matrix
-      // (136 MB in all) from memory as in a model (the step's whole set
-      // exceeds the caches): best and median of --reps steps.
+      // once (136 MB in all: more than most caches, though not the 260 MB
+      // L3 of an Emerald Rapids host), best and median of --reps steps.
       all(kernels::quantize_q8);
       const double bytes = [&] {
         double sum = 0;
