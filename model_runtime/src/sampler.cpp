@@ -122,8 +122,8 @@ std::vector<std::pair<TokenId, double>> Sampler::candidates(std::span<float> log
   // No top-k (OpenAI's requests have none): the whole vocabulary, without
   // sorting it (a full sort was 4.5-6 ms a row: a 16-row step of such
   // requests spent 70-100 ms here, on one thread). The softmax is summed in id
-  // order; top-p sorts only the candidates it may keep; with neither top-p
-  // nor min-p, sample() draws in id order.
+  // order; top-p sorts only the candidates it may keep; without top-p,
+  // sample() draws in id order.
   cand.reserve(logits.size());
   for (std::size_t i = 0; i < logits.size(); ++i)
     if (usable(logits[i])) cand.emplace_back(logits[i], static_cast<TokenId>(i));
@@ -135,12 +135,11 @@ std::vector<std::pair<TokenId, double>> Sampler::candidates(std::span<float> log
   double sum = 0;
   for (std::size_t i = 0; i < cand.size(); ++i) sum += (e[i] = std::exp(cand[i].first / p.temperature - max_l));
   struct Kept {
-    float logit;
-    TokenId id;
+    std::pair<float, TokenId> c;  // (logit, id), ordered by by_logit
     double prob;
   };
   std::vector<Kept> kept;
-  auto by_kept_logit = [](const Kept& a, const Kept& b) { return a.logit != b.logit ? a.logit > b.logit : a.id < b.id; };
+  auto by_kept_logit = [&](const Kept& a, const Kept& b) { return by_logit(a.c, b.c); };
   if (p.top_p < 1) {
     // The smallest prefix (in the sorted order) whose mass reaches top_p,
     // sorting only the candidates it can hold: the probabilities' mass by
@@ -166,7 +165,7 @@ std::vector<std::pair<TokenId, double>> Sampler::candidates(std::span<float> log
     auto walk = [&](int up_to_bin) {
       std::vector<Kept> pool;
       for (std::size_t i = 0; i < cand.size(); ++i)
-        if (bins[i] <= up_to_bin) pool.push_back({cand[i].first, cand[i].second, e[i] / sum});
+        if (bins[i] <= up_to_bin) pool.push_back({cand[i], e[i] / sum});
       std::sort(pool.begin(), pool.end(), by_kept_logit);
       kept.clear();
       double cum = 0;
@@ -181,20 +180,20 @@ std::vector<std::pair<TokenId, double>> Sampler::candidates(std::span<float> log
     if (!walk(last) && last < kBins - 1) walk(kBins - 1);
   } else {
     kept.reserve(cand.size());
-    for (std::size_t i = 0; i < cand.size(); ++i) kept.push_back({cand[i].first, cand[i].second, e[i] / sum});
+    for (std::size_t i = 0; i < cand.size(); ++i) kept.push_back({cand[i], e[i] / sum});
   }
   if (p.min_p > 0) {
     // Less likely than min_p x the most likely one (whose probability is 1 / sum): out.
     const double floor = p.min_p / sum;
-    std::erase_if(kept, [&](const Kept& k) { return k.logit != top && !(k.prob >= floor); });
+    std::erase_if(kept, [&](const Kept& k) { return k.c.first != top && !(k.prob >= floor); });
   }
-  // (top-p's are in order already.)
-  if (p.top_p >= 1 && (sorted || p.min_p > 0)) std::sort(kept.begin(), kept.end(), by_kept_logit);
+  // (top-p's are in order already; a draw needs no order.)
+  if (p.top_p >= 1 && sorted) std::sort(kept.begin(), kept.end(), by_kept_logit);
   std::vector<std::pair<TokenId, double>> probs;
   probs.reserve(kept.size());
   double total = 0;
   for (const Kept& k : kept) total += k.prob;
-  for (const Kept& k : kept) probs.emplace_back(k.id, k.prob / total);
+  for (const Kept& k : kept) probs.emplace_back(k.c.second, k.prob / total);
   return probs;
 }
 

@@ -46,8 +46,8 @@ class Sampler {
                                                               const SamplingParams& params);
 
  private:
-  // The distribution's pairs; in id order (not sorted) where neither top-k,
-  // top-p nor min-p cuts it and `sorted` is false (a draw needs no order).
+  // The distribution's pairs; in id order (not sorted) where neither top-k
+  // nor top-p cuts it and `sorted` is false (a draw needs no order).
   static std::vector<std::pair<TokenId, double>> candidates(std::span<float> logits, std::span<const TokenId> context,
                                                             const SamplingParams& params, bool sorted);
   static std::vector<std::pair<TokenId, double>> truncate(const std::vector<std::pair<float, TokenId>>& cand,
