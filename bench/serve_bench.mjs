@@ -16,7 +16,7 @@
 // prompts are cached, like a writer's who has been at work a while).
 //
 //   node bench/serve_bench.mjs BINARY MODEL_DIR [--dtype auto] [--requests 8] [--max-tokens 24]
-//                              [--spread-ms 1000] [--pause-ms 200]
+//                              [--spread-ms 1000] [--pause-ms 200] [--serve-args "--log-level trace --log-file F"]
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -32,12 +32,13 @@ const perWriter = Number(opt('requests', 8));
 const maxTokens = Number(opt('max-tokens', 24));
 const spreadMs = Number(opt('spread-ms', 1000));
 const pauseMs = Number(opt('pause-ms', 200));
+const serveArgs = opt('serve-args', '').split(' ').filter(Boolean); // e.g. the engine's per-step trace
 const here = dirname(fileURLToPath(import.meta.url));
 // Documents: the repository's own prose (several thousand words), each writer at its own place.
 const text = ['README.md', 'docs/protocol.md', 'docs/serve.md'].map((f) => readFileSync(join(here, '..', f), 'utf8')).join(' ');
 const words = text.replace(/[`|#*]/g, '').replace(/\s+/g, ' ').split(' ');
 
-const { child, base } = await startServe(binary, ['--model', `m=${model}`, '--dtype', dtype, '--max-running', '32', '--max-queued', '64']);
+const { child, base } = await startServe(binary, ['--model', `m=${model}`, '--dtype', dtype, '--max-running', '32', '--max-queued', '64', ...serveArgs]);
 
 async function metrics() {
   const t = await (await fetch(`${base}/metrics`)).text();

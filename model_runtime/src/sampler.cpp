@@ -64,6 +64,47 @@ float block_max(const float* l, std::size_t n) {
   return top;
 }
 
+// e^x for 16 lanes of x <= 0, to float precision (relative error ~2e-7):
+// x = n ln2 + r with |r| <= ln2 / 2, e^r = 1 + r + r^2 q(r) with Cephes'
+// expf coefficients for q, times 2^n built in the exponent bits. Lanes
+// below -87 (e^x under float's smallest normal) and NaN lanes give 0.
+// (std::exp in double was 0.5-1 ms of a row's draw over 50,257 logits;
+// these are the baseline SSE's vectors, 4 at a time.)
+using V16 = float __attribute__((vector_size(64)));
+using I16 = std::int32_t __attribute__((vector_size(64)));
+// (In and out by reference: a 64-byte vector passed by value has no ABI
+// without AVX-512.)
+void exp_nonpositive(V16& x) {
+  const V16 in_range = x >= -87.0f ? V16{} + 1.0f : V16{};  // 0 for NaN and underflow
+  x = x >= -87.0f ? x : V16{} - 87.0f;
+  constexpr float kRound = 12582912.0f;  // 1.5 x 2^23: adding it rounds to an integer
+  const V16 t = x * 1.44269504088896341f + kRound;
+  const V16 n = t - kRound;
+  const V16 r = (x - n * 0.693359375f) - n * -2.12194440e-4f;  // ln 2 in two parts: r exact
+  V16 q = V16{} + 1.9875691500e-4f;
+  q = q * r + 1.3981999507e-3f;
+  q = q * r + 8.3334519073e-3f;
+  q = q * r + 4.1665795894e-2f;
+  q = q * r + 1.6666665459e-1f;
+  q = q * r + 5.0000001201e-1f;
+  const V16 er = q * r * r + r + 1.0f;
+  const I16 scale_bits = (__builtin_convertvector(n, I16) + 127) << 23;  // 2^n, n in [-126, 0]
+  V16 scale;
+  std::memcpy(&scale, &scale_bits, sizeof scale);
+  x = er * scale * in_range;
+}
+
+// The draw's weights of 16 logits: e^((l - top) / T), 1 where l == top (an
+// infinite maximum too), 0 for NaN, -inf and, with min-p, below `floor` (the
+// weight of the best one is 1: min-p's bound is `min_p` itself).
+void draw_weights(const float* l, float top, float inv_t, float floor, V16& w) {
+  V16 v;
+  std::memcpy(&v, l, sizeof v);
+  w = v == top ? V16{} : (v - top) * inv_t;
+  exp_nonpositive(w);
+  w = w >= floor ? w : V16{};
+}
+
 TokenId argmax(std::span<const float> logits) {
   std::size_t best = 0;
   for (std::size_t i = 1; i < logits.size(); ++i)
@@ -234,7 +275,61 @@ std::vector<std::pair<TokenId, double>> Sampler::truncate(const std::vector<std:
   return probs;
 }
 
+// A draw from the softmax of the whole vocabulary, with or without min-p
+// (OpenAI's defaults: no top-k, top_p 1), in three passes and no candidate
+// list: the maximum; the weights' sums by blocks of 64 ids; the block the
+// uniform falls in, walked id by id. Each pass computes the same weights
+// the same way, so the walk finds what the sums counted.
+TokenId Sampler::draw_whole_vocabulary(std::span<const float> logits) {
+  constexpr std::size_t kLanes = 16, kBlock = 64;
+  const float top = block_max(logits.data(), logits.size());
+  if (!(top > -std::numeric_limits<float>::infinity())) return argmax(logits);  // nothing usable
+  const auto inv_t = static_cast<float>(1.0 / params_.temperature);
+  const auto floor = static_cast<float>(params_.min_p);
+  // The last partial block of 16 is padded with -inf (weight 0).
+  const std::size_t whole = logits.size() / kLanes * kLanes;
+  float tail[kLanes];
+  std::fill(std::begin(tail), std::end(tail), -std::numeric_limits<float>::infinity());
+  std::copy(logits.begin() + static_cast<std::ptrdiff_t>(whole), logits.end(), tail);
+  auto weights = [&](std::size_t i, V16& w) { draw_weights(i < whole ? logits.data() + i : tail, top, inv_t, floor, w); };
+  std::vector<double> block_sums((logits.size() + kBlock - 1) / kBlock);
+  double total = 0;
+  for (std::size_t b = 0; b < block_sums.size(); ++b) {
+    V16 acc{}, w;
+    for (std::size_t i = b * kBlock; i < std::min(logits.size(), (b + 1) * kBlock); i += kLanes) {
+      weights(i, w);
+      acc += w;
+    }
+    double sum = 0;
+    for (std::size_t j = 0; j < kLanes; ++j) sum += acc[j];
+    total += (block_sums[b] = sum);
+  }
+  const double u = static_cast<double>(rng_() >> 11) * 0x1.0p-53 * total;  // uniform in [0, total)
+  double cum = 0;
+  std::size_t b = 0;
+  while (b + 1 < block_sums.size() && !(u < cum + block_sums[b])) cum += block_sums[b++];
+  // The block's ids in order; a rounding short of u at its end takes its
+  // last weighted id (the best one has weight 1, so some block has one).
+  TokenId last = -1;
+  for (std::size_t i = b * kBlock; i < std::min(logits.size(), (b + 1) * kBlock); i += kLanes) {
+    V16 w;
+    weights(i, w);
+    for (std::size_t j = 0; j < kLanes && i + j < logits.size(); ++j) {
+      if (!(w[j] > 0)) continue;
+      last = static_cast<TokenId>(i + j);
+      if (u < (cum += w[j])) return last;
+    }
+  }
+  return last >= 0 ? last : argmax(logits);
+}
+
 TokenId Sampler::sample(std::span<float> logits, std::span<const TokenId> context) {
+  const SamplingParams& p = params_;
+  if (p.temperature > 0 && p.top_k != 1 && (p.top_k <= 0 || static_cast<std::size_t>(p.top_k) >= logits.size()) &&
+      p.top_p >= 1) {
+    apply_repeat_penalty(logits, context, p);
+    return draw_whole_vocabulary(logits);
+  }
   const auto dist = candidates(logits, context, params_, /*sorted=*/false);
   if (dist.size() == 1) return dist.front().first;
   const double u = static_cast<double>(rng_() >> 11) * 0x1.0p-53;  // uniform in [0, 1)

@@ -150,6 +150,68 @@ TEST(Sampler, UnsortedDrawsFollowTheSoftmax) {
   for (std::size_t i = 0; i < probs.size(); ++i) EXPECT_NEAR(counts[i] / double(kDraws), probs[i], 0.01) << "token " << i;
 }
 
+// Without top-k and top-p a draw runs over the whole vocabulary in blocks
+// (its own vectorized exp): on 1,003 logits (a partial last block) with NaN,
+// -inf, min-p and a temperature, each id's frequency is its softmax's within
+// 5 standard deviations, and no excluded id is ever drawn.
+TEST(Sampler, WholeVocabularyDrawsFollowTheSoftmax) {
+  std::mt19937 rng(9);
+  std::normal_distribution<float> level(0.0f, 2.0f);
+  std::vector<float> logits(1003);
+  for (auto& l : logits) l = std::clamp(level(rng), -5.0f, 5.0f);
+  logits[5] = NAN;
+  logits[64] = -INFINITY;
+  logits[1002] = 6;  // the best, in the partial block
+  logits[640] = 5.5f;
+  for (const double min_p : {0.0, 0.05}) {
+    SamplingParams p = plain();
+    p.temperature = 0.7;
+    p.min_p = min_p;
+    double top = -INFINITY;
+    for (const float l : logits) top = std::isnan(l) ? top : std::max<double>(top, l);
+    std::vector<double> want(logits.size());
+    double sum = 0;
+    for (std::size_t i = 0; i < logits.size(); ++i) {
+      const double w = std::isnan(logits[i]) ? 0 : std::exp((logits[i] - top) / p.temperature);
+      sum += (want[i] = w >= min_p ? w : 0);
+    }
+    Sampler s(p, 11);
+    std::vector<int> counts(logits.size());
+    constexpr int kDraws = 60000;
+    for (int d = 0; d < kDraws; ++d) {
+      std::vector<float> copy = logits;
+      ++counts[static_cast<std::size_t>(s.sample(copy, {}))];
+    }
+    for (std::size_t i = 0; i < logits.size(); ++i) {
+      const double q = want[i] / sum;
+      if (q == 0) {
+        EXPECT_EQ(counts[i], 0) << "id " << i << " min_p " << min_p;
+        continue;
+      }
+      EXPECT_NEAR(counts[i] / double(kDraws), q, 5 * std::sqrt(q * (1 - q) / kDraws) + 1e-4) << "id " << i << " min_p " << min_p;
+    }
+  }
+}
+
+// An infinite logit takes every draw; a vocabulary of NaN and -inf only
+// gives the argmax (id 0), as the sorted paths do; the repeat penalty applies.
+TEST(Sampler, WholeVocabularyDrawEdges) {
+  Sampler s(plain(), 4);
+  std::vector<float> inf = {1, 2, INFINITY, 3};
+  EXPECT_EQ(s.sample(inf, {}), 2);
+  std::vector<float> none = {NAN, -INFINITY, NAN};
+  EXPECT_EQ(s.sample(none, {}), 0);
+  SamplingParams p = plain();
+  p.repeat_penalty = 1e6;  // token 0's logit 2 becomes ~0: p(0) = 1 / (1 + e^2)
+  Sampler penalized(p, 5);
+  int zeros = 0;
+  for (int d = 0; d < 20000; ++d) {
+    std::vector<float> l = {2, 2};
+    zeros += penalized.sample(l, std::vector<TokenId>{0}) == 0;
+  }
+  EXPECT_NEAR(zeros / 20000.0, 1 / (1 + std::exp(2.0)), 0.012);
+}
+
 TEST(Sampler, MinPIsRelativeToTheBestToken) {
   SamplingParams p = plain();
   p.min_p = 0.5;

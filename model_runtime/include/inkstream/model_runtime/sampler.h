@@ -50,6 +50,7 @@ class Sampler {
   // nor top-p cuts it and `sorted` is false (a draw needs no order).
   static std::vector<std::pair<TokenId, double>> candidates(std::span<float> logits, std::span<const TokenId> context,
                                                             const SamplingParams& params, bool sorted);
+  TokenId draw_whole_vocabulary(std::span<const float> logits);
   static std::vector<std::pair<TokenId, double>> truncate(const std::vector<std::pair<float, TokenId>>& cand,
                                                           const SamplingParams& params);
   SamplingParams params_;
