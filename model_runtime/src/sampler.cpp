@@ -105,6 +105,23 @@ void draw_weights(const float* l, float top, float inv_t, float floor, V16& w) {
   w = w >= floor ? w : V16{};
 }
 
+// Every id's draw weight (no min-p) into `w` (logits.size() floats).
+void vocabulary_weights(std::span<const float> logits, float top, float inv_t, std::vector<float>& w) {
+  constexpr std::size_t kLanes = 16;
+  const std::size_t whole = logits.size() / kLanes * kLanes;
+  V16 out;
+  for (std::size_t i = 0; i < whole; i += kLanes) {
+    draw_weights(logits.data() + i, top, inv_t, 0.0f, out);
+    std::memcpy(w.data() + i, &out, sizeof out);
+  }
+  if (whole == logits.size()) return;
+  float tail[kLanes];
+  std::fill(std::begin(tail), std::end(tail), -std::numeric_limits<float>::infinity());
+  std::copy(logits.begin() + static_cast<std::ptrdiff_t>(whole), logits.end(), tail);
+  draw_weights(tail, top, inv_t, 0.0f, out);
+  for (std::size_t j = 0; whole + j < logits.size(); ++j) w[whole + j] = out[j];
+}
+
 TokenId argmax(std::span<const float> logits) {
   std::size_t best = 0;
   for (std::size_t i = 1; i < logits.size(); ++i)
@@ -162,19 +179,20 @@ std::vector<std::pair<TokenId, double>> Sampler::candidates(std::span<float> log
   }
   // No top-k (OpenAI's requests have none): the whole vocabulary, without
   // sorting it (a full sort was 4.5-6 ms a row: a 16-row step of such
-  // requests spent 70-100 ms here, on one thread). The softmax is summed in id
-  // order; top-p sorts only the candidates it may keep; without top-p,
-  // sample() draws in id order.
-  cand.reserve(logits.size());
-  for (std::size_t i = 0; i < logits.size(); ++i)
-    if (usable(logits[i])) cand.emplace_back(logits[i], static_cast<TokenId>(i));
-  if (cand.empty()) return {{argmax(logits), 1.0}};
-  float top = cand.front().first;
-  for (const auto& c : cand) top = c.first > top ? c.first : top;
-  const double max_l = top / p.temperature;
-  std::vector<double> e(cand.size());
+  // requests spent 70-100 ms here, on one thread). Each id's weight
+  // e^((l - top) / T) comes from the vectorized exp of the whole-vocabulary
+  // draw (float precision: ~1e-6 of a probability, far below what a draw can
+  // tell; std::exp in double was most of this path's 0.4-0.8 ms a row); an
+  // id whose weight underflows (e^-87 of the best one's) is out, like NaN
+  // and -inf. The softmax is summed in id order; top-p sorts only the
+  // candidates it may keep; without top-p, sample() draws in id order.
+  const float top = block_max(logits.data(), logits.size());
+  if (!(top > -std::numeric_limits<float>::infinity())) return {{argmax(logits), 1.0}};  // nothing usable
+  const auto inv_t = static_cast<float>(1.0 / p.temperature);
+  std::vector<float> e(logits.size());
+  vocabulary_weights(logits, top, inv_t, e);
   double sum = 0;
-  for (std::size_t i = 0; i < cand.size(); ++i) sum += (e[i] = std::exp(cand[i].first / p.temperature - max_l));
+  for (const float w : e) sum += w;
   struct Kept {
     std::pair<float, TokenId> c;  // (logit, id), ordered by by_logit
     double prob;
@@ -189,11 +207,12 @@ std::vector<std::pair<TokenId, double>> Sampler::candidates(std::span<float> log
     // the prefix. (Growing partial sorts were slower than one full sort
     // for a flat distribution, whose top-p keeps thousands.)
     constexpr int kBins = 512;
-    std::vector<std::int16_t> bins(cand.size());
+    std::vector<std::int16_t> bins(logits.size(), kBins);  // kBins: out
     double mass[kBins] = {};
-    for (std::size_t i = 0; i < cand.size(); ++i) {
-      const double below = max_l - cand[i].first / p.temperature;  // >= 0
-      bins[i] = static_cast<std::int16_t>(std::min<double>(kBins - 1, below * 8));
+    for (std::size_t i = 0; i < logits.size(); ++i) {
+      if (!(e[i] > 0)) continue;
+      const float below = logits[i] == top ? 0.0f : (top - logits[i]) * inv_t;  // >= 0
+      bins[i] = static_cast<std::int16_t>(std::min<float>(kBins - 1, below * 8));
       mass[bins[i]] += e[i];
     }
     int last = kBins - 1;
@@ -205,8 +224,8 @@ std::vector<std::pair<TokenId, double>> Sampler::candidates(std::span<float> log
       }
     auto walk = [&](int up_to_bin) {
       std::vector<Kept> pool;
-      for (std::size_t i = 0; i < cand.size(); ++i)
-        if (bins[i] <= up_to_bin) pool.push_back({cand[i], e[i] / sum});
+      for (std::size_t i = 0; i < logits.size(); ++i)
+        if (bins[i] <= up_to_bin) pool.push_back({{logits[i], static_cast<TokenId>(i)}, e[i] / sum});
       std::sort(pool.begin(), pool.end(), by_kept_logit);
       kept.clear();
       double cum = 0;
@@ -220,8 +239,9 @@ std::vector<std::pair<TokenId, double>> Sampler::candidates(std::span<float> log
     // may fall short by a rounding, and then takes them all.)
     if (!walk(last) && last < kBins - 1) walk(kBins - 1);
   } else {
-    kept.reserve(cand.size());
-    for (std::size_t i = 0; i < cand.size(); ++i) kept.push_back({cand[i], e[i] / sum});
+    kept.reserve(logits.size());
+    for (std::size_t i = 0; i < logits.size(); ++i)
+      if (e[i] > 0) kept.push_back({{logits[i], static_cast<TokenId>(i)}, e[i] / sum});
   }
   if (p.min_p > 0) {
     // Less likely than min_p x the most likely one (whose probability is 1 / sum): out.
