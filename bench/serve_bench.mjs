@@ -17,6 +17,10 @@
 //
 //   node bench/serve_bench.mjs BINARY MODEL_DIR [--dtype auto] [--requests 8] [--max-tokens 24]
 //                              [--spread-ms 1000] [--pause-ms 200] [--serve-args "--log-level trace --log-file F"]
+//                              [--openai-defaults]
+// (--openai-defaults: requests name no temperature, top_p or top_k, as the
+// OpenAI SDK's do unless told: temperature 1, top_p 1, no top-k; otherwise
+// the editor's 0.8, 0.95 and 40.)
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -32,6 +36,8 @@ const perWriter = Number(opt('requests', 8));
 const maxTokens = Number(opt('max-tokens', 24));
 const spreadMs = Number(opt('spread-ms', 1000));
 const pauseMs = Number(opt('pause-ms', 200));
+const openaiDefaults = process.argv.includes('--openai-defaults');
+const sampling = openaiDefaults ? {} : { temperature: 0.8, top_p: 0.95, top_k: 40 };
 const serveArgs = opt('serve-args', '').split(' ').filter(Boolean); // e.g. the engine's per-step trace
 const here = dirname(fileURLToPath(import.meta.url));
 // Documents: the repository's own prose (several thousand words), each writer at its own place.
@@ -52,7 +58,7 @@ async function suggest(prompt) {
   const res = await fetch(`${base}/v1/completions`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ model: 'm', prompt, max_tokens: maxTokens, temperature: 0.8, top_p: 0.95, top_k: 40, stream: true, stream_options: { include_usage: true } }),
+    body: JSON.stringify({ model: 'm', prompt, max_tokens: maxTokens, ...sampling, stream: true, stream_options: { include_usage: true } }),
   });
   let ttft;
   let tokens = 0;
@@ -124,7 +130,7 @@ for (const { writers, spread } of runs) {
     hit: (m1.hits - m0.hits) / Math.max(1, m1.queries - m0.queries) });
 }
 child.kill('SIGTERM');
-console.log(`model ${model}, --dtype ${dtype}, ${perWriter} requests per writer, max_tokens ${maxTokens}, streamed\n`);
+console.log(`model ${model}, --dtype ${dtype}, ${perWriter} requests per writer, max_tokens ${maxTokens}, streamed, ${openaiDefaults ? "OpenAI's default sampling" : 'temperature 0.8, top_p 0.95, top_k 40'}\n`);
 console.log('| writers | requests | aggregate tokens/s | TTFT p50 ms | TTFT p99 ms | without first requests: p50 | p99 | prefix hit rate |');
 console.log('|---|---|---|---|---|---|---|---|');
 for (const r of rows)
