@@ -1,6 +1,6 @@
 // Dispatch and threading for attention.h: work items are (group, head),
-// split over libtorch's intra-op threads; each item's numbers do not depend
-// on the split.
+// split over libtorch's intra-op threads by cost; each item's numbers do
+// not depend on the split.
 #include "attention.h"
 
 #include <ATen/Parallel.h>
@@ -16,18 +16,31 @@ namespace {
 
 template <class E>
 void run(const std::vector<AttentionGroup>& groups, std::int64_t H, std::int64_t D, float scale, AttendRows<E> attend) {
-  std::vector<std::int64_t> first_item;
-  std::int64_t items = 0;
+  // Items go to the threads in contiguous runs of about equal cost, not
+  // equal count: a serving step's groups have prefixes of ~100 to ~1,000
+  // positions, and halves by count left one thread waiting for the other.
+  // An item reads its prefix once for all its rows and its rows' tails, and
+  // scores every row against both.
+  std::vector<std::int64_t> first_item, cost_before;  // cost_before: of the items before each item
+  std::int64_t items = 0, total = 0;
   std::size_t scratch = 0;
   for (const AttentionGroup& g : groups) {
     first_item.push_back(items);
     items += H;
+    const std::int64_t item_cost = 16 + g.P + g.rows * (g.L + g.P / 4);
+    for (std::int64_t h = 0; h < H; ++h, total += item_cost) cost_before.push_back(total);
     scratch = std::max(scratch, static_cast<std::size_t>(g.rows * (g.P + g.L)));
   }
-  at::parallel_for(0, items, 1, [&](std::int64_t begin, std::int64_t end) {
+  const std::int64_t runs = std::max(1, at::get_num_threads());
+  // The first item of run t: the first whose cost before it reaches t / runs of the total.
+  auto run_start = [&](std::int64_t t) {
+    return std::partition_point(cost_before.begin(), cost_before.end(), [&](std::int64_t c) { return c * runs < total * t; }) -
+           cost_before.begin();
+  };
+  at::parallel_for(0, runs, 1, [&](std::int64_t t0, std::int64_t t1) {
     std::vector<float> scores(scratch);
     std::size_t g = 0;
-    for (std::int64_t item = begin; item < end; ++item) {
+    for (std::int64_t item = run_start(t0), end = t1 == runs ? items : run_start(t1); item < end; ++item) {
       while (g + 1 < groups.size() && item >= first_item[g + 1]) ++g;
       const AttentionGroup& G = groups[g];
       const std::int64_t h = item - first_item[g];
