@@ -127,12 +127,12 @@ void Engine::submit(const GenerationRequest& request, StreamCallback on_token, c
                                         std::move(on_token), cancel, std::move(on_done));
   {
     std::lock_guard lock(mutex_);
-    if (!stopping_) {
+    if (!stopping_ && (options_.prefix_cache || !request.read_ahead)) {  // (nothing to keep a read-ahead in)
       incoming_.push_back(std::move(seq));
       ++stats_.waiting;
     }
   }
-  if (seq) {  // the engine is stopping: cancelled, delivered outside the lock (on_done may call stats())
+  if (seq) {  // the engine is stopping (or a read-ahead has no cache): cancelled, delivered outside the lock (on_done may call stats())
     seq->finish_all(FinishReason::Cancelled);
     seq->deliver();
     return;
@@ -260,7 +260,7 @@ std::vector<Sequence*> Engine::admit(Finished& done) {
     s.admitted = true;
     s.mark_admitted(now);
     rows += s.n();
-    {
+    if (!s.read_ahead()) {  // the hit rate is what writers' requests found
       std::lock_guard lock(mutex_);
       ++stats_.requests;
       stats_.prompt_tokens += s.prompt().size();
@@ -275,21 +275,27 @@ std::vector<Sequence*> Engine::admit(Finished& done) {
 
 // The next chunk of each unread prompt among `candidates`, in order, while
 // `budget` (prompt tokens) lasts. A chunk's bounds depend only on its own
-// request (its first uncached token, then every prefill_chunk tokens); the
-// budget decides only when it runs. A step reads at least one chunk; with
-// `whole_prompts_only` only prompts whose rest is one chunk that fits.
+// request (its first uncached token, then every prefill_chunk tokens, or
+// kReadAheadChunk for a read-ahead); the budget decides only when it runs.
+// A step reads at least one chunk; with `whole_prompts_only` only prompts
+// whose rest is one chunk that fits. Read-aheads only when nothing else
+// runs: no other prompt to read and no row decoding, one a step.
 Engine::Reading Engine::plan_reading(const std::vector<Sequence*>& candidates, std::int64_t& budget, bool whole_prompts_only) {
   Reading r;
   const auto now = Clock::now();
+  bool others = false;
+  for (Sequence* sp : candidates)
+    others = others || (!sp->read_ahead() && !sp->done() && (!sp->prefilled() || sp->tail));
   for (Sequence* sp : candidates) {
     Sequence& s = *sp;
     if (s.prefilled() || s.done()) continue;
+    if (s.read_ahead() && (others || whole_prompts_only || !r.readers.empty())) continue;
     // Checked again just before computing: a cancellation that came during
     // admission costs no further work.
     if (s.end_if_cancelled_or_late(now)) continue;
     KvCache& cache = s.entry->cache;
     const std::int64_t from = cache.length(), size = static_cast<std::int64_t>(s.prompt().size());
-    const std::int64_t count = std::min<std::int64_t>(options_.prefill_chunk, size - from);
+    const std::int64_t count = std::min<std::int64_t>(s.read_ahead() ? kReadAheadChunk : options_.prefill_chunk, size - from);
     if (whole_prompts_only) {
       if (from + count < size || count > budget) continue;  // a step's chunks read it
     } else if (count > budget && budget < options_.prefill_chunk) {

@@ -23,6 +23,7 @@ class Sequence {
   const std::vector<TokenId>& prompt() const { return prompt_; }
   int n() const { return request_.n; }
   int max_tokens() const { return max_tokens_; }
+  bool read_ahead() const { return request_.read_ahead; }
 
   // Prompt evaluation. `entry` holds the prompt's keys and values; its
   // length is how much of the prompt is evaluated.

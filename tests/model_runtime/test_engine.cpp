@@ -655,6 +655,58 @@ TEST(Engine, ManyNewPromptsShareOneChunkOfReadingPerStep) {
   EXPECT_GE(last - at_submit, 27) << "A waited for several prompts' chunks in one step";
 }
 
+// A read-ahead (a writer's next context window) waits while anything else
+// runs: it is read only after the running stream has ended, kReadAheadChunk
+// tokens a step; a request that starts with it then reuses all of it and
+// gives the tokens it gives alone; the hit rate counts writers' requests
+// only. Without a prefix cache a read-ahead ends at once.
+TEST(Engine, AReadAheadRunsOnlyWhenNothingElseDoesAndIsReused) {
+  const auto model = deep();
+  Engine engine(model);
+  auto ahead = request(*model, long_prompt_text(), 1, 1);
+  ahead.read_ahead = true;
+  ASSERT_GT(ahead.prompt.size(), static_cast<std::size_t>(kReadAheadChunk));  // two chunks or more
+  std::promise<void> streaming;
+  std::atomic<bool> stream_done{false};
+  std::thread stream([&] {
+    bool told = false;
+    engine.generate(request(*model, "Running", 1, 12), [&](const StreamEvent& e) {
+      if (e.done) stream_done = true;
+      if (!told) streaming.set_value();
+      told = true;
+    });
+  });
+  streaming.get_future().wait();
+  const std::uint64_t steps_at_submit = engine.stats().steps;
+  std::promise<GenerationResult> read;
+  bool stream_done_first = false;
+  engine.submit(ahead, {}, nullptr, [&](GenerationResult r) {
+    stream_done_first = stream_done;
+    read.set_value(std::move(r));
+  });
+  const GenerationResult r = read.get_future().get();
+  stream.join();
+  ASSERT_EQ(r.error, "");
+  EXPECT_TRUE(stream_done_first) << "the read-ahead was read while a stream decoded";
+  EXPECT_GE(engine.stats().steps - steps_at_submit, (ahead.prompt.size() + kReadAheadChunk - 1) / kReadAheadChunk);
+  const EngineStats before = engine.stats();
+  auto next = request(*model, long_prompt_text() + " and the sea", 1, 4);
+  ASSERT_TRUE(std::equal(ahead.prompt.begin(), ahead.prompt.end(), next.prompt.begin()));
+  const GenerationResult got = engine.generate(next);
+  EXPECT_EQ(got.timings.cache_n, static_cast<int>(ahead.prompt.size()));
+  EXPECT_EQ(engine.stats().prompt_tokens - before.prompt_tokens, next.prompt.size());
+  EXPECT_EQ(engine.stats().prompt_tokens, next.prompt.size() + request(*model, "Running", 1, 1).prompt.size());
+  Engine solo(model);
+  EXPECT_EQ(tokens_of(got), tokens_of(solo.generate(next)));
+
+  EngineOptions no_cache;
+  no_cache.prefix_cache = false;
+  Engine uncached(model, no_cache);
+  const GenerationResult none = uncached.generate(ahead);
+  EXPECT_EQ(uncached.stats().steps, 0u);
+  EXPECT_EQ(none.alternatives.at(0).finish_reason, FinishReason::Cancelled);
+}
+
 // A request that arrives while a decoding forward runs is read between two
 // of its blocks (the CPU's schedule): its first token comes within that
 // step, not after it. It arrives from a stream's first token, which the

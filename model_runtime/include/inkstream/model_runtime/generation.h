@@ -31,7 +31,15 @@ struct GenerationRequest {
   // true finishes that alternative (reason "stop", text kept whole). Lets a
   // caller stop at a boundary it recognises, e.g. the end of a sentence.
   std::function<bool(int index, std::string_view text)> stop_when;
+  // A prompt read ahead of need: its keys and values go to the prefix cache
+  // for a later request that starts with it (a writer's next context window),
+  // and what it generates is not for showing. The engine reads it only in
+  // steps with nothing else to do, kReadAheadChunk tokens at a time, so
+  // that it never delays a writer's request by more than one such chunk;
+  // without a prefix cache it ends at once.
+  bool read_ahead = false;
 };
+inline constexpr int kReadAheadChunk = 32;
 
 struct Alternative {
   int index = 0;
@@ -100,7 +108,7 @@ struct EngineStats {
   std::size_t kv_used_bytes = 0, kv_budget_bytes = 0;
   std::size_t cached_entries = 0;
   std::uint64_t requests = 0;             // admitted so far
-  std::uint64_t prompt_tokens = 0;        // prompt tokens of admitted requests
+  std::uint64_t prompt_tokens = 0;        // prompt tokens of admitted requests (read-aheads not counted)
   std::uint64_t cached_prompt_tokens = 0; // of which reused from the cache
   std::uint64_t steps = 0;
 };
