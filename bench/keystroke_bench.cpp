@@ -14,11 +14,17 @@
 // and a new request arriving while 7 others stream, against the same
 // request on an idle server. Peak RSS against kv_cache_mb + weights.
 //
+// With --type-ms the writer takes that long to type each pause's words, as
+// a person does: the server is idle meanwhile, and reads ahead the context
+// window the document will need next (without it, requests follow each
+// other at once and a read-ahead never runs).
+//
 // Prints one JSON line per figure group.
-//   keystroke_bench --binary build/cli/inkstream --model DIR --text FILE... [--dtype auto]
+//   keystroke_bench --binary build/cli/inkstream --model DIR --text FILE... [--dtype auto] [--type-ms 0]
 // (BENCH_LOG=debug prints the servers' logs at the end.)
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <thread>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -152,6 +158,7 @@ static int run(int argc, char** argv) {
   std::vector<std::string> texts;
   std::vector<int> lengths = {200, 600, 1000};
   int n = 3, max_tokens = 16, pauses = 8, words_per_pause = 4, kv_mb = 512;  // kv_cache_mb: the default
+  int type_ms = 0;
   bool skip_keystrokes = false, skip_concurrency = false;
   CLI::App app{"inkstream keystroke latency and concurrency benchmark"};
   app.add_option("--binary", binary)->required();
@@ -164,6 +171,7 @@ static int run(int argc, char** argv) {
   app.add_option("--pauses", pauses);
   app.add_option("--words-per-pause", words_per_pause);
   app.add_option("--kv-cache-mb", kv_mb);
+  app.add_option("--type-ms", type_ms, "ms the writer spends typing each pause's words (the server idles: read-aheads run then)");
   app.add_flag("--skip-keystrokes", skip_keystrokes);
   app.add_flag("--skip-concurrency", skip_concurrency);
   CLI11_PARSE(app, argc, argv);
@@ -206,6 +214,7 @@ static int run(int argc, char** argv) {
             s.append(uri, text, typed);
             text += typed;
           }
+          if (type_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(type_ms));
           const Measured m = s.ask_and_wait(uri, text);
           firsts.push_back(m.first_ms);
           finals.push_back(m.final_ms);
@@ -223,10 +232,12 @@ static int run(int argc, char** argv) {
                           {"model_prompt_tokens_median", median(prompts)},
                           {"cold_first_update_ms", cold.first_ms},
                           {"first_update_ms_median", median(firsts)},
+                          {"first_update_ms_max", *std::max_element(firsts.begin(), firsts.end())},
                           {"final_ms_median", median(finals)},
                           {"decode_step_ms_median", median(gaps)},
                           {"cache_hit_rate", prompt ? static_cast<double>(cached) / static_cast<double>(prompt) : 0.0},
-                          {"pauses", pauses}}
+                          {"pauses", pauses},
+                          {"type_ms", type_ms}}
                          .dump()
                   << std::endl;
       }

@@ -16,6 +16,10 @@
 // - Typing forward moves the limits forward but leaves the anchor in place
 //   until it no longer has that room; then the start jumps a whole grid step
 //   (or more), never one word at a time.
+// - Read-ahead: once half a grid step more typing would move the start (or
+//   make a text that fits whole overflow), the window it would move to is
+//   known (the anchors are fixed), and its prompt can be read before the
+//   writer gets there.
 // Cost: a constant number of tokenizations of at most the window (the token
 // limit is found on the last ~8 bytes per budget token, doubling if needed),
 // so it is linear in the window, not quadratic.
@@ -84,62 +88,125 @@ std::size_t anchor_at(std::string_view s, std::size_t g, std::size_t step) {
 
 bool cancelled(const CancellationToken* cancel) { return cancel && cancel->cancelled(); }
 
-}  // namespace
-
-std::optional<std::string> build_context(std::string_view before, int context_chars, int token_budget,
-                                         const TokenStarts& token_starts, const CancellationToken* cancel) {
-  const std::size_t char_limit = start_of_last_chars(before, context_chars);
-  // The token limit: where the last `token_budget` tokens begin.
-  std::size_t token_limit = 0;
-  if (token_budget > 0) {
-    std::size_t span = static_cast<std::size_t>(token_budget) * 8;
-    for (;;) {
-      const std::size_t from = span >= before.size() - char_limit ? char_limit : char_start(before, before.size() - span);
-      const std::vector<std::size_t> starts = token_starts(before.substr(from));
-      if (cancelled(cancel)) return std::nullopt;
-      if (starts.size() > static_cast<std::size_t>(token_budget)) {
-        token_limit = from + starts[starts.size() - static_cast<std::size_t>(token_budget)];
-        break;
+// The rule's pieces for one text before the cursor: the limits, the grid
+// step and the anchors that fit.
+class Window {
+ public:
+  Window(std::string_view before, int context_chars, int token_budget, const TokenStarts& token_starts,
+         const CancellationToken* cancel)
+      : before_(before), token_budget_(token_budget), token_starts_(token_starts), cancel_(cancel) {
+    const std::size_t char_limit = start_of_last_chars(before, context_chars);
+    // The token limit: where the last `token_budget` tokens begin.
+    std::size_t token_limit = 0;
+    if (token_budget > 0) {
+      std::size_t span = static_cast<std::size_t>(token_budget) * 8;
+      for (;;) {
+        const std::size_t from = span >= before.size() - char_limit ? char_limit : char_start(before, before.size() - span);
+        const std::vector<std::size_t> starts = token_starts(before.substr(from));
+        if ((stop_ = cancelled(cancel))) return;
+        if (starts.size() > static_cast<std::size_t>(token_budget)) {
+          token_limit = from + starts[starts.size() - static_cast<std::size_t>(token_budget)];
+          break;
+        }
+        if (from == char_limit) {  // the whole character window fits
+          if (char_limit == 0) whole_tokens_ = starts.size();
+          break;
+        }
+        span *= 2;
       }
-      if (from == char_limit) break;  // the whole character window fits
-      span *= 2;
     }
+    lower_ = std::max(char_limit, token_limit);
+    // A quarter of the window, in bytes, from the limits alone (so it does
+    // not move while the writer types): ~4 bytes per token in English prose.
+    std::size_t window_bytes = static_cast<std::size_t>(context_chars);
+    if (token_budget > 0) window_bytes = std::min(window_bytes, static_cast<std::size_t>(token_budget) * 4);
+    step_ = std::max<std::size_t>(16, window_bytes / 4);
   }
-  const std::size_t lower = std::max(char_limit, token_limit);
-  if (lower == 0) return std::string(before);
 
-  // A quarter of the window, in bytes, from the limits alone (so it does not
-  // move while the writer types): ~4 bytes per token in English prose.
-  std::size_t window_bytes = static_cast<std::size_t>(context_chars);
-  if (token_budget > 0) window_bytes = std::min(window_bytes, static_cast<std::size_t>(token_budget) * 4);
-  const std::size_t step = std::max<std::size_t>(16, window_bytes / 4);
+  bool stopped() const { return stop_; }
+  // For a text that fits whole: whether `ahead` more bytes (~4 a token)
+  // would overflow a limit.
+  bool overflows_within(std::size_t ahead, int context_chars) const {
+    std::size_t chars = 0;
+    for (const char c : before_) chars += (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+    return chars + ahead > static_cast<std::size_t>(context_chars) ||
+           (token_budget_ > 0 && whole_tokens_ + ahead / 4 > static_cast<std::size_t>(token_budget_));
+  }
+  std::size_t lower() const { return lower_; }  // 0: the whole text fits
+  std::size_t step() const { return step_; }
+
   // The earliest anchor at or after `from` whose window fits; npos if none.
-  bool stop = false;
-  auto first_fitting = [&](std::size_t from) {
-    for (std::size_t g = from / step * step; g < before.size(); g += step) {
-      const std::size_t a = anchor_at(before, g, step);
-      if (a < from || a >= before.size()) continue;
+  std::size_t first_fitting(std::size_t from) {
+    for (std::size_t g = from / step_ * step_; g < before_.size(); g += step_) {
+      const std::size_t a = anchor_at(before_, g, step_);
+      if (a < from || a >= before_.size()) continue;
       // The limit came from tokens of a longer text; the window's own first
       // word may split differently, so check it exactly.
-      if (token_budget > 0) {
-        const bool fits = token_starts(before.substr(a)).size() <= static_cast<std::size_t>(token_budget);
-        if ((stop = cancelled(cancel))) return std::string_view::npos;
+      if (token_budget_ > 0) {
+        const bool fits = token_starts_(before_.substr(a)).size() <= static_cast<std::size_t>(token_budget_);
+        if ((stop_ = cancelled(cancel_))) return std::string_view::npos;
         if (!fits) continue;
       }
       return a;
     }
     return std::string_view::npos;
-  };
-  // Room to type: the start sits at least half a grid step (an eighth of the
-  // window) inside the limits, so the window does not move again a few words
-  // later; only text without such an anchor takes one just inside.
-  std::size_t start = first_fitting(lower + step / 2);
-  if (start == std::string_view::npos && !stop) start = first_fitting(lower);
-  if (stop) return std::nullopt;
+  }
+
+  // The window's start as the rule puts it with the limits `ahead` bytes
+  // further on; npos when no anchor fits (a window shorter than a step).
+  // Room to type: the start sits at least half a grid step (an eighth of
+  // the window) inside the limits, so the window does not move again a few
+  // words later; only text without such an anchor takes one just inside.
+  std::size_t start(std::size_t ahead = 0) {
+    std::size_t a = first_fitting(lower_ + ahead + step_ / 2);
+    if (a == std::string_view::npos && !stop_) a = first_fitting(lower_ + ahead);
+    return a;
+  }
+
+ private:
+  std::string_view before_;
+  int token_budget_;
+  const TokenStarts& token_starts_;
+  const CancellationToken* cancel_;
+  std::size_t lower_ = 0, step_ = 16, whole_tokens_ = 0;
+  bool stop_ = false;
+};
+
+}  // namespace
+
+std::optional<std::string> build_context(std::string_view before, int context_chars, int token_budget,
+                                         const TokenStarts& token_starts, const CancellationToken* cancel) {
+  Window w(before, context_chars, token_budget, token_starts, cancel);
+  if (w.stopped()) return std::nullopt;
+  if (w.lower() == 0) return std::string(before);
+  const std::size_t start = w.start();
+  if (w.stopped()) return std::nullopt;
   if (start != std::string_view::npos) return std::string(before.substr(start));
   // No anchor fits (a window shorter than a grid step): cut at the limit;
   // the generator drops any tokens still too many.
-  return std::string(before.substr(char_start(before, lower)));
+  return std::string(before.substr(char_start(before, w.lower())));
+}
+
+std::optional<std::string> read_ahead_context(std::string_view before, int context_chars, int token_budget,
+                                              const TokenStarts& token_starts, const CancellationToken* cancel) {
+  Window w(before, context_chars, token_budget, token_starts, cancel);
+  if (w.stopped()) return std::nullopt;
+  // Half a step more typing (an eighth of the window) from here on.
+  const std::size_t ahead = w.step() / 2;
+  std::size_t now = 0, next;
+  if (w.lower() == 0) {
+    // The text fits whole. Once it overflows by less than half a step, the
+    // rule starts the window at the first anchor half a step in (no grid
+    // point's anchor lies between half a step and one step).
+    if (!w.overflows_within(ahead, context_chars)) return std::nullopt;
+    next = w.first_fitting(ahead);
+  } else {
+    now = w.start();
+    if (w.stopped() || now == std::string_view::npos) return std::nullopt;
+    next = w.start(ahead);
+  }
+  if (w.stopped() || next == std::string_view::npos || next <= now) return std::nullopt;
+  return std::string(before.substr(next));
 }
 
 }  // namespace inkstream

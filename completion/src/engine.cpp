@@ -159,6 +159,12 @@ CompletionOutcome CompletionEngine::complete(const CompletionQuery& q, Completio
   };
 
   const GenerationResult result = backend.generate(prompt, req, on_token, cancel);
+  // (A remote engine keeps its own prefix cache: a read-ahead there would
+  // be a request of its own.)
+  if (result.error.empty() && !(cancel && cancel->cancelled()) && std::string_view(backend.source()) == "model")
+    out.read_ahead = read_ahead_context(q.before, s.context_chars, budget,
+                                        [&](std::string_view t) { return backend.token_starts(t); }, cancel)
+                         .value_or("");
   out.timings = result.timings;
   out.error = result.error;
   out.error_kind = result.error_kind;

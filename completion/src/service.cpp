@@ -42,6 +42,7 @@ class CompletionService::Worker {
       std::lock_guard lock(mutex_);
       stopping_ = true;
       for (auto& job : running_) job->cancel_with(CancelReason::ShuttingDown);
+      stop_read_ahead_.cancel();
       dropped.swap(queue_);
     }
     // Ended outside the lock: answering a slow client must not block the runners.
@@ -155,6 +156,24 @@ class CompletionService::Worker {
         running_.erase(std::find(running_.begin(), running_.end(), job));
       }
       job->done(outcome, stats(), busy() > 0);
+      if (!outcome.read_ahead.empty() && !outcome.cancelled) read_ahead(outcome.read_ahead);
+    }
+  }
+
+  // Reads the writer's next context window into the engine's prefix cache,
+  // after the job's answer went out: the keystroke that moves the window
+  // then reads only the words typed since. The engine reads it only in
+  // steps with nothing else to do; the worker's end cancels it.
+  void read_ahead(const std::string& text) {
+    GenerationRequest req;
+    req.max_tokens = 1;
+    req.sampling.temperature = 0;
+    req.read_ahead = true;
+    try {
+      const GenerationResult r = backend_->generate(text, req, {}, &stop_read_ahead_);
+      if (!r.error.empty()) spdlog::debug("service: read-ahead: {}", r.error);
+    } catch (const std::exception& e) {
+      spdlog::debug("service: read-ahead: {}", e.what());
     }
   }
 
@@ -172,6 +191,7 @@ class CompletionService::Worker {
   std::deque<std::shared_ptr<CompletionJob>> queue_;
   std::vector<std::shared_ptr<CompletionJob>> running_;
   bool stopping_ = false;
+  CancellationToken stop_read_ahead_;
   std::thread loader_;
   std::vector<std::thread> runners_;
 };

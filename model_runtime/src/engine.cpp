@@ -128,8 +128,8 @@ void Engine::submit(const GenerationRequest& request, StreamCallback on_token, c
   {
     std::lock_guard lock(mutex_);
     if (!stopping_ && (options_.prefix_cache || !request.read_ahead)) {  // (nothing to keep a read-ahead in)
+      if (!seq->read_ahead()) ++stats_.waiting;
       incoming_.push_back(std::move(seq));
-      ++stats_.waiting;
     }
   }
   if (seq) {  // the engine is stopping (or a read-ahead has no cache): cancelled, delivered outside the lock (on_done may call stats())
@@ -210,8 +210,12 @@ void Engine::retire(Finished& done) {
   }
   {
     std::lock_guard lock(mutex_);
-    stats_.running = static_cast<int>(running_.size());
-    stats_.waiting = static_cast<int>(waiting_.size() + incoming_.size());
+    // (Read-aheads are the engine's own errand, not a writer's request.)
+    auto writers = [](const auto& queue) {
+      return static_cast<int>(std::count_if(queue.begin(), queue.end(), [](const auto& s) { return !s->read_ahead(); }));
+    };
+    stats_.running = writers(running_);
+    stats_.waiting = writers(waiting_) + writers(incoming_);
     int rows = 0;
     for (const auto& s : running_) rows += static_cast<int>(s->active().size());
     stats_.rows = rows;

@@ -123,6 +123,51 @@ TEST(Context, WindowStartIsStableWhileTypingForward) {
   }
 }
 
+// Typing forward word by word: within an eighth of the window before each
+// jump, the first move off the document's start included, a read-ahead
+// names the window the jump goes to (exactly: the same start), and only
+// there.
+TEST(Context, ReadAheadNamesTheWindowTheNextJumpGoesTo) {
+  const std::string doc = prose(400);
+  for (const auto& [chars, budget] : {std::pair{2000, 1000}, {2000, 232}, {600, 0}}) {
+    SCOPED_TRACE(std::to_string(chars) + " chars, " + std::to_string(budget) + " tokens");
+    const std::size_t window = budget > 0 ? std::min<std::size_t>(chars, budget * 4) : chars;
+    std::size_t last_start = 0, jumps = 0, named = 0, reads = 0;
+    std::optional<std::size_t> ahead;  // the start the last read-ahead named
+    for (std::size_t len = 100; len <= doc.size(); len = doc.find(' ', len + 1)) {
+      if (len == std::string::npos) break;
+      const std::string_view before = std::string_view(doc).substr(0, len);
+      const std::size_t start = len - context(before, chars, budget).size();
+      if (start != last_start) {
+        ++jumps;
+        ASSERT_TRUE(ahead.has_value()) << "a jump at " << len << " with no read-ahead before it";
+        EXPECT_EQ(*ahead, start) << "at " << len;
+        named += *ahead == start;
+        ahead.reset();
+      }
+      last_start = start;
+      const auto next = read_ahead_context(before, chars, budget, four_byte_tokens);
+      if (len < window / 2) {
+        EXPECT_FALSE(next.has_value()) << "at " << len;  // far from full
+      }
+      if (next) {
+        ++reads;
+        const std::size_t at = len - next->size();
+        EXPECT_GT(at, start);
+        if (ahead) {
+          EXPECT_EQ(at, *ahead) << "at " << len;  // the same target until the jump
+        }
+        ahead = at;
+      }
+    }
+    EXPECT_GE(jumps, 3u);
+    EXPECT_EQ(named, jumps);
+    // Only near a jump: about an eighth of the window typed before each, of
+    // a quarter between jumps (~7 words of 27 bytes a sentence here).
+    EXPECT_LT(reads, jumps * (window / 8 / 4 + 2) + (window / 8 / 4 + 2));
+  }
+}
+
 TEST(Context, NeverSplitsACharacterAndStopsWhenCancelled) {
   const std::string cjk = "\xE4\xB8\xAD\xE6\x96\x87\xE4\xB8\xAD\xE6\x96\x87";
   const std::string ctx = context(cjk, 3, 1000);
@@ -131,6 +176,7 @@ TEST(Context, NeverSplitsACharacterAndStopsWhenCancelled) {
   CancellationToken cancel;
   cancel.cancel();
   EXPECT_FALSE(build_context(prose(100), 500, 50, four_byte_tokens, &cancel).has_value());
+  EXPECT_FALSE(read_ahead_context(prose(100), 500, 50, four_byte_tokens, &cancel).has_value());
 }
 
 TEST(Settings, InvalidKeysAreNamedAndPreviousValuesKept) {

@@ -260,6 +260,50 @@ TEST(LspSession, ALoneCarriageReturnIsALineEnd) {
   for (const auto& item : r["result"]["items"]) EXPECT_EQ(item["range"]["start"], (Json{{"line", 1}, {"character", 4}}));
 }
 
+// In a document longer than its context window, a suggestion near the
+// window's next jump is followed by a read-ahead of the window it will jump
+// to: the keystroke that moves the window then reuses that window's tokens
+// and reads only the words typed since (without it, a jump read the whole
+// new window again).
+TEST(LspSession, TheNextWindowIsReadAheadSoTheRequestThatMovesItReusesIt) {
+  auto s = start();
+  s->initialize({{"n", 1}, {"max_tokens", 2}, {"stop_at", "none"}, {"temperature", 0}, {"context_chars", 400}});
+  std::string text;
+  for (int i = 0; i < 12; ++i) text += "The keeper wrote line " + std::to_string(i) + " of the log." + (i % 4 == 3 ? "\n\n" : " ");
+  open(*s, text);
+  int jumps = 0, reused = 0, last_prompt = 0;
+  for (int version = 2; version < 40; ++version) {
+    // The end of the document (ASCII: UTF-16 units are bytes).
+    const std::size_t line_start = text.rfind('\n') == std::string::npos ? 0 : text.rfind('\n') + 1;
+    const Json end = {{"line", std::count(text.begin(), text.end(), '\n')}, {"character", text.size() - line_start}};
+    const std::string typed = version % 5 == 0 ? "It rained.\n\n" : "Then the sea rose. ";
+    s->notify("textDocument/didChange", {{"textDocument", {{"uri", kUri}, {"version", version}}},
+                                         {"contentChanges", {{{"range", {{"start", end}, {"end", end}}}, {"text", typed}}}}});
+    text += typed;
+    const std::size_t at = text.rfind('\n') == std::string::npos ? 0 : text.rfind('\n') + 1;
+    const Json cursor = {{"line", std::count(text.begin(), text.end(), '\n')}, {"character", text.size() - at}};
+    const Json r = s->request("textDocument/inlineCompletion",
+                              {{"textDocument", {{"uri", kUri}}}, {"position", cursor}, {"context", {{"triggerKind", 2}}}}, 60s);
+    ASSERT_TRUE(r.contains("result")) << r.dump();
+    std::optional<Json> status;
+    while (!status) {
+      const auto m = s->next(10s);
+      ASSERT_TRUE(m) << "no inkstream/status after the answer";
+      if ((*m).value("method", "") == "inkstream/status" && (*m)["params"].value("requestId", Json()) == r["id"]) status = (*m)["params"];
+    }
+    const int prompt = (*status)["promptTokens"], cached = (*status)["cachedTokens"];
+    if (prompt < last_prompt - 8) {  // the window moved on
+      ++jumps;
+      reused += cached >= prompt - 20;  // at most the last half step's words read again
+      EXPECT_GE(cached, prompt - 20) << "at version " << version << ": " << status->dump();
+    }
+    last_prompt = prompt;
+    std::this_thread::sleep_for(150ms);  // the writer types on; the read-ahead runs meanwhile
+  }
+  EXPECT_GE(jumps, 3);
+  EXPECT_EQ(reused, jumps);
+}
+
 // Choosing the context of a huge document neither delays the answer to a
 // cancellation nor other documents: they stream while it generates.
 TEST(LspSession, AHugeContextDelaysNeitherCancellationNorOtherDocuments) {

@@ -40,6 +40,9 @@ struct CompletionOutcome {
   std::string error_kind;  // GenerationResult::error_kind and ::warning
   std::string warning;
   int streamed_updates = 0;
+  // The writer's next context window when it is near (read_ahead_context),
+  // for an in-process model to read into its prefix cache; "" when none.
+  std::string read_ahead;
 };
 
 // Post-processing of one suggestion (also applied to streamed partial text,
@@ -60,6 +63,16 @@ using TokenStarts = std::function<std::vector<std::size_t>(std::string_view text
 // window. Returns nullopt when `cancel` fired meanwhile.
 std::optional<std::string> build_context(std::string_view before, int context_chars, int token_budget,
                                          const TokenStarts& token_starts, const CancellationToken* cancel = nullptr);
+
+// The window the writer will need next, while the present one still
+// serves: the context build_context gives once half a grid step more (an
+// eighth of the window) is typed, when that moves the window's start (a
+// text that fits whole: when that makes it overflow); nullopt otherwise, or
+// when `cancel` fired.
+// Its prompt can be read ahead into the prefix cache, so that the keystroke
+// that moves the window re-reads only the words typed since.
+std::optional<std::string> read_ahead_context(std::string_view before, int context_chars, int token_budget,
+                                              const TokenStarts& token_starts, const CancellationToken* cancel = nullptr);
 
 class CompletionEngine {
  public:
