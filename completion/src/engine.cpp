@@ -92,12 +92,26 @@ std::optional<CompletionOutcome> CompletionEngine::answer_instantly(const Comple
   return std::nullopt;
 }
 
+namespace {
+
+// The prompt's token budget: the model's context less room for max_tokens.
+int prompt_budget(const CompletionSettings& s, const CompletionBackend& backend) {
+  return backend.context_tokens() - std::min(s.max_tokens, backend.context_tokens() - 1);
+}
+
+}  // namespace
+
+std::optional<std::string> CompletionEngine::next_window(const CompletionQuery& q, const CompletionBackend& backend,
+                                                         const CancellationToken* cancel) const {
+  return read_ahead_context(q.before, q.settings.context_chars, prompt_budget(q.settings, backend),
+                            [&](std::string_view t) { return backend.token_starts(t); }, cancel);
+}
+
 CompletionOutcome CompletionEngine::complete(const CompletionQuery& q, CompletionBackend& backend, const PartialCallback& on_partial,
                                              const CancellationToken* cancel) {
   const CompletionSettings& s = q.settings;
-  const int budget = backend.context_tokens() - std::min(s.max_tokens, backend.context_tokens() - 1);
-  const std::optional<std::string> context =
-      build_context(q.before, s.context_chars, budget, [&](std::string_view t) { return backend.token_starts(t); }, cancel);
+  const std::optional<std::string> context = build_context(q.before, s.context_chars, prompt_budget(s, backend),
+                                                           [&](std::string_view t) { return backend.token_starts(t); }, cancel);
   if (!context) {
     CompletionOutcome out;
     out.source = backend.source();
@@ -159,12 +173,6 @@ CompletionOutcome CompletionEngine::complete(const CompletionQuery& q, Completio
   };
 
   const GenerationResult result = backend.generate(prompt, req, on_token, cancel);
-  // (A remote engine keeps its own prefix cache: a read-ahead there would
-  // be a request of its own.)
-  if (result.error.empty() && !(cancel && cancel->cancelled()) && std::string_view(backend.source()) == "model")
-    out.read_ahead = read_ahead_context(q.before, s.context_chars, budget,
-                                        [&](std::string_view t) { return backend.token_starts(t); }, cancel)
-                         .value_or("");
   out.timings = result.timings;
   out.error = result.error;
   out.error_kind = result.error_kind;

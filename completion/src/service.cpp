@@ -156,21 +156,26 @@ class CompletionService::Worker {
         running_.erase(std::find(running_.begin(), running_.end(), job));
       }
       job->done(outcome, stats(), busy() > 0);
-      if (!outcome.read_ahead.empty() && !outcome.cancelled) read_ahead(outcome.read_ahead);
+      // (A remote engine keeps its own prefix cache: a read-ahead there
+      // would be a request of its own.)
+      if (!outcome.cancelled && outcome.error.empty() && outcome.source == "model") read_ahead(job->query);
     }
   }
 
-  // Reads the writer's next context window into the engine's prefix cache,
-  // after the job's answer went out: the keystroke that moves the window
-  // then reads only the words typed since. The engine reads it only in
-  // steps with nothing else to do; the worker's end cancels it.
-  void read_ahead(const std::string& text) {
-    GenerationRequest req;
-    req.max_tokens = 1;
-    req.sampling.temperature = 0;
-    req.read_ahead = true;
+  // Reads the writer's next context window, when it is near, into the
+  // engine's prefix cache, after the job's answer went out: the keystroke
+  // that moves the window then reads only the words typed since. The engine
+  // reads it only in steps with nothing else to do; the worker's end
+  // cancels it.
+  void read_ahead(const CompletionQuery& q) {
     try {
-      const GenerationResult r = backend_->generate(text, req, {}, &stop_read_ahead_);
+      const std::optional<std::string> next = engine_.next_window(q, *backend_, &stop_read_ahead_);
+      if (!next) return;
+      GenerationRequest req;
+      req.max_tokens = 1;
+      req.sampling.temperature = 0;
+      req.read_ahead = true;
+      const GenerationResult r = backend_->generate(*next, req, {}, &stop_read_ahead_);
       if (!r.error.empty()) spdlog::debug("service: read-ahead: {}", r.error);
     } catch (const std::exception& e) {
       spdlog::debug("service: read-ahead: {}", e.what());

@@ -40,9 +40,6 @@ struct CompletionOutcome {
   std::string error_kind;  // GenerationResult::error_kind and ::warning
   std::string warning;
   int streamed_updates = 0;
-  // The writer's next context window when it is near (read_ahead_context),
-  // for an in-process model to read into its prefix cache; "" when none.
-  std::string read_ahead;
 };
 
 // Post-processing of one suggestion (also applied to streamed partial text,
@@ -86,6 +83,12 @@ class CompletionEngine {
   // the settings' cadence.
   CompletionOutcome complete(const CompletionQuery& q, CompletionBackend& backend, const PartialCallback& on_partial,
                              const CancellationToken* cancel);
+
+  // The writer's next context window for `q` when it is near
+  // (read_ahead_context with q's limits), for an in-process model to read
+  // into its prefix cache.
+  std::optional<std::string> next_window(const CompletionQuery& q, const CompletionBackend& backend,
+                                         const CancellationToken* cancel = nullptr) const;
 
   // Forget what was shown for a document (closed).
   void forget(const std::string& key);
