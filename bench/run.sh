@@ -186,6 +186,10 @@ for d in fp32 auto; do
   "$BUILD/bench/keystroke_bench" --binary "$BUILD/cli/inkstream" --model "$folder" --dtype "$d" \
     --text $F/literature $F/fortunes $F/people $F/wisdom --pauses 6
 done
+# At a writer's pace (1.5 s to type each pause's words): the server reads
+# ahead the window a long document moves to while the writer types.
+"$BUILD/bench/keystroke_bench" --binary "$BUILD/cli/inkstream" --model "$MODELS/gpt2-small-bf16" --dtype auto \
+  --text $F/literature $F/fortunes $F/people $F/wisdom --pauses 20 --type-ms 1500 --skip-concurrency
 fi
 
 echo
@@ -199,4 +203,6 @@ echo
 if want serve; then
 echo "## inkstream serve: simulated writers (1, 4, 16) streaming suggestions of growing documents"
 node bench/serve_bench.mjs "$BUILD/cli/inkstream" "$MODELS/gpt2-small-f32" --dtype auto --requests 16
+echo "### with OpenAI's default sampling (temperature 1, top_p 1, no top-k)"
+node bench/serve_bench.mjs "$BUILD/cli/inkstream" "$MODELS/gpt2-small-f32" --dtype auto --requests 16 --openai-defaults
 fi
