@@ -227,37 +227,60 @@ void Engine::retire(Finished& done) {
   done.clear();
 }
 
-// Admits waiting requests, in arrival order, while rows and memory allow;
-// returns them (now at the end of running_). Those that can never fit end
-// in `done`.
+// Admits waiting requests while rows and memory allow; returns them (now at
+// the end of running_). Writers' requests go in arrival order. Read-aheads
+// go only into an engine where no writer's request runs or waits (they are
+// read only then, and must not hold rows or memory a writer waits for); a
+// writer's request that finds no room ends the running read-aheads (what
+// they read stays cached) and tries again. Those that can never fit end in
+// `done`.
 std::vector<Sequence*> Engine::admit(Finished& done) {
   const auto now = Clock::now();
   std::vector<Sequence*> admitted;
-  int rows = 0;
-  for (const auto& s : running_) rows += static_cast<int>(s->active().size());
-  while (!waiting_.empty()) {
-    Sequence& s = *waiting_.front();
-    if (rows + s.n() > options_.max_rows) break;
+  auto running_rows = [&] {
+    int rows = 0;
+    for (const auto& s : running_) rows += static_cast<int>(s->active().size());
+    return rows;
+  };
+  int rows = running_rows();
+  auto end_read_aheads = [&] {
+    bool any = false;
+    for (auto& s : running_)
+      if (s->read_ahead() && !s->done()) {
+        s->finish_all(FinishReason::Cancelled);
+        any = true;
+      }
+    if (!any) return false;
+    move_if(running_, done, [](const Sequence& s) { return s.read_ahead() && s.done(); });
+    retire(done);  // their entries and rows are free now
+    rows = running_rows();
+    return true;
+  };
+  // Admits *it, or says why not: rows or memory (nullopt lease) taken.
+  enum class Result { Admitted, Ended, NoRows, NoMemory };
+  auto try_admit = [&](std::deque<std::unique_ptr<Sequence>>::iterator& it) {
+    Sequence& s = **it;
+    if (rows + s.n() > options_.max_rows) return Result::NoRows;
     const std::size_t tail_bytes = pool_->bytes_for(s.n(), s.max_tokens());
     std::optional<KvPool::Lease> lease;
     try {
       lease = pool_->lease(s.prompt(), tail_bytes);
     } catch (const std::exception& e) {  // allocating the entry failed
       fail_with(s, e);
-      done.push_back(std::move(waiting_.front()));
-      waiting_.pop_front();
-      continue;
+      done.push_back(std::move(*it));
+      it = waiting_.erase(it);
+      return Result::Ended;
     }
     if (!lease) {
-      if (!running_.empty()) break;  // wait for memory to be released
+      if (!running_.empty()) return Result::NoMemory;  // wait for memory to be released
       const std::size_t need = pool_->worst_case_bytes(s.prompt().size(), tail_bytes);
       s.finish_all(FinishReason::Error, "generation failed: the KV cache budget (" + std::to_string(pool_->budget_bytes() >> 20) +
                                             " MB) cannot hold this request (" + std::to_string((need + (1 << 20) - 1) >> 20) +
                                             " MB); raise kv_cache_mb or lower n or max_tokens",
                    "kv_budget");
-      done.push_back(std::move(waiting_.front()));
-      waiting_.pop_front();
-      continue;
+      done.push_back(std::move(*it));
+      it = waiting_.erase(it);
+      return Result::Ended;
     }
     s.entry = lease->entry;
     s.reused = lease->reused;
@@ -271,9 +294,27 @@ std::vector<Sequence*> Engine::admit(Finished& done) {
       stats_.cached_prompt_tokens += static_cast<std::uint64_t>(s.reused);
     }
     admitted.push_back(&s);
-    running_.push_back(std::move(waiting_.front()));
-    waiting_.pop_front();
+    running_.push_back(std::move(*it));
+    it = waiting_.erase(it);
+    return Result::Admitted;
+  };
+  bool writer_waits = false;
+  for (auto it = waiting_.begin(); it != waiting_.end();) {
+    if ((*it)->read_ahead()) {
+      ++it;
+      continue;
+    }
+    const Result r = try_admit(it);
+    if ((r == Result::NoRows || r == Result::NoMemory) && !end_read_aheads()) {
+      writer_waits = true;
+      break;  // the next ones wait their turn
+    }
   }
+  if (writer_waits) return admitted;
+  for (const auto& s : running_)
+    if (!s->read_ahead()) return admitted;
+  for (auto it = waiting_.begin(); it != waiting_.end();)
+    if (const Result r = try_admit(it); r == Result::NoRows || r == Result::NoMemory) break;
   return admitted;
 }
 

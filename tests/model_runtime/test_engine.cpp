@@ -707,6 +707,35 @@ TEST(Engine, AReadAheadRunsOnlyWhenNothingElseDoesAndIsReused) {
   EXPECT_EQ(none.alternatives.at(0).finish_reason, FinishReason::Cancelled);
 }
 
+// A read-ahead never holds what a writer's request needs: with memory for
+// one prompt only, a request that arrives while a read-ahead is being read
+// ends it and runs at once (arriving before it was admitted, it simply goes
+// first). Which of the two happens is a race, run until the first did.
+TEST(Engine, AWritersRequestEndsARunningReadAheadThatHoldsItsMemory) {
+  const auto model = deep();
+  EngineOptions options;
+  options.kv_cache_bytes = 150 << 10;  // one 96-position entry of this model (110 KB) and a short tail
+  auto ahead = request(*model, long_prompt_text() + long_prompt_text(), 1, 1);
+  ahead.read_ahead = true;
+  ASSERT_GT(ahead.prompt.size(), 2u * kReadAheadChunk);  // cut to the model's 95, still three chunks
+  int preempted = 0, trials = 0;
+  for (; trials < 200 && preempted == 0; ++trials) {
+    Engine engine(model, options);
+    std::promise<GenerationResult> read;
+    engine.submit(ahead, {}, nullptr, [&](GenerationResult r) { read.set_value(std::move(r)); });
+    if (trials % 2) std::this_thread::sleep_for(std::chrono::microseconds(50 * (trials % 7)));
+    const GenerationResult writer = engine.generate(request(*model, "Running", 1, 3));
+    const GenerationResult ra = read.get_future().get();
+    ASSERT_EQ(writer.error, "");
+    ASSERT_EQ(tokens_of(writer).at(0).size(), 3u);
+    ASSERT_EQ(ra.error, "");
+    const FinishReason why = ra.alternatives.at(0).finish_reason;
+    ASSERT_TRUE(why == FinishReason::Cancelled || why == FinishReason::Length) << finish_reason_name(why);
+    preempted += why == FinishReason::Cancelled;
+  }
+  EXPECT_GT(preempted, 0) << "in " << trials << " trials a writer's request never ended a running read-ahead";
+}
+
 // A request that arrives while a decoding forward runs is read between two
 // of its blocks (the CPU's schedule): its first token comes within that
 // step, not after it. It arrives from a stream's first token, which the

@@ -36,7 +36,9 @@ struct GenerationRequest {
   // and what it generates is not for showing. The engine reads it only in
   // steps with nothing else to do, kReadAheadChunk tokens at a time, so
   // that it never delays a writer's request by more than one such chunk;
-  // without a prefix cache it ends at once.
+  // it is admitted only when no writer's request runs or waits, and ends
+  // (finish reason "cancelled", what it read kept) when one needs its rows
+  // or memory. Without a prefix cache it ends at once.
   bool read_ahead = false;
 };
 inline constexpr int kReadAheadChunk = 32;
