@@ -127,9 +127,8 @@ class Window {
   // For a text that fits whole: whether `ahead` more bytes (~4 a token)
   // would overflow a limit.
   bool overflows_within(std::size_t ahead, int context_chars) const {
-    std::size_t chars = 0;
-    for (const char c : before_) chars += (static_cast<unsigned char>(c) & 0xC0) != 0x80;
-    return chars + ahead > static_cast<std::size_t>(context_chars) ||
+    const std::size_t room = static_cast<std::size_t>(context_chars) > ahead ? context_chars - ahead : 0;
+    return start_of_last_chars(before_, static_cast<int>(room)) > 0 ||
            (token_budget_ > 0 && whole_tokens_ + ahead / 4 > static_cast<std::size_t>(token_budget_));
   }
   std::size_t lower() const { return lower_; }  // 0: the whole text fits

@@ -7,6 +7,7 @@
 #include <unordered_set>
 
 #include "inkstream/model_runtime/errors.h"
+#include "kernels/exp_constants.h"
 
 namespace inkstream {
 
@@ -64,29 +65,26 @@ float block_max(const float* l, std::size_t n) {
   return top;
 }
 
-// e^x for 16 lanes of x <= 0, to float precision (relative error ~2e-7):
-// x = n ln2 + r with |r| <= ln2 / 2, e^r = 1 + r + r^2 q(r) with Cephes'
-// expf coefficients for q, times 2^n built in the exponent bits. Lanes
-// below -87 (e^x under float's smallest normal) and NaN lanes give 0.
-// (std::exp in double was 0.5-1 ms of a row's draw over 50,257 logits;
-// these are the baseline SSE's vectors, 4 at a time.)
+// e^x for 16 lanes of x <= 0, to float precision, with the kernels'
+// constants (kernels/exp_constants.h: Cephes' expf), 2^n built in the
+// exponent bits. Lanes below kExpLow (e^x under float's smallest normal)
+// and NaN lanes give 0. (std::exp in double was 0.5-1 ms of a row's draw
+// over 50,257 logits; these are the baseline SSE's vectors, 4 at a time:
+// the sampler is not built per instruction set as the kernels are.)
 using V16 = float __attribute__((vector_size(64)));
 using I16 = std::int32_t __attribute__((vector_size(64)));
 // (In and out by reference: a 64-byte vector passed by value has no ABI
 // without AVX-512.)
 void exp_nonpositive(V16& x) {
-  const V16 in_range = x >= -87.0f ? V16{} + 1.0f : V16{};  // 0 for NaN and underflow
-  x = x >= -87.0f ? x : V16{} - 87.0f;
+  using namespace kernels;
+  const V16 in_range = x >= kExpLow ? V16{} + 1.0f : V16{};  // 0 for NaN and underflow
+  x = x >= kExpLow ? x : V16{} + kExpLow;
   constexpr float kRound = 12582912.0f;  // 1.5 x 2^23: adding it rounds to an integer
-  const V16 t = x * 1.44269504088896341f + kRound;
+  const V16 t = x * kLog2e + kRound;
   const V16 n = t - kRound;
-  const V16 r = (x - n * 0.693359375f) - n * -2.12194440e-4f;  // ln 2 in two parts: r exact
-  V16 q = V16{} + 1.9875691500e-4f;
-  q = q * r + 1.3981999507e-3f;
-  q = q * r + 8.3334519073e-3f;
-  q = q * r + 4.1665795894e-2f;
-  q = q * r + 1.6666665459e-1f;
-  q = q * r + 5.0000001201e-1f;
+  const V16 r = (x - n * kLn2Hi) - n * kLn2Lo;
+  V16 q = V16{} + kExpP[0];
+  for (int i = 1; i < 6; ++i) q = q * r + kExpP[i];
   const V16 er = q * r * r + r + 1.0f;
   const I16 scale_bits = (__builtin_convertvector(n, I16) + 127) << 23;  // 2^n, n in [-126, 0]
   V16 scale;
@@ -105,22 +103,35 @@ void draw_weights(const float* l, float top, float inv_t, float floor, V16& w) {
   w = w >= floor ? w : V16{};
 }
 
+// The logits 16 at a time: lanes(i) points at logits i to i + 15, the last
+// partial 16 copied and padded with -inf (weight 0).
+class Lanes {
+ public:
+  static constexpr std::size_t kWidth = 16;
+  explicit Lanes(std::span<const float> logits) : logits_(logits), whole_(logits.size() / kWidth * kWidth) {
+    std::fill(std::begin(tail_), std::end(tail_), -std::numeric_limits<float>::infinity());
+    std::copy(logits.begin() + static_cast<std::ptrdiff_t>(whole_), logits.end(), tail_);
+  }
+  const float* operator()(std::size_t i) const { return i < whole_ ? logits_.data() + i : tail_; }
+
+ private:
+  std::span<const float> logits_;
+  std::size_t whole_;
+  float tail_[kWidth];
+};
+
 // Every id's draw weight (no min-p) into `w` (logits.size() floats).
 void vocabulary_weights(std::span<const float> logits, float top, float inv_t, std::vector<float>& w) {
-  constexpr std::size_t kLanes = 16;
-  const std::size_t whole = logits.size() / kLanes * kLanes;
+  const Lanes lanes(logits);
   V16 out;
-  for (std::size_t i = 0; i < whole; i += kLanes) {
-    draw_weights(logits.data() + i, top, inv_t, 0.0f, out);
-    std::memcpy(w.data() + i, &out, sizeof out);
+  for (std::size_t i = 0; i < logits.size(); i += Lanes::kWidth) {
+    draw_weights(lanes(i), top, inv_t, 0.0f, out);
+    for (std::size_t j = 0; j < Lanes::kWidth && i + j < logits.size(); ++j) w[i + j] = out[j];
   }
-  if (whole == logits.size()) return;
-  float tail[kLanes];
-  std::fill(std::begin(tail), std::end(tail), -std::numeric_limits<float>::infinity());
-  std::copy(logits.begin() + static_cast<std::ptrdiff_t>(whole), logits.end(), tail);
-  draw_weights(tail, top, inv_t, 0.0f, out);
-  for (std::size_t j = 0; whole + j < logits.size(); ++j) w[whole + j] = out[j];
 }
+
+// Whether top-k leaves out part of a vocabulary of `size` ids.
+bool top_k_cuts(const SamplingParams& p, std::size_t size) { return p.top_k > 0 && static_cast<std::size_t>(p.top_k) < size; }
 
 TokenId argmax(std::span<const float> logits) {
   std::size_t best = 0;
@@ -144,7 +155,7 @@ std::vector<std::pair<TokenId, double>> Sampler::candidates(std::span<float> log
   auto by_logit = [](const auto& a, const auto& b) { return a.first != b.first ? a.first > b.first : a.second < b.second; };
   auto usable = [](float l) { return !std::isnan(l) && l != -std::numeric_limits<float>::infinity(); };
   std::vector<std::pair<float, TokenId>> cand;
-  if (p.top_k > 0 && static_cast<std::size_t>(p.top_k) < logits.size()) {
+  if (top_k_cuts(p, logits.size())) {
     // One pass with a heap of the k best so far (its front is the worst of
     // them): most logits cost one comparison, and no copy of the vocabulary
     // (this ran once per row of every decoding step).
@@ -301,17 +312,13 @@ std::vector<std::pair<TokenId, double>> Sampler::truncate(const std::vector<std:
 // uniform falls in, walked id by id. Each pass computes the same weights
 // the same way, so the walk finds what the sums counted.
 TokenId Sampler::draw_whole_vocabulary(std::span<const float> logits) {
-  constexpr std::size_t kLanes = 16, kBlock = 64;
+  constexpr std::size_t kLanes = Lanes::kWidth, kBlock = 64;
   const float top = block_max(logits.data(), logits.size());
   if (!(top > -std::numeric_limits<float>::infinity())) return argmax(logits);  // nothing usable
   const auto inv_t = static_cast<float>(1.0 / params_.temperature);
   const auto floor = static_cast<float>(params_.min_p);
-  // The last partial block of 16 is padded with -inf (weight 0).
-  const std::size_t whole = logits.size() / kLanes * kLanes;
-  float tail[kLanes];
-  std::fill(std::begin(tail), std::end(tail), -std::numeric_limits<float>::infinity());
-  std::copy(logits.begin() + static_cast<std::ptrdiff_t>(whole), logits.end(), tail);
-  auto weights = [&](std::size_t i, V16& w) { draw_weights(i < whole ? logits.data() + i : tail, top, inv_t, floor, w); };
+  const Lanes lanes(logits);
+  auto weights = [&](std::size_t i, V16& w) { draw_weights(lanes(i), top, inv_t, floor, w); };
   std::vector<double> block_sums((logits.size() + kBlock - 1) / kBlock);
   double total = 0;
   for (std::size_t b = 0; b < block_sums.size(); ++b) {
@@ -345,8 +352,7 @@ TokenId Sampler::draw_whole_vocabulary(std::span<const float> logits) {
 
 TokenId Sampler::sample(std::span<float> logits, std::span<const TokenId> context) {
   const SamplingParams& p = params_;
-  if (p.temperature > 0 && p.top_k != 1 && (p.top_k <= 0 || static_cast<std::size_t>(p.top_k) >= logits.size()) &&
-      p.top_p >= 1) {
+  if (p.temperature > 0 && !top_k_cuts(p, logits.size()) && p.top_p >= 1) {  // (top_k 1 cuts: greedy)
     apply_repeat_penalty(logits, context, p);
     return draw_whole_vocabulary(logits);
   }

@@ -271,7 +271,7 @@ TEST(LspSession, TheNextWindowIsReadAheadSoTheRequestThatMovesItReusesIt) {
   std::string text;
   for (int i = 0; i < 12; ++i) text += "The keeper wrote line " + std::to_string(i) + " of the log." + (i % 4 == 3 ? "\n\n" : " ");
   open(*s, text);
-  int jumps = 0, reused = 0, last_prompt = 0;
+  int jumps = 0, last_prompt = 0;
   for (int version = 2; version < 40; ++version) {
     // The end of the document (ASCII: UTF-16 units are bytes).
     const std::size_t line_start = text.rfind('\n') == std::string::npos ? 0 : text.rfind('\n') + 1;
@@ -294,14 +294,13 @@ TEST(LspSession, TheNextWindowIsReadAheadSoTheRequestThatMovesItReusesIt) {
     const int prompt = (*status)["promptTokens"], cached = (*status)["cachedTokens"];
     if (prompt < last_prompt - 8) {  // the window moved on
       ++jumps;
-      reused += cached >= prompt - 20;  // at most the last half step's words read again
+      // At most the last half step's words read again.
       EXPECT_GE(cached, prompt - 20) << "at version " << version << ": " << status->dump();
     }
     last_prompt = prompt;
     std::this_thread::sleep_for(150ms);  // the writer types on; the read-ahead runs meanwhile
   }
   EXPECT_GE(jumps, 3);
-  EXPECT_EQ(reused, jumps);
 }
 
 // Choosing the context of a huge document neither delays the answer to a
