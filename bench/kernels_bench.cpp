@@ -74,30 +74,35 @@ int main(int argc, char** argv) {
       int count;
     };
     const Matrix model[] = {{768, 2304, false, 12}, {768, 768, false, 12}, {768, 3072, false, 12}, {3072, 768, false, 12}, {768, 50257, true, 1}};
+    // One fp32 source per shape, but every layer's int8 copy its own
+    // memory, as in the model: one copy read 12 times stayed in the caches
+    // and made the step look 2x faster than it runs.
     std::vector<torch::Tensor> weights;
-    std::vector<std::vector<std::uint32_t>> quads;
-    std::vector<std::vector<float>> scales;
+    std::vector<std::vector<std::vector<std::uint32_t>>> quads;  // [shape][layer]
+    std::vector<std::vector<std::vector<float>>> scales;
     for (const Matrix& m : model) {
       weights.push_back(torch::randn({m.K * m.N}) * 0.02);
-      quads.emplace_back(kernels::q8_quads_size(m.K, m.N));
-      scales.emplace_back(kernels::q8_blocks(m.K) * m.N);
+      quads.emplace_back(m.count, std::vector<std::uint32_t>(kernels::q8_quads_size(m.K, m.N)));
+      scales.emplace_back(m.count, std::vector<float>(kernels::q8_blocks(m.K) * m.N));
     }
     auto all = [&](auto fn) {
       for (std::size_t i = 0; i < std::size(model); ++i) {
         const Matrix& m = model[i];
         for (int c = 0; c < m.count; ++c)
-          fn(weights[i].data_ptr<float>(), m.transposed ? 1 : m.N, m.transposed ? m.K : 1, quads[i].data(), scales[i].data(), m.K, m.N);
+          fn(weights[i].data_ptr<float>(), m.transposed ? 1 : m.N, m.transposed ? m.K : 1, quads[i][c].data(), scales[i][c].data(), m.K,
+             m.N);
       }
     };
     if (int8_step) {
       // Every product of a decoding step of M rows, in order, each matrix
-      // once (136 MB in all: more than most caches, though not the 260 MB
-      // L3 of an Emerald Rapids host), best and median of --reps steps.
+      // once (136 MB in all: more than most caches, though not the 260-480
+      // MB L3 shared by the hosts of recent sessions), best and median of
+      // --reps steps.
       all(kernels::quantize_q8);
       const double bytes = [&] {
         double sum = 0;
         for (std::size_t i = 0; i < std::size(model); ++i)
-          sum += static_cast<double>(quads[i].size() * 4 + scales[i].size() * 4) * model[i].count;
+          sum += static_cast<double>(quads[i][0].size() * 4 + scales[i][0].size() * 4) * model[i].count;
         return sum;
       }();
       for (const std::int64_t M : {1, 4, 8, 16, 24}) {
@@ -111,7 +116,7 @@ int main(int argc, char** argv) {
           for (std::size_t i = 0; i < std::size(model); ++i) {
             const Matrix& m = model[i];
             for (int c = 0; c < m.count; ++c)
-              kernels::linear_q8(xs[i].data_ptr<float>(), {quads[i].data(), scales[i].data()}, m.transposed ? nullptr : bias.data_ptr<float>(),
+              kernels::linear_q8(xs[i].data_ptr<float>(), {quads[i][c].data(), scales[i][c].data()}, m.transposed ? nullptr : bias.data_ptr<float>(),
                                  ys[i].data_ptr<float>(), M, m.K, m.N);
           }
         };

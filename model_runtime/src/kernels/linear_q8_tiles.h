@@ -13,6 +13,7 @@
 #include <cstring>
 
 #include "linear_isa.h"
+#include "prefetch_rows.h"
 #include "row_blocks.h"
 
 namespace inkstream::kernels {
@@ -62,6 +63,7 @@ void q8_tile(const Q8Rows& x, std::int64_t K, const std::uint32_t* quads, const 
       typename I::WQ wv[NV];
       for (int j = 0; j < NV; ++j) {
         const std::uint32_t* row = wq[j] + p * kQ8Panel;
+        __builtin_prefetch(row + kQ8PrefetchQuads * kQ8Panel);
         wv[j] = full ? I::load_quads(row) : I::load_quads_partial(row, lanes[j]);
       }
       for (int r = 0; r < MR; ++r) {

@@ -12,4 +12,12 @@ namespace inkstream::kernels {
 
 constexpr std::int64_t kPrefetchRows = 16;
 
+// How many quad rows ahead an int8 tile (linear_q8_tiles.h) prefetches its
+// panel's stream: 64 rows of 64 bytes, a page. Without it the 136 MB of
+// GPT-2 small's int8 products took 4.9-5.2 ms a step at 1 row and 7.3-7.5 at
+// 4 rows here (AVX-512 VNNI Xeon, 2 cores, kernels_bench --int8-step with
+// every layer in its own memory); with it 3.8-4.3 and 4.4-4.6 (binaries
+// alternated). 16 rows ahead gained about half of that.
+constexpr std::int64_t kQ8PrefetchQuads = 64;
+
 }  // namespace inkstream::kernels
