@@ -6,6 +6,7 @@
 #include <future>
 #include <thread>
 
+#include "inkstream/completion/engine.h"
 #include "inkstream/completion/service.h"
 
 namespace inkstream {
@@ -26,6 +27,10 @@ class SlowBackend final : public CompletionBackend {
   GenerationResult generate(const std::string&, const GenerationRequest& p, const StreamCallback& on_token,
                             const CancellationToken* cancel) override {
     GenerationResult r;
+    if (p.read_ahead) {
+      ++*read_aheads;
+      return r;
+    }
     std::string text;
     for (int i = 0; i < p.max_tokens && !(cancel && cancel->cancelled()); ++i) {
       text.append(" word");
@@ -35,6 +40,7 @@ class SlowBackend final : public CompletionBackend {
     r.alternatives.push_back({0, text, {}, cancel && cancel->cancelled() ? FinishReason::Cancelled : FinishReason::Length});
     return r;
   }
+  std::shared_ptr<std::atomic<int>> read_aheads = std::make_shared<std::atomic<int>>(0);
 };
 
 class Factory final : public BackendFactory {
@@ -42,9 +48,12 @@ class Factory final : public BackendFactory {
   std::unique_ptr<CompletionBackend> load(const ModelSpec& spec) override {
     ++loads;
     if (spec.dir == "broken") throw std::runtime_error("no such model");
-    return std::make_unique<SlowBackend>();
+    auto backend = std::make_unique<SlowBackend>();
+    backend->read_aheads = read_aheads;
+    return backend;
   }
   std::atomic<int> loads{0};
+  std::shared_ptr<std::atomic<int>> read_aheads = std::make_shared<std::atomic<int>>(0);
 };
 
 class Job final : public CompletionJob {
@@ -127,6 +136,34 @@ TEST(Service, AFailedLoadFailsItsJobsAndIsRetried) {
   service.submit(b, spec("broken"));
   wait(*b);
   EXPECT_EQ(factory->loads, 2);  // tried again
+}
+
+// The next window is read ahead only once the writer has paused: a job
+// that another follows at once (a fast typist) leaves the engine to it.
+TEST(Service, TheNextWindowIsReadAheadOnlyAfterTheWriterPauses) {
+  auto factory = std::make_shared<Factory>();
+  CompletionService service(factory, {});
+  constexpr int kChars = 400;
+  // A text whose next window is near (SlowBackend's tokens are 4 bytes;
+  // 400 characters bind before its token budget).
+  std::string before;
+  for (int i = 0; !read_ahead_context(before, kChars, 0, [](std::string_view t) { return SlowBackend().token_starts(t); }); ++i) {
+    ASSERT_LT(i, 1000) << "no text near a jump";
+    before += "The sea rose " + std::to_string(i) + " times. ";
+  }
+  auto near_jump = [&] {
+    auto j = job("doc", 2);
+    j->query.before = before;
+    j->query.settings.context_chars = kChars;
+    return j;
+  };
+  auto a = near_jump(), b = near_jump();
+  service.submit(a, spec("m"));
+  wait(*a);
+  service.submit(b, spec("m"));  // at once: a's read-ahead gives way
+  wait(*b);
+  std::this_thread::sleep_for(std::chrono::milliseconds(600));  // the writer pauses: b's runs
+  EXPECT_EQ(*factory->read_aheads, 1);
 }
 
 TEST(Service, LoadedModelsAreAnLru) {

@@ -298,7 +298,7 @@ TEST(LspSession, TheNextWindowIsReadAheadSoTheRequestThatMovesItReusesIt) {
       EXPECT_GE(cached, prompt - 20) << "at version " << version << ": " << status->dump();
     }
     last_prompt = prompt;
-    std::this_thread::sleep_for(150ms);  // the writer types on; the read-ahead runs meanwhile
+    std::this_thread::sleep_for(350ms);  // the writer types on (after the server's pause of 150 ms, the read-ahead runs meanwhile)
   }
   EXPECT_GE(jumps, 3);
 }
