@@ -58,6 +58,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   keep_freed_memory_for_inference();
+  allow_matrix_tiles();
   auto model = Gpt2Model::load(model_dir, {"cpu", dtype, true});
   configure_threads(threads, model->dtype());
   c10::InferenceMode guard;

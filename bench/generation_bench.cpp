@@ -55,6 +55,7 @@ static int run(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   keep_freed_memory_for_inference();
+  allow_matrix_tiles();
   // (measured before anything runs: what libtorch's pools and code pages
   // add later counts as the model's, an overestimate. Warming them here
   // left threads that halved the decode figures.)

@@ -63,6 +63,7 @@ int main(int argc, char** argv) {
   bool int8_step = false;
   app.add_flag("--int8-step", int8_step, "time the int8 products of one whole decoding step instead");
   CLI11_PARSE(app, argc, argv);
+  inkstream::allow_matrix_tiles();  // as the executables do
   c10::InferenceMode guard;
   configure_threads(threads, torch::kFloat32);
   if (quantize || int8_step) {
@@ -105,7 +106,7 @@ int main(int argc, char** argv) {
           sum += static_cast<double>(quads[i][0].size() * 4 + scales[i][0].size() * 4) * model[i].count;
         return sum;
       }();
-      for (const std::int64_t M : {1, 4, 8, 16, 24}) {
+      for (const std::int64_t M : {1, 4, 8, 16, 24, 32, 64, 256}) {
         std::vector<torch::Tensor> xs, ys;
         for (const Matrix& m : model) {
           xs.push_back(torch::randn({M, m.K}));

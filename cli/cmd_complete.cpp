@@ -96,6 +96,7 @@ int run(CompleteOptions& o) {
   const std::filesystem::path dir = o.model.empty() ? default_model_dir() : std::filesystem::path(o.model);
   if (dir.empty()) throw InvalidRequest("no model: pass --model DIR (the bundled default model was not found)");
   keep_freed_memory_for_inference();  // process-wide, once, by the executable
+  allow_matrix_tiles();
   const auto model = Gpt2Model::load(dir, {o.device, o.dtype, o.copy_weights});
   configure_threads(o.threads, model->dtype());
   const Generator generator(model);

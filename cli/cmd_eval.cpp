@@ -26,6 +26,7 @@ int run(const EvalArgs& a) {
   const std::filesystem::path dir = a.model.empty() ? default_model_dir() : std::filesystem::path(a.model);
   if (dir.empty()) throw InvalidRequest("no model: pass --model DIR (the bundled default model was not found)");
   keep_freed_memory_for_inference();  // process-wide, once, by the executable
+  allow_matrix_tiles();
   const auto model = Gpt2Model::load(dir, {a.device, a.dtype, /*copy_weights=*/true});
   configure_threads(a.threads, model->dtype());
   const training::TokenStream split = training::TokenStream::open(a.data, a.split);

@@ -38,6 +38,7 @@ int run(LspCliOptions o) {
   // Process-wide settings, once, here in the executable: the allocator
   // policy, and the thread pools (again when the `threads` setting changes).
   keep_freed_memory_for_inference();
+  allow_matrix_tiles();
   configure_threads(o.threads);
   o.server.set_threads = [](int threads) { configure_threads(threads); };
   o.server.release_memory = [] { release_freed_memory(); };

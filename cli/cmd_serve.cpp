@@ -99,6 +99,7 @@ int run(ServeCliOptions o) {
     throw InvalidRequest("--max-running must be >= 1, --max-queued and --max-queue-wait-ms >= 0");
 
   keep_freed_memory_for_inference();
+  allow_matrix_tiles();
   configure_threads(o.threads);
 
   // SIGTERM / SIGINT drain (a watcher notices the handler's flag).

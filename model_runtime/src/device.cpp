@@ -120,6 +120,8 @@ void keep_freed_memory_for_inference() {
 
 void release_freed_memory() { malloc_trim(0); }
 
+bool allow_matrix_tiles() { return kernels::request_amx_tile_state(); }
+
 int configure_threads(int threads, torch::ScalarType dtype, Workload workload) {
   const int n = threads > 0 ? threads : physical_core_count();
   // OpenBLAS is found at run time behind libblas.so.3; other BLAS builds

@@ -33,6 +33,14 @@ std::vector<LinearIsa> available_isas() {
     vnni.q8 = linear_q8_avx512vnni();
     vnni.q8_name = "avx512vnni";
     out.push_back(vnni);
+    // AMX tiles once this process has asked for them (as the executables
+    // do); absent on CPUs without AMX-INT8.
+    if (request_amx_tile_state() && amx_int8_usable()) {
+      LinearIsa amx = vnni;
+      amx.q8 = linear_q8_amx();
+      amx.q8_name = "amx-int8";
+      out.push_back(amx);
+    }
   }
   if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bf16")) {
     LinearIsa bf16 = linear_isa_avx512();
@@ -65,7 +73,8 @@ struct Shape {
   std::int64_t M, K, N;
 };
 const Shape kShapes[] = {{1, 1, 1},    {1, 7, 5},     {3, 17, 33},  {8, 64, 32},  {9, 65, 31},  {5, 768, 97},
-                         {13, 100, 257}, {1, 256, 768}, {24, 96, 50}, {2, 33, 1000}, {17, 15, 16}, {7, 5, 3}};
+                         {13, 100, 257}, {1, 256, 768}, {24, 96, 50}, {2, 33, 1000}, {17, 15, 16}, {7, 5, 3},
+                         {33, 128, 80}, {16, 32, 17}};
 
 TEST(Kernels, EveryIsaMatchesTheReferenceOnOddShapes) {
   for (const LinearIsa& isa : available_isas()) {
@@ -517,6 +526,32 @@ TEST(Kernels, Fp16AndInt8RowsAreTheSameWhateverElseIsInTheBatch) {
     }
     at::set_num_threads(threads);
   }
+}
+
+// AMX tiles take blocks of 16 rows and leave the rest to AVX-512 VNNI: a
+// row's result is the same whichever path it takes, wherever it sits in the
+// batch and however many threads split the columns.
+TEST(Kernels, Int8RowsInAmxTilesAreTheSameWhateverElseIsInTheBatch) {
+  if (!request_amx_tile_state() || !amx_int8_usable()) GTEST_SKIP() << "no AMX-INT8 on this CPU";
+  const std::int64_t K = 256, N = 301, M = 70;
+  std::mt19937 rng(8);
+  const auto x = random_vector(M * K, rng), b = random_vector(N, rng);
+  const Q8Data q8 = quantize(random_vector(K * N, rng), K, N);
+  std::vector<float> all(M * N), vnni(M * N);
+  linear_q8_with(linear_q8_amx(), x.data(), q8.matrix(), b.data(), all.data(), M, K, N);
+  linear_q8_with(linear_q8_avx512vnni(), x.data(), q8.matrix(), b.data(), vnni.data(), M, K, N);
+  ASSERT_EQ(all, vnni);
+  const int threads = at::get_num_threads();
+  for (const int t : {1, 2}) {
+    at::set_num_threads(t);
+    for (std::int64_t rows = 1; rows <= M; rows += 9)
+      for (std::int64_t first = 0; first + rows <= M; first += 7) {
+        std::vector<float> y(rows * N);
+        linear_q8_with(linear_q8_amx(), x.data() + first * K, q8.matrix(), b.data(), y.data(), rows, K, N);
+        for (std::int64_t i = 0; i < rows * N; ++i) ASSERT_EQ(y[i], all[first * N + i]) << first << "+" << rows << " threads " << t;
+      }
+  }
+  at::set_num_threads(threads);
 }
 
 }  // namespace

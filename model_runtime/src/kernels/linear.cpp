@@ -4,6 +4,10 @@
 #include "linear.h"
 
 #include <ATen/Parallel.h>
+#include <asm/prctl.h>
+#include <cpuid.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <bit>
@@ -22,12 +26,13 @@ namespace inkstream::kernels {
 namespace {
 
 LinearIsa choose() {
-  // INKSTREAM_KERNELS caps the instruction set: avx512bf16 (the default
-  // top), avx512 (AVX-512F, bf16 widened to fp32), avx2, scalar.
+  // INKSTREAM_KERNELS caps the instruction set: amx (the default top: int8
+  // products of 16 rows and more in AMX tiles), avx512bf16, avx512
+  // (AVX-512F, bf16 widened to fp32), avx2, scalar.
   const char* forced = std::getenv("INKSTREAM_KERNELS");
   auto allows = [&](const char* level) {
     if (!forced || std::strcmp(forced, "auto") == 0) return true;
-    for (const char* name : {"avx512bf16", "avx512", "avx2", "scalar"}) {
+    for (const char* name : {"amx", "avx512bf16", "avx512", "avx2", "scalar"}) {
       if (std::strcmp(forced, name) == 0) return true;  // this and everything below it
       if (std::strcmp(level, name) == 0) return false;  // above the cap
     }
@@ -39,6 +44,10 @@ LinearIsa choose() {
     if (__builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw")) {
       isa.q8 = linear_q8_avx512vnni();
       isa.q8_name = "avx512vnni";
+      if (allows("amx") && amx_int8_usable()) {
+        isa.q8 = linear_q8_amx();
+        isa.q8_name = "amx-int8";
+      }
     }
     if (allows("avx512bf16") && __builtin_cpu_supports("avx512bf16")) {
       isa.nt_bf16 = linear_nt_bf16_avx512bf16();
@@ -66,6 +75,26 @@ void run(Fn fn, int block, const X& x, WT w, const E* b, E* y, std::int64_t M, s
 }
 
 }  // namespace
+
+namespace {
+// XSAVE state components of AMX (the Linux kernel's XFEATURE_ numbers).
+constexpr int kXfeatureTileConfig = 17, kXfeatureTileData = 18;
+}  // namespace
+
+bool request_amx_tile_state() { return syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, kXfeatureTileData) == 0; }
+
+bool amx_int8_usable() {
+  unsigned a, b, c, d;
+  if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & bit_OSXSAVE)) return false;
+  if (!__get_cpuid_count(7, 0, &a, &b, &c, &d) || !(d & bit_AMX_TILE) || !(d & bit_AMX_INT8)) return false;
+  unsigned xcr0_low, xcr0_high;
+  __asm__("xgetbv" : "=a"(xcr0_low), "=d"(xcr0_high) : "c"(0));
+  constexpr unsigned kTileState = (1u << kXfeatureTileConfig) | (1u << kXfeatureTileData);
+  if ((xcr0_low & kTileState) != kTileState) return false;  // the kernel does not save tiles
+  unsigned long permitted = 0;
+  if (syscall(SYS_arch_prctl, ARCH_GET_XCOMP_PERM, &permitted) != 0) return false;
+  return permitted & (1ul << kXfeatureTileData);
+}
 
 const LinearIsa& chosen_isa() {
   static const LinearIsa chosen = choose();  // immutable after the first call
@@ -162,7 +191,7 @@ float quantize_block(const float* v, std::int64_t stride, std::int64_t n, std::i
 struct QuantizedRows {
   std::vector<std::int8_t> q;
   std::vector<float> scales;
-  std::vector<std::int32_t> sums;
+  std::vector<std::int32_t> offsets;
   Q8Rows rows;
 };
 QuantizedRows quantize_rows(const float* x, std::int64_t M, std::int64_t K) {
@@ -181,10 +210,10 @@ QuantizedRows quantize_rows(const float* x, std::int64_t M, std::int64_t K) {
         out.scales[m * blocks + b] = quantize_block(x + m * K + k0, 1, n, q, 1);
         std::int32_t sum = 0;
         for (std::int64_t i = 0; i < n; ++i) sum += q[i];
-        out.sums[m * blocks + b] = sum;
+        out.offsets[m * blocks + b] = 128 * sum;  // |sum| <= 32 * 127: no overflow
       }
   });
-  out.rows = {out.q.data(), out.scales.data(), out.sums.data(), ld, blocks};
+  out.rows = {out.q.data(), out.scales.data(), out.offsets.data(), ld, blocks};
   return out;
 }
 

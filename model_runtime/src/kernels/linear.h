@@ -129,8 +129,10 @@ void dequantize_q8_column(Q8Matrix w, std::int64_t n, float* out, std::int64_t K
 // x quantized as linear_q8 does, products with the dequantized w (K, N)
 // summed in double.
 void linear_q8_reference(const float* x, const float* w, const float* b, float* y, std::int64_t M, std::int64_t K, std::int64_t N);
-// "avx512vnni", "avx2" or "scalar".
+// "amx-int8", "avx512vnni", "avx2" or "scalar".
 const char* linear_q8_isa();
+// Asks Linux for this process's AMX tile state (inkstream::allow_matrix_tiles).
+bool request_amx_tile_state();
 
 // bf16: y = x · wᵀ + b with x (M, K), w (N, K), b (N) or null, y (M, N) all
 // bf16 (raw bits); products summed in fp32, y rounded once. Batch-invariant

@@ -19,12 +19,14 @@ using LinearColumnsBf16 = void (*)(const std::uint16_t* x, const std::uint16_t* 
                                    std::int64_t M, std::int64_t K, std::int64_t N, std::int64_t n_begin, std::int64_t n_end);
 
 // Rows of x quantized for linear_q8: row m's int8 values at q + m * ld
-// (ld = its blocks * 32, zero past K), block scales and sums of the int8
-// values at scales / sums + m * ld_blocks.
+// (ld = its blocks * 32, zero past K), block scales and offsets at
+// scales / offsets + m * ld_blocks. A block's offset is 128 x the sum of
+// its int8 values: what the +128 of the weight bytes adds to its dot
+// products (kept multiplied, so a kernel subtracts it straight from memory).
 struct Q8Rows {
   const std::int8_t* q;
   const float* scales;
-  const std::int32_t* sums;
+  const std::int32_t* offsets;
   std::int64_t ld, ld_blocks;
 };
 using LinearColumnsQ8 = void (*)(const Q8Rows& x, Q8Matrix w, const float* b, float* y, std::int64_t M, std::int64_t K,
@@ -73,5 +75,14 @@ void linear_q8_with(LinearColumnsQ8 fn, const float* x, Q8Matrix w, const float*
 // without it use the AVX2 one.
 LinearColumnsQ8 linear_q8_avx512vnni();
 LinearColumnsQ8 linear_q8_avx2();
+// AMX-INT8's (the same file): blocks of 16 rows in tiles, the rest as
+// linear_q8_avx512vnni(), bit for bit the same results. Only where
+// amx_int8_usable().
+LinearColumnsQ8 linear_q8_amx();
+// The CPU has AMX tiles with int8 products, the kernel enables their state,
+// and this process has been given it (inkstream::allow_matrix_tiles, by the
+// executable before the first product: Linux hands the 8 KB tile state to a
+// process only on request).
+bool amx_int8_usable();
 
 }  // namespace inkstream::kernels

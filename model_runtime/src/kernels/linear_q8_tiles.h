@@ -29,10 +29,11 @@ namespace {
 // arithmetic); load_quads(p) / load_quads_partial(p, n): W columns' quads;
 // broadcast_x(x4): one row's 4 quantized activations as every lane's
 // operand; dot(acc, w, x): acc + the 4 products of each lane (with `w`'s
-// bytes offset by 128: see finish); finish(acc, sum): the exact dot product
-// given the block's activation sum (VNNI multiplies unsigned weight bytes,
-// so it subtracts 128 · sum; AVX2 and scalar undo the offset before
-// multiplying and ignore it); to_float(acc): the lanes as fp32.
+// bytes offset by 128: see finish); finish(acc, offset): the exact dot
+// product given the block's offset, 128 · its activation sum (VNNI
+// multiplies unsigned weight bytes, so it subtracts the offset; AVX2 and
+// scalar undo the +128 before multiplying and ignore it); to_float(acc):
+// the lanes as fp32.
 template <class I, int MR, int NV>
 void q8_tile(const Q8Rows& x, std::int64_t K, const std::uint32_t* quads, const float* scales, const float* b, float* y,
              std::int64_t N, std::int64_t c0, int cols) {
@@ -77,7 +78,7 @@ void q8_tile(const Q8Rows& x, std::int64_t K, const std::uint32_t* quads, const 
       for (int r = 0; r < MR; ++r) {
         const std::int64_t xb = r * x.ld_blocks + blk;
         const typename F::V scale = F::mul(swv, F::broadcast(x.scales[xb]));
-        acc[r][j] = F::fma(I::to_float(I::finish(dots[r][j], x.sums[xb])), scale, acc[r][j]);
+        acc[r][j] = F::fma(I::to_float(I::finish(dots[r][j], x.offsets[xb])), scale, acc[r][j]);
       }
     }
   }
@@ -105,7 +106,7 @@ void q8_columns(const Q8Rows& x, Q8Matrix w, const float* b, float* y, std::int6
   for (std::int64_t n0 = n_begin; n0 < n_end; n0 += BW) {
     const int cols = static_cast<int>(std::min<std::int64_t>(BW, n_end - n0));
     for_row_blocks<MR>(M, [&](std::int64_t m, auto rows) {
-      const Q8Rows xm{x.q + m * x.ld, x.scales + m * x.ld_blocks, x.sums + m * x.ld_blocks, x.ld, x.ld_blocks};
+      const Q8Rows xm{x.q + m * x.ld, x.scales + m * x.ld_blocks, x.offsets + m * x.ld_blocks, x.ld, x.ld_blocks};
       q8_tile<I, decltype(rows)::value, NV>(xm, K, w.quads, w.scales, b, y + m * N, N, n0, cols);
     });
   }

@@ -57,6 +57,15 @@ int configure_threads(int threads, c10::ScalarType dtype = c10::kBFloat16, Workl
 // called once by an executable at start-up, never by library code.
 void keep_freed_memory_for_inference();
 
+// Lets this process use AMX tiles where the CPU has them (Sapphire Rapids
+// and later: int8 products of 16 rows and more, prompt chunks and serving
+// steps, run in tiles). Linux gives a process the tiles' 8 KB of register
+// state only when asked. Process-wide: called once by an executable at
+// start-up, before the first model is loaded (the kernels pick their
+// instruction set once); returns whether it was granted (false on CPUs or
+// kernels without AMX).
+bool allow_matrix_tiles();
+
 // Hands the free memory of every malloc arena back to the kernel (after a
 // model is unloaded: with the policy above, and one arena per runner
 // thread, a server that reloads models for new settings would otherwise
