@@ -10,6 +10,7 @@
 
 #include <cstring>
 #include <functional>
+#include <limits>
 #include <string>
 #include <random>
 #include <tuple>
@@ -525,6 +526,48 @@ TEST(Kernels, Fp16AndInt8RowsAreTheSameWhateverElseIsInTheBatch) {
         }
     }
     at::set_num_threads(threads);
+  }
+}
+
+// Every instruction set quantizes activations to quantize_block's bits:
+// ties rounded to even, blocks whose maximum is zero, tiny, infinite or
+// NaN, a partial last block, huge and denormal values.
+TEST(Kernels, EveryIsaQuantizesActivationsAsTheReference) {
+  std::mt19937 rng(12);
+  for (const std::int64_t K : {32, 100, 768, 3075}) {
+    const std::int64_t M = 3, blocks = q8_blocks(K), ld = blocks * kQ8Block;
+    std::vector<float> x = random_vector(M * K, rng);
+    auto block = [&](std::int64_t m, std::int64_t b) { return x.data() + m * K + b * kQ8Block; };
+    if (blocks > 8) {
+      std::fill(block(0, 1), block(0, 2), 0.0f);
+      block(0, 2)[5] = std::numeric_limits<float>::quiet_NaN();
+      block(0, 3)[31] = -std::numeric_limits<float>::infinity();
+      for (int i = 0; i < 32; ++i) block(0, 4)[i] = 1e-38f * static_cast<float>(i);  // 127 / max overflows
+      for (int i = 0; i < 32; ++i) block(0, 5)[i] = static_cast<float>(i) - 15.5f;  // |v| largest at both ends, one negative
+      block(0, 6)[0] = 127.0f;  // inv = 1: every x.5 below is a tie
+      for (int i = 1; i < 32; ++i) block(0, 6)[i] = static_cast<float>(i) * (i % 2 ? 0.5f : -0.5f);
+      for (int i = 0; i < 32; ++i) block(1, 7)[i] = 3e38f * (i % 3 ? 1.0f : -0.9f);
+      for (int i = 0; i < 32; ++i) block(1, 8)[i] = 1e-40f * static_cast<float>(i + 1);  // denormals: 127 / max overflows too
+    }
+    std::vector<std::int8_t> ref_q(M * ld), q(M * ld);
+    std::vector<float> ref_scales(M * blocks), scales(M * blocks);
+    std::vector<std::int32_t> ref_offsets(M * blocks), offsets(M * blocks);
+    quantize_q8_rows_with(nullptr, x.data(), M, K, ref_q.data(), ref_scales.data(), ref_offsets.data());
+    for (const LinearIsa& isa : available_isas()) {
+      if (!isa.quantize_q8) continue;
+      std::fill(q.begin(), q.end(), std::int8_t{0});
+      quantize_q8_rows_with(isa.quantize_q8, x.data(), M, K, q.data(), scales.data(), offsets.data());
+      EXPECT_EQ(q, ref_q) << isa.name << " K=" << K;
+      EXPECT_EQ(std::memcmp(scales.data(), ref_scales.data(), scales.size() * sizeof(float)), 0) << isa.name << " K=" << K;
+      EXPECT_EQ(offsets, ref_offsets) << isa.name << " K=" << K;
+    }
+    if (blocks > 8) {
+      EXPECT_TRUE(std::isnan(ref_scales[2]));
+      EXPECT_EQ(ref_scales[4], 0.0f);
+      EXPECT_EQ(ref_q[6 * kQ8Block + 1], 0);  // 0.5 -> 0
+      EXPECT_EQ(ref_q[6 * kQ8Block + 3], 2);  // 1.5 -> 2
+      EXPECT_EQ(ref_q[6 * kQ8Block + 5], 2);  // 2.5 -> 2
+    }
   }
 }
 

@@ -203,15 +203,8 @@ QuantizedRows quantize_rows(const float* x, std::int64_t M, std::int64_t K) {
   // 768, alone on one thread, were 2% of a step while the other waited).
   const std::int64_t grain = std::max<std::int64_t>(1, (1 << 12) / std::max<std::int64_t>(1, K));
   at::parallel_for(0, M, grain, [&](std::int64_t m0, std::int64_t m1) {
-    for (std::int64_t m = m0; m < m1; ++m)
-      for (std::int64_t b = 0; b < blocks; ++b) {
-        const std::int64_t k0 = b * kQ8Block, n = std::min(kQ8Block, K - k0);
-        std::int8_t* q = out.q.data() + m * ld + k0;
-        out.scales[m * blocks + b] = quantize_block(x + m * K + k0, 1, n, q, 1);
-        std::int32_t sum = 0;
-        for (std::int64_t i = 0; i < n; ++i) sum += q[i];
-        out.offsets[m * blocks + b] = 128 * sum;  // |sum| <= 32 * 127: no overflow
-      }
+    quantize_q8_rows_with(chosen_isa().quantize_q8, x + m0 * K, m1 - m0, K, out.q.data() + m0 * ld, out.scales.data() + m0 * blocks,
+                          out.offsets.data() + m0 * blocks);
   });
   out.rows = {out.q.data(), out.scales.data(), out.offsets.data(), ld, blocks};
   return out;
@@ -227,6 +220,28 @@ float q8_value(Q8Matrix w, std::int64_t k, std::int64_t n, std::int64_t K, std::
 
 void linear_q8(const float* x, Q8Matrix w, const float* b, float* y, std::int64_t M, std::int64_t K, std::int64_t N) {
   linear_q8_with(chosen_isa().q8, x, w, b, y, M, K, N);
+}
+
+void quantize_q8_rows_with(QuantizeQ8Blocks fn, const float* x, std::int64_t M, std::int64_t K, std::int8_t* q, float* scales,
+                           std::int32_t* offsets) {
+  const std::int64_t blocks = q8_blocks(K), whole = K / kQ8Block;
+  for (std::int64_t m = 0; m < M; ++m) {
+    const float* row = x + m * K;
+    std::int8_t* qm = q + m * blocks * kQ8Block;
+    float* sm = scales + m * blocks;
+    std::int32_t* om = offsets + m * blocks;
+    for (std::int64_t b = 0; b < blocks; ++b) {
+      // Whole blocks in vectors; the rest (a last partial block, or one
+      // whose maximum is zero, tiny or not finite) block by block here.
+      if (fn && b < whole) b += fn(row + b * kQ8Block, whole - b, qm + b * kQ8Block, sm + b, om + b);
+      if (b == blocks) break;
+      const std::int64_t k0 = b * kQ8Block, n = std::min(kQ8Block, K - k0);
+      sm[b] = quantize_block(row + k0, 1, n, qm + k0, 1);
+      std::int32_t sum = 0;
+      for (std::int64_t i = 0; i < n; ++i) sum += qm[k0 + i];
+      om[b] = 128 * sum;  // |sum| <= 32 * 127: no overflow
+    }
+  }
 }
 
 void linear_q8_with(LinearColumnsQ8 fn, const float* x, Q8Matrix w, const float* b, float* y, std::int64_t M, std::int64_t K,

@@ -9,6 +9,7 @@
 #include "linear_bf16_tiles.h"
 #include "linear_q8_tiles.h"
 #include "linear_tiles.h"
+#include "quantize_rows_tiles.h"
 
 namespace inkstream::kernels {
 namespace {
@@ -103,6 +104,37 @@ struct Avx2Q8 {
   static __m256 to_float(IV v) { return _mm256_cvtepi32_ps(v); }
 };
 
+// quantize_rows_tiles.h's trait: a block of 32 as four vectors.
+struct Avx2Quantize {
+  static std::uint32_t max_abs_bits(const float* v) {
+    const __m256i magnitude = _mm256_set1_epi32(0x7fffffff);
+    auto load = [&](int i) { return _mm256_and_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(v + 8 * i)), magnitude); };
+    __m256i m = _mm256_max_epu32(_mm256_max_epu32(load(0), load(1)), _mm256_max_epu32(load(2), load(3)));
+    __m128i h = _mm_max_epu32(_mm256_castsi256_si128(m), _mm256_extracti128_si256(m, 1));
+    h = _mm_max_epu32(h, _mm_shuffle_epi32(h, _MM_SHUFFLE(1, 0, 3, 2)));
+    h = _mm_max_epu32(h, _mm_shuffle_epi32(h, _MM_SHUFFLE(2, 3, 0, 1)));
+    return static_cast<std::uint32_t>(_mm_cvtsi128_si32(h));
+  }
+  static std::int32_t quantize(const float* v, float inv, std::int8_t* q) {
+    const __m256 scale = _mm256_set1_ps(inv);
+    const __m256i top = _mm256_set1_epi32(127), bottom = _mm256_set1_epi32(-127);
+    __m256i r[4];
+    for (int i = 0; i < 4; ++i) {  // rounds to nearest even: the default MXCSR
+      r[i] = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(v + 8 * i), scale));
+      r[i] = _mm256_max_epi32(_mm256_min_epi32(r[i], top), bottom);
+    }
+    // The packs work within 128-bit lanes: 4-byte groups come out as
+    // r0 r1 r2 r3 of the low lanes, then of the high ones; put them back.
+    const __m256i bytes = _mm256_packs_epi16(_mm256_packs_epi32(r[0], r[1]), _mm256_packs_epi32(r[2], r[3]));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(q), _mm256_permutevar8x32_epi32(bytes, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+    const __m256i s = _mm256_add_epi32(_mm256_add_epi32(r[0], r[1]), _mm256_add_epi32(r[2], r[3]));
+    __m128i h = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+    h = _mm_add_epi32(h, _mm_shuffle_epi32(h, _MM_SHUFFLE(1, 0, 3, 2)));
+    h = _mm_add_epi32(h, _mm_shuffle_epi32(h, _MM_SHUFFLE(2, 3, 0, 1)));
+    return _mm_cvtsi128_si32(h);
+  }
+};
+
 }  // namespace
 
 LinearColumnsQ8 linear_q8_avx2() { return q8_columns<Avx2Q8, 2, 2>; }
@@ -117,6 +149,7 @@ LinearIsa linear_isa_avx2() {
           nt_columns<Avx2, 2, 4, F16Matrix>,
           q8_columns<Avx2Q8, 2, 2>,
           "avx2",
+          quantize_q8_blocks<Avx2Quantize>,
           nt_bf16_columns<WidenedBf16<Avx2>, 2, 4>,
           nn_bf16_columns<WidenedPairs<Avx2>, 6, 2>,
           "avx2",

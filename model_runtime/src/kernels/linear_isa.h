@@ -31,6 +31,11 @@ struct Q8Rows {
 };
 using LinearColumnsQ8 = void (*)(const Q8Rows& x, Q8Matrix w, const float* b, float* y, std::int64_t M, std::int64_t K,
                                  std::int64_t N, std::int64_t n_begin, std::int64_t n_end);
+// Whole blocks of one row's activations quantized for Q8Rows, stopping at
+// the first block the vector rule leaves to quantize_block (its index is
+// returned): quantize_q8_blocks in quantize_rows_tiles.h.
+using QuantizeQ8Blocks = std::int64_t (*)(const float* x, std::int64_t blocks, std::int8_t* q, float* scales,
+                                          std::int32_t* offsets);
 
 // bf16 x, b, y with w packed in k pairs (pack_bf16_pairs): linear_nn_bf16.
 using LinearColumnsBf16Pairs = void (*)(const std::uint16_t* x, const std::uint32_t* w, const std::uint16_t* b, std::uint16_t* y,
@@ -50,6 +55,7 @@ struct LinearIsa {
   LinearColumnsOf<F16Matrix> nn_f16, nt_f16;
   LinearColumnsQ8 q8;  // replaced by linear_q8_avx512vnni() where the CPU has it
   const char* q8_name;
+  QuantizeQ8Blocks quantize_q8;  // null: quantize_block alone (scalar)
   LinearColumnsBf16 nt_bf16;       // granularity nt_block
   LinearColumnsBf16Pairs nn_bf16;  // column tiles as wide as nn's: split by nn_block
   const char* bf16_name;
@@ -70,6 +76,12 @@ LinearColumnsBf16Pairs linear_nn_bf16_avx512bf16();
 // linear_q8 through a given instruction set's columns (tests).
 void linear_q8_with(LinearColumnsQ8 fn, const float* x, Q8Matrix w, const float* b, float* y, std::int64_t M, std::int64_t K,
                     std::int64_t N);
+// Rows of x (M, K) quantized as linear_q8 does, through a given instruction
+// set's quantizer (null: quantize_block alone, the reference) into q (M,
+// q8_blocks(K) * 32; the padding past K must be zero), scales and offsets
+// (M, q8_blocks(K)).
+void quantize_q8_rows_with(QuantizeQ8Blocks fn, const float* x, std::int64_t M, std::int64_t K, std::int8_t* q, float* scales,
+                           std::int32_t* offsets);
 
 // AVX-512 VNNI's int8 product (linear_avx512vnni.cpp); AVX-512F CPUs
 // without it use the AVX2 one.

@@ -84,6 +84,7 @@ LinearIsa linear_isa_scalar() {
           nt_columns<Scalar, 2, 4, F16Matrix>,
           q8_columns<ScalarQ8, 4, 4>,
           "scalar",
+          nullptr,  // quantize_block's own loops
           nt_bf16_columns<WidenedBf16<Scalar>, 2, 4>,
           nn_bf16_columns<WidenedPairs<Scalar>, 4, 8>,
           "scalar",
