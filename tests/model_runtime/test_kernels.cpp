@@ -75,7 +75,7 @@ struct Shape {
 };
 const Shape kShapes[] = {{1, 1, 1},    {1, 7, 5},     {3, 17, 33},  {8, 64, 32},  {9, 65, 31},  {5, 768, 97},
                          {13, 100, 257}, {1, 256, 768}, {24, 96, 50}, {2, 33, 1000}, {17, 15, 16}, {7, 5, 3},
-                         {33, 128, 80}, {16, 32, 17}};
+                         {33, 128, 80}, {16, 32, 17}, {11, 64, 33}};
 
 TEST(Kernels, EveryIsaMatchesTheReferenceOnOddShapes) {
   for (const LinearIsa& isa : available_isas()) {
