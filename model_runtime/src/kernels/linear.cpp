@@ -160,7 +160,7 @@ float quantize_block(const float* v, std::int64_t stride, std::int64_t n, std::i
     }
     const float amax = std::bit_cast<float>(top);
     const float inv = 127.0f / amax;
-    if (top > 0 && top < 0x7f800000u && inv <= std::numeric_limits<float>::max()) {
+    if (q8_block_usable(top, inv)) {
       for (int i = 0; i < kQ8Block; ++i) {
         float r = round_nearest(v[i] * inv);  // finite: |v| <= amax
         r = r < -127.0f ? -127.0f : r;

@@ -14,6 +14,7 @@
 // FMA, or portable scalar code. Each path has a plain reference beside it
 // (the *_reference functions, double accumulation) that tests compare with.
 #include <cstdint>
+#include <limits>
 
 namespace inkstream::kernels {
 
@@ -97,6 +98,13 @@ struct Q8Matrix {
   const float* scales;
 };
 inline std::int64_t q8_blocks(std::int64_t K) { return (K + kQ8Block - 1) / kQ8Block; }
+// Whether a block whose largest |v| has the bits `top` (and inv = 127 /
+// that) quantizes by the plain rule: a maximum neither zero nor infinite
+// nor NaN, and 127 / it finite. The others take quantize_block's general
+// loop (zeros, and a 0, infinite or NaN scale).
+inline bool q8_block_usable(std::uint32_t top, float inv) {
+  return top > 0 && top < 0x7f800000u && inv <= std::numeric_limits<float>::max();
+}
 inline std::int64_t q8_quads(std::int64_t K) { return (K + 3) / 4; }
 inline std::int64_t q8_panels(std::int64_t N) { return (N + kQ8Panel - 1) / kQ8Panel; }
 inline std::int64_t q8_quads_size(std::int64_t K, std::int64_t N) { return q8_panels(N) * q8_quads(K) * kQ8Panel; }

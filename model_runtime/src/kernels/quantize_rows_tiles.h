@@ -13,7 +13,6 @@
 //     their sum.
 #include <bit>
 #include <cstdint>
-#include <limits>
 
 #include "linear.h"
 
@@ -31,7 +30,7 @@ std::int64_t quantize_q8_blocks(const float* x, std::int64_t blocks, std::int8_t
     const std::uint32_t top = Q::max_abs_bits(v);
     const float amax = std::bit_cast<float>(top);
     const float inv = 127.0f / amax;
-    if (!(top > 0 && top < 0x7f800000u && inv <= std::numeric_limits<float>::max())) return b;
+    if (!q8_block_usable(top, inv)) return b;
     offsets[b] = 128 * Q::quantize(v, inv, q + b * kQ8Block);
     scales[b] = amax / 127.0f;
   }
