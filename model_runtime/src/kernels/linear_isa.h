@@ -28,6 +28,8 @@ struct Q8Rows {
   const float* scales;
   const std::int32_t* offsets;
   std::int64_t ld, ld_blocks;
+  // The rows from row m on.
+  Q8Rows from_row(std::int64_t m) const { return {q + m * ld, scales + m * ld_blocks, offsets + m * ld_blocks, ld, ld_blocks}; }
 };
 using LinearColumnsQ8 = void (*)(const Q8Rows& x, Q8Matrix w, const float* b, float* y, std::int64_t M, std::int64_t K,
                                  std::int64_t N, std::int64_t n_begin, std::int64_t n_end);

@@ -34,6 +34,18 @@ namespace {
 // multiplies unsigned weight bytes, so it subtracts the offset; AVX2 and
 // scalar undo the +128 before multiplying and ignore it); to_float(acc):
 // the lanes as fp32.
+// One block's exact sums d of a row added to acc: the one scaling step of
+// every int8 path (here and the AMX tiles' in linear_avx512vnni.cpp), so
+// that a row's result is the same bits whichever path takes it. swv: the
+// columns' weight scales of the block; xb: the row's block index in x.
+template <class I>
+inline typename I::F::V add_scaled_block(typename I::F::V acc, typename I::IV d, typename I::F::V swv, const Q8Rows& x,
+                                         std::int64_t xb) {
+  using F = typename I::F;
+  const typename F::V scale = F::mul(swv, F::broadcast(x.scales[xb]));
+  return F::fma(I::to_float(I::finish(d, x.offsets[xb])), scale, acc);
+}
+
 template <class I, int MR, int NV>
 void q8_tile(const Q8Rows& x, std::int64_t K, const std::uint32_t* quads, const float* scales, const float* b, float* y,
              std::int64_t N, std::int64_t c0, int cols) {
@@ -75,11 +87,7 @@ void q8_tile(const Q8Rows& x, std::int64_t K, const std::uint32_t* quads, const 
     for (int j = 0; j < NV; ++j) {
       const float* sw = scales + ws[j] + blk * ws_step[j];
       const typename F::V swv = full ? F::load(sw) : F::load_partial(sw, lanes[j]);
-      for (int r = 0; r < MR; ++r) {
-        const std::int64_t xb = r * x.ld_blocks + blk;
-        const typename F::V scale = F::mul(swv, F::broadcast(x.scales[xb]));
-        acc[r][j] = F::fma(I::to_float(I::finish(dots[r][j], x.offsets[xb])), scale, acc[r][j]);
-      }
+      for (int r = 0; r < MR; ++r) acc[r][j] = add_scaled_block<I>(acc[r][j], dots[r][j], swv, x, r * x.ld_blocks + blk);
     }
   }
   for (int j = 0; j < NV; ++j) {
@@ -106,8 +114,7 @@ void q8_columns(const Q8Rows& x, Q8Matrix w, const float* b, float* y, std::int6
   for (std::int64_t n0 = n_begin; n0 < n_end; n0 += BW) {
     const int cols = static_cast<int>(std::min<std::int64_t>(BW, n_end - n0));
     for_row_blocks<MR>(M, [&](std::int64_t m, auto rows) {
-      const Q8Rows xm{x.q + m * x.ld, x.scales + m * x.ld_blocks, x.offsets + m * x.ld_blocks, x.ld, x.ld_blocks};
-      q8_tile<I, decltype(rows)::value, NV>(xm, K, w.quads, w.scales, b, y + m * N, N, n0, cols);
+      q8_tile<I, decltype(rows)::value, NV>(x.from_row(m), K, w.quads, w.scales, b, y + m * N, N, n0, cols);
     });
   }
 }
