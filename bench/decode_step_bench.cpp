@@ -53,8 +53,8 @@ int main(int argc, char** argv) {
   app.add_option("--chunks", chunk_count, "prompt chunks joining each step (0: decoding only)")->check(CLI::Range(0, 64));
   app.add_option("--chunk-tokens", chunk_tokens, "tokens per prompt chunk")->check(CLI::Range(1, 256));
   std::string kv = "engine";
-  app.add_option("--kv", kv, "engine (the engine's: bf16 for fp16/int8 weights) or model (the activations' dtype)")
-      ->check(CLI::IsMember({"engine", "model"}));
+  app.add_option("--kv", kv, "engine (the engine's: bf16 for fp16, int8 for int8 weights), model (the activations' dtype), bf16 or int8")
+      ->check(CLI::IsMember({"engine", "model", "bf16", "int8"}));
   CLI11_PARSE(app, argc, argv);
 
   keep_freed_memory_for_inference();
@@ -63,6 +63,19 @@ int main(int argc, char** argv) {
   configure_threads(threads, model->dtype());
   c10::InferenceMode guard;
   const ModelConfig& cfg = model->config();
+  // Random keys and values at positions [0, n) of every layer (stored in
+  // the cache's format, int8 quantized).
+  auto fill_random = [&](KvCache& cache, std::int64_t n) {
+    for (std::int64_t l = 0; l < cfg.n_layer; ++l)
+      cache.write(l, 0, torch::randn({cache.batch(), cfg.n_head, n, cfg.head_dim()}),
+                  torch::randn({cache.batch(), cfg.n_head, n, cfg.head_dim()}));
+  };
+  auto cache_dtype = [&] {
+    if (kv == "engine") return model->kv_dtype();
+    if (kv == "bf16") return c10::ScalarType::BFloat16;
+    if (kv == "int8") return c10::ScalarType::Char;
+    return model->dtype();
+  };
   for (const std::int64_t P : numbers(prefix_list)) {
     // Each rep appends a token to every row (three times per rep with --chunks).
     const std::int64_t positions =
@@ -78,11 +91,10 @@ int main(int argc, char** argv) {
       std::vector<std::unique_ptr<KvCache>> prefixes, tails;
       std::vector<DecodeGroup> groups;
       for (std::int64_t g = 0; g < G; ++g) {
-        const auto kv_dtype = kv == "engine" ? model->kv_dtype() : model->dtype();
+        const auto kv_dtype = cache_dtype();
         prefixes.push_back(std::make_unique<KvCache>(cfg, 1, P, kv_dtype, model->device()));
         tails.push_back(std::make_unique<KvCache>(cfg, rows, 3 * reps + 4, kv_dtype, model->device()));
-        for (auto* list : {&prefixes.back()->k, &prefixes.back()->v})
-          for (auto& t : *list) t.normal_();
+        fill_random(*prefixes.back(), P);
         prefixes.back()->set_length(P);
         groups.push_back({prefixes.back().get(), P, tails.back().get(), rows});
       }
@@ -93,10 +105,9 @@ int main(int argc, char** argv) {
         std::vector<std::unique_ptr<KvCache>> documents;
         std::vector<PromptChunk> chunks;
         for (std::int64_t c = 0; c < chunk_count; ++c) {
-          documents.push_back(std::make_unique<KvCache>(cfg, 1, P + chunk_tokens, kv == "engine" ? model->kv_dtype() : model->dtype(),
+          documents.push_back(std::make_unique<KvCache>(cfg, 1, P + chunk_tokens, cache_dtype(),
                                                         model->device()));
-          for (auto* list : {&documents.back()->k, &documents.back()->v})
-            for (auto& t : *list) t.normal_();
+          fill_random(*documents.back(), P);
           chunks.push_back({documents.back().get(), chunk_tokens, true});
         }
         const torch::Tensor chunk_ids = torch::randint(50000, {chunk_count, chunk_tokens}, torch::kLong);
@@ -148,7 +159,7 @@ int main(int argc, char** argv) {
       }
       std::sort(times.begin(), times.end());
       const double median = times[times.size() / 2];
-      std::cout << nlohmann::json{{"dtype", format_label(model->weight_format())}, {"kv", kv == "engine" ? "bf16 if fp16/int8" : "activations"}, {"threads", threads}, {"groups", G}, {"rows", G * rows},
+      std::cout << nlohmann::json{{"dtype", format_label(model->weight_format())}, {"kv", c10::toString(cache_dtype())}, {"threads", threads}, {"groups", G}, {"rows", G * rows},
                                   {"prefix", P}, {"step_ms", median}, {"best_ms", times.front()},
                                   {"rows_per_s", static_cast<double>(G * rows) / (median / 1e3)}}
                        .dump()

@@ -164,31 +164,49 @@ int main(int argc, char** argv) {
       }
       return best;
     };
-    for (const auto kv : {kernels::KvType::BF16, kernels::KvType::F32})
+    // Random keys or values (vectors of D) in the cache's element type:
+    // int8 ones with their scales, as KvCache holds them.
+    struct Stream {
+      torch::Tensor data, scales;
+      const float* scale_ptr() const { return scales.defined() ? scales.data_ptr<float>() : nullptr; }
+    };
+    auto make = [&](kernels::KvType kv, std::vector<std::int64_t> shape) {
+      const torch::Tensor x = torch::randn(shape);
+      if (kv == kernels::KvType::F32) return Stream{x, {}};
+      if (kv == kernels::KvType::BF16) return Stream{x.to(torch::kBFloat16), {}};
+      Stream s{torch::empty(shape, torch::kChar), torch::empty({x.numel() / D})};
+      kernels::quantize_kv(x.data_ptr<float>(), x.numel() / D, D, s.data.data_ptr<std::int8_t>(), s.scales.data_ptr<float>());
+      return s;
+    };
+    auto name = [](kernels::KvType kv) { return kv == kernels::KvType::BF16 ? "bf16" : kv == kernels::KvType::F32 ? "fp32" : "int8"; };
+    // One group of `rows` over prefix k, v and tails kt, vt (8 positions, 4 filled).
+    auto group = [](const torch::Tensor& q, const torch::Tensor& y, std::int64_t rows, const Stream& k, const Stream& v, std::int64_t P,
+                    const Stream& kt, const Stream& vt) {
+      return kernels::AttentionGroup{q.data_ptr<float>(), y.data_ptr<float>(), rows, k.data.data_ptr(), v.data.data_ptr(), P, P,
+                                     kt.data.data_ptr(), vt.data.data_ptr(), 8, 4, false, k.scale_ptr(), v.scale_ptr(), kt.scale_ptr(),
+                                     vt.scale_ptr()};
+    };
+    for (const auto kv : {kernels::KvType::BF16, kernels::KvType::Q8, kernels::KvType::F32})
       for (const std::int64_t rows : {1, 3, 8})
         for (const std::int64_t P : {200, 1000}) {
-          const auto dtype = kv == kernels::KvType::BF16 ? torch::kBFloat16 : torch::kFloat32;
-          const torch::Tensor k = torch::randn({H, P, D}).to(dtype), v = torch::randn({H, P, D}).to(dtype);  // prefix (1, H, P, D)
-          const torch::Tensor kt = torch::randn({rows, H, 8, D}).to(dtype), vt = torch::randn({rows, H, 8, D}).to(dtype);
+          const Stream k = make(kv, {H, P, D}), v = make(kv, {H, P, D});  // prefix (1, H, P, D)
+          const Stream kt = make(kv, {rows, H, 8, D}), vt = make(kv, {rows, H, 8, D});
           const torch::Tensor q = torch::randn({rows, H, D}), y = torch::empty({rows, H, D});
-          const std::vector<kernels::AttentionGroup> groups = {
-              {q.data_ptr<float>(), y.data_ptr<float>(), rows, k.data_ptr(), v.data_ptr(), P, P, kt.data_ptr(), vt.data_ptr(), 8, 4}};
+          const std::vector<kernels::AttentionGroup> groups = {group(q, y, rows, k, v, P, kt, vt)};
           const double ms = best_ms(reps, [&] { kernels::attention_decode(groups, H, D, 0.125f, kv); });
           // From memory, as in a decoding step (the weights stream between
           // two reads of a layer's keys): 12 layers' prefixes, the caches
           // flushed before each timed pass.
-          std::vector<torch::Tensor> keep;
+          std::vector<Stream> keep;
           std::vector<std::vector<kernels::AttentionGroup>> layers;
           for (int l = 0; l < 12; ++l) {
-            keep.push_back(torch::randn({H, P, D}).to(dtype));
-            keep.push_back(torch::randn({H, P, D}).to(dtype));
-            layers.push_back(groups);
-            layers.back()[0].kp = keep[keep.size() - 2].data_ptr();
-            layers.back()[0].vp = keep.back().data_ptr();
+            keep.push_back(make(kv, {H, P, D}));
+            keep.push_back(make(kv, {H, P, D}));
+            layers.push_back({group(q, y, rows, keep[keep.size() - 2], keep.back(), P, kt, vt)});
           }
           const double cold = cold_ms(layers, kv);
-          const double bytes = 12.0 * 2 * H * P * D * k.element_size();
-          std::cout << nlohmann::json{{"figure", "attention"}, {"kv", kv == kernels::KvType::BF16 ? "bf16" : "fp32"},
+          const double bytes = 12.0 * 2 * H * P * (D * k.data.element_size() + (k.scales.defined() ? 4 : 0));
+          std::cout << nlohmann::json{{"figure", "attention"}, {"kv", name(kv)},
                                       {"threads", threads}, {"rows", rows}, {"prefix", P}, {"best_ms", ms},
                                       {"cold_12_layers_ms", cold}, {"cold_gb_s", bytes / 1e9 / (cold / 1e3)}}
                            .dump()
@@ -197,24 +215,23 @@ int main(int argc, char** argv) {
     // Ragged, as a serving step's writers are: 16 one-row groups whose
     // prefixes grow from 100 to 1,000 positions, 12 layers from memory
     // (the threads split the work by cost, not by count).
-    {
-      const auto dtype = torch::kBFloat16;
-      std::vector<torch::Tensor> keep;
+    for (const auto kv : {kernels::KvType::BF16, kernels::KvType::Q8}) {
+      std::vector<Stream> keep;
       std::vector<std::vector<kernels::AttentionGroup>> layers(12);
       const torch::Tensor q = torch::randn({1, H, D}), y = torch::empty({1, H, D});
-      const torch::Tensor kt = torch::randn({1, H, 8, D}).to(dtype), vt = torch::randn({1, H, 8, D}).to(dtype);
+      const Stream kt = make(kv, {1, H, 8, D}), vt = make(kv, {1, H, 8, D});
       double bytes = 0;
+      keep.reserve(12 * 16 * 2);
       for (auto& layer : layers)
         for (std::int64_t g = 0; g < 16; ++g) {
           const std::int64_t P = 100 + g * 60;
-          keep.push_back(torch::randn({H, P, D}).to(dtype));
-          keep.push_back(torch::randn({H, P, D}).to(dtype));
-          layer.push_back({q.data_ptr<float>(), y.data_ptr<float>(), 1, keep[keep.size() - 2].data_ptr(), keep.back().data_ptr(), P, P,
-                           kt.data_ptr(), vt.data_ptr(), 8, 4});
-          bytes += 2.0 * H * P * D * 2;
+          keep.push_back(make(kv, {H, P, D}));
+          keep.push_back(make(kv, {H, P, D}));
+          layer.push_back(group(q, y, 1, keep[keep.size() - 2], keep.back(), P, kt, vt));
+          bytes += 2.0 * H * P * (D * keep.back().data.element_size() + (kv == kernels::KvType::Q8 ? 4 : 0));
         }
-      const double cold = cold_ms(layers, kernels::KvType::BF16);
-      std::cout << nlohmann::json{{"figure", "attention_ragged"}, {"kv", "bf16"}, {"threads", threads}, {"groups", 16},
+      const double cold = cold_ms(layers, kv);
+      std::cout << nlohmann::json{{"figure", "attention_ragged"}, {"kv", name(kv)}, {"threads", threads}, {"groups", 16},
                                   {"prefixes", "100 to 1000"}, {"cold_12_layers_ms", cold}, {"cold_gb_s", bytes / 1e9 / (cold / 1e3)}}
                        .dump()
                 << std::endl;

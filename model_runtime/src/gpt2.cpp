@@ -3,11 +3,13 @@
 #include <sys/mman.h>
 
 #include <functional>
+#include <tuple>
 #include <utility>
 
 #include "inkstream/model_runtime/checkpoint.h"
 #include "inkstream/model_runtime/device.h"
 #include "inkstream/model_runtime/errors.h"
+#include "kernels/attention.h"
 #include "kernels/linear.h"
 #include "layers.h"
 #include "recompute.h"
@@ -15,9 +17,27 @@
 namespace inkstream {
 
 c10::ScalarType Gpt2Model::kv_dtype() const {
-  if (device().is_cpu() && compute_ == torch::kFloat32 && (format_ == WeightFormat::F16 || format_ == WeightFormat::Int8))
-    return torch::kBFloat16;
+  if (device().is_cpu() && compute_ == torch::kFloat32 && format_ == WeightFormat::Int8) return torch::kChar;
+  if (device().is_cpu() && compute_ == torch::kFloat32 && format_ == WeightFormat::F16) return torch::kBFloat16;
   return compute_;
+}
+
+namespace {
+
+// One layer's keys (or values) of a cache, and of its scales (int8 only),
+// each 64-byte aligned in the cache's mapping.
+std::size_t padded_bytes(std::size_t n) { return (n + 63) / 64 * 64; }
+std::size_t tensor_bytes(const ModelConfig& config, std::int64_t batch, std::int64_t capacity, c10::ScalarType dtype) {
+  return padded_bytes(static_cast<std::size_t>(batch * config.n_head * capacity * config.head_dim()) * c10::elementSize(dtype));
+}
+std::size_t scale_bytes(const ModelConfig& config, std::int64_t batch, std::int64_t capacity, c10::ScalarType dtype) {
+  return dtype == torch::kChar ? padded_bytes(static_cast<std::size_t>(batch * config.n_head * capacity) * sizeof(float)) : 0;
+}
+
+}  // namespace
+
+std::size_t KvCache::bytes_for(const ModelConfig& config, std::int64_t batch, std::int64_t capacity, c10::ScalarType dtype) {
+  return 2 * static_cast<std::size_t>(config.n_layer) * (tensor_bytes(config, batch, capacity, dtype) + scale_bytes(config, batch, capacity, dtype));
 }
 
 KvCache::KvCache(const ModelConfig& config, std::int64_t batch, std::int64_t capacity, torch::ScalarType dtype,
@@ -26,6 +46,7 @@ KvCache::KvCache(const ModelConfig& config, std::int64_t batch, std::int64_t cap
   const auto opts = torch::TensorOptions().dtype(dtype).device(device);
   const std::vector<std::int64_t> shape = {batch, config.n_head, capacity, config.head_dim()};  // (B, H, cap, D)
   if (!device.is_cpu()) {
+    TORCH_CHECK(dtype != torch::kChar, "int8 keys and values are a CPU format");
     for (std::int64_t l = 0; l < config.n_layer; ++l) {
       k.push_back(torch::empty(shape, opts));
       v.push_back(torch::empty(shape, opts));
@@ -38,32 +59,70 @@ KvCache::KvCache(const ModelConfig& config, std::int64_t batch, std::int64_t cap
   // once. (From the heap, under the allocator settings serving uses, evicted
   // caches stayed resident and fragmented it: peak RSS grew past the
   // kv_cache_mb budget.)
-  const std::size_t one = static_cast<std::size_t>(batch * config.n_head * capacity * config.head_dim()) * c10::elementSize(dtype);
-  const std::size_t stride = (one + 63) / 64 * 64;
-  const std::size_t total = std::max<std::size_t>(1, 2 * static_cast<std::size_t>(config.n_layer) * stride);
+  const std::size_t one = tensor_bytes(config, batch, capacity, dtype), scales = scale_bytes(config, batch, capacity, dtype);
+  const std::size_t total = std::max<std::size_t>(1, bytes_for(config, batch, capacity, dtype));
   void* base = mmap(nullptr, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (base == MAP_FAILED) throw std::bad_alloc();
   const std::shared_ptr<void> region(base, [total](void* p) { munmap(p, total); });
   auto* bytes = static_cast<char*>(base);
   for (std::int64_t l = 0; l < 2 * config.n_layer; ++l) {
-    torch::Tensor t = torch::from_blob(bytes + static_cast<std::size_t>(l) * stride, shape, [region](void*) {}, opts);
-    (l % 2 == 0 ? k : v).push_back(std::move(t));
+    (l % 2 == 0 ? k : v).push_back(torch::from_blob(bytes, shape, [region](void*) {}, opts));
+    bytes += one;
+    if (scales == 0) continue;
+    (l % 2 == 0 ? k_scales : v_scales)
+        .push_back(torch::from_blob(bytes, {batch, config.n_head, capacity}, [region](void*) {}, opts.dtype(torch::kFloat32)));
+    bytes += scales;
   }
 }
 
 std::size_t KvCache::bytes() const {
   std::size_t total = 0;
-  for (const auto& t : k) total += t.nbytes();
-  for (const auto& t : v) total += t.nbytes();
+  for (const auto* list : {&k, &v, &k_scales, &v_scales})
+    for (const auto& t : *list) total += t.nbytes();
   return total;
 }
 
 void KvCache::keep_rows(const std::vector<std::int64_t>& rows) {
   if (static_cast<std::int64_t>(rows.size()) == batch_) return;
   const torch::Tensor index = torch::tensor(rows, torch::TensorOptions().dtype(torch::kLong)).to(k.front().device());
-  for (auto* list : {&k, &v})
-    for (auto& t : *list) t = t.index_select(0, index);  // (rows, H, cap, D)
+  for (auto* list : {&k, &v, &k_scales, &v_scales})
+    for (auto& t : *list) t = t.index_select(0, index);  // (rows, H, cap, D) or (rows, H, cap)
   batch_ = static_cast<std::int64_t>(rows.size());
+}
+
+void KvCache::write(std::int64_t l, std::int64_t at, const torch::Tensor& key, const torch::Tensor& value) {
+  // key, value are (B, H, T, D)
+  const std::int64_t T = key.size(2);
+  if (!quantized()) {
+    k[l].narrow(2, at, T).copy_(key);
+    v[l].narrow(2, at, T).copy_(value);
+    return;
+  }
+  const std::int64_t B = key.size(0), H = key.size(1), D = key.size(3), cap = capacity_;
+  for (const auto& [source, q, s] : {std::tuple{&key, &k[l], &k_scales[l]}, std::tuple{&value, &v[l], &v_scales[l]}}) {
+    const torch::Tensor x = source->to(torch::kFloat32).contiguous();  // (B, H, T, D)
+    TORCH_CHECK(q->is_contiguous() && s->is_contiguous(), "KV caches must be contiguous");
+    for (std::int64_t bh = 0; bh < B * H; ++bh)
+      kernels::quantize_kv(x.data_ptr<float>() + bh * T * D, T, D, q->data_ptr<std::int8_t>() + (bh * cap + at) * D,
+                           s->data_ptr<float>() + bh * cap + at);
+  }
+}
+
+torch::Tensor KvCache::read(std::int64_t l, bool values, std::int64_t rows, std::int64_t n, c10::ScalarType dtype) const {
+  const torch::Tensor stored = (values ? v : k)[l].narrow(0, 0, rows).narrow(2, 0, n);  // (rows, H, n, D)
+  if (!quantized()) return stored.to(dtype);
+  const torch::Tensor scales = (values ? v_scales : k_scales)[l].narrow(0, 0, rows).narrow(2, 0, n).unsqueeze(-1);  // (rows, H, n, 1)
+  return (stored.to(torch::kFloat32) * scales).to(dtype);
+}
+
+void KvCache::copy_prefix_from(const KvCache& other, std::int64_t n) {
+  for (std::size_t l = 0; l < k.size(); ++l) {
+    k[l].narrow(2, 0, n).copy_(other.k[l].narrow(2, 0, n));
+    v[l].narrow(2, 0, n).copy_(other.v[l].narrow(2, 0, n));
+    if (!quantized()) continue;
+    k_scales[l].narrow(2, 0, n).copy_(other.k_scales[l].narrow(2, 0, n));
+    v_scales[l].narrow(2, 0, n).copy_(other.v_scales[l].narrow(2, 0, n));
+  }
 }
 
 std::shared_ptr<Gpt2Model> Gpt2Model::load(const std::filesystem::path& dir, const ModelLoadOptions& options) {

@@ -15,8 +15,7 @@ KvPool::KvPool(const ModelConfig& config, c10::ScalarType dtype, c10::Device dev
     : config_(config), dtype_(dtype), device_(device), budget_(budget_bytes), reuse_(reuse) {}
 
 std::size_t KvPool::bytes_for(std::int64_t rows, std::int64_t positions) const {
-  return static_cast<std::size_t>(2 * config_.n_layer * rows * config_.n_head * positions * config_.head_dim()) *
-         c10::elementSize(dtype_);
+  return KvCache::bytes_for(config_, rows, positions, dtype_);
 }
 
 // Room for the prompt plus typing ahead (64 positions, ~50 words), in steps
@@ -79,10 +78,7 @@ std::optional<KvPool::Lease> KvPool::lease(std::span<const TokenId> prompt, std:
       const std::size_t bytes = bytes_for(1, capacity);
       if (make_room(bytes + extra_bytes)) {
         auto copy = std::make_shared<PrefixEntry>(config_, capacity, dtype_, device_);
-        for (std::size_t l = 0; l < copy->cache.k.size(); ++l) {
-          copy->cache.k[l].narrow(2, 0, best_len).copy_(best->cache.k[l].narrow(2, 0, best_len));
-          copy->cache.v[l].narrow(2, 0, best_len).copy_(best->cache.v[l].narrow(2, 0, best_len));
-        }
+        copy->cache.copy_prefix_from(best->cache, best_len);
         used_ += bytes;
         best->leased = false;
         if (may_overwrite) {  // grown: the new entry replaces the old one

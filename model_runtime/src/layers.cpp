@@ -31,9 +31,17 @@ bool bf16_long_to_libtorch() {
   return native;
 }
 
-// The element type of a cache (bf16 or fp32; see Gpt2Model::kv_dtype).
-kernels::KvType kv_type(const torch::Tensor& t) {
-  return t.scalar_type() == torch::kBFloat16 ? kernels::KvType::BF16 : kernels::KvType::F32;
+// The element type of a cache (fp32, bf16 or int8; see Gpt2Model::kv_dtype).
+kernels::KvType kv_type(const KvCache& cache) {
+  if (cache.quantized()) return kernels::KvType::Q8;
+  return cache.k.front().scalar_type() == torch::kBFloat16 ? kernels::KvType::BF16 : kernels::KvType::F32;
+}
+
+// Layer l's int8 scales of batch row b of a cache (null unless quantized).
+const float* scales_of(const KvCache& cache, bool values, std::int64_t l, std::int64_t b) {
+  if (!cache.quantized()) return nullptr;
+  const torch::Tensor& s = (values ? cache.v_scales : cache.k_scales)[l];
+  return s.data_ptr<float>() + b * s.stride(0);
 }
 
 // Prefill chunks up to this many tokens attend through the kernel (a
@@ -322,21 +330,14 @@ bool chunk_attends_in_kernel(std::int64_t T, c10::ScalarType dtype) {
   return T <= kKernelPrefillTokens || (dtype == torch::kBFloat16 && !bf16_long_to_libtorch());
 }
 
-// Writes the keys/values of T new positions at [past, past + T) of `cache`:
-// k, v are (B, H, T, D).
-void write_cache(KvCache& cache, std::int64_t layer, std::int64_t past, const torch::Tensor& k, const torch::Tensor& v) {
-  const std::int64_t T = k.size(2);
-  cache.k[layer].narrow(2, past, T).copy_(k);
-  cache.v[layer].narrow(2, past, T).copy_(v);
-}
-
 // The kernel's work item for queries at positions past + [0, T) of the one
 // sequence of batch row b of `cache` (written already): q, y are (T, H, D).
 kernels::AttentionGroup causal_group(const float* q, float* y, std::int64_t T, const KvCache& cache, std::int64_t layer,
                                      std::int64_t b, std::int64_t past) {
   TORCH_CHECK(cache.k[layer].is_contiguous() && cache.v[layer].is_contiguous(), "KV caches must be contiguous");
   const torch::Tensor kb = cache.k[layer].select(0, b), vb = cache.v[layer].select(0, b);  // (H, capacity, D)
-  return {q, y, T, kb.data_ptr(), vb.data_ptr(), kb.size(1), past + T, nullptr, nullptr, 0, 0, /*causal=*/true};
+  return {q, y, T, kb.data_ptr(), vb.data_ptr(), kb.size(1), past + T, nullptr, nullptr, 0, 0, /*causal=*/true,
+          scales_of(cache, false, layer, b), scales_of(cache, true, layer, b)};
 }
 
 // Causal attention through libtorch of the T queries q at positions
@@ -347,11 +348,12 @@ torch::Tensor causal_attention_libtorch(const torch::Tensor& q, torch::Tensor k,
                                         std::int64_t layer, std::int64_t past, double scale) {
   const auto B = q.size(0), H = q.size(1), T = q.size(2), D = q.size(3);
   // On an empty cache of the activations' dtype the fresh k, v are all
-  // there is (and faster to read); a cache of another dtype (bf16 for fp32
-  // activations) is read back, so every path sees the same rounded values.
+  // there is (and faster to read); a cache of another dtype (bf16 or int8
+  // for fp32 activations) is read back, so every path sees the same
+  // rounded values.
   if (cache && (past > 0 || cache->k[layer].scalar_type() != k.scalar_type())) {
-    k = cache->k[layer].narrow(0, 0, B).narrow(2, 0, past + T).to(q.scalar_type());  // (B, H, L, D), L = past + T
-    v = cache->v[layer].narrow(0, 0, B).narrow(2, 0, past + T).to(q.scalar_type());  // (B, H, L, D)
+    k = cache->read(layer, false, B, past + T, q.scalar_type());  // (B, H, L, D), L = past + T
+    v = cache->read(layer, true, B, past + T, q.scalar_type());   // (B, H, L, D)
   }
   const std::int64_t L = past + T;
   // Scores in the model's dtype (as Hugging Face computes them); the softmax
@@ -374,12 +376,12 @@ torch::Tensor causal_attention_libtorch(const torch::Tensor& q, torch::Tensor k,
 torch::Tensor decode_attention_libtorch(const torch::Tensor& q, const DecodeGroup& g, std::int64_t layer, double scale) {
   const std::int64_t P = g.prefix_len, t = g.tail->length();
   const auto dtype = q.scalar_type();
-  const torch::Tensor kt = g.tail->k[layer].narrow(2, 0, t + 1).to(dtype);  // (n, H, t+1, D)
-  const torch::Tensor vt = g.tail->v[layer].narrow(2, 0, t + 1).to(dtype);  // (n, H, t+1, D)
+  const torch::Tensor kt = g.tail->read(layer, false, g.rows, t + 1, dtype);  // (n, H, t+1, D)
+  const torch::Tensor vt = g.tail->read(layer, true, g.rows, t + 1, dtype);   // (n, H, t+1, D)
   // The shared prefix: the group's rows act as n queries of one sequence
   // (no copy of the prefix per row).
-  const torch::Tensor kp = g.prefix->k[layer].narrow(2, 0, P).to(dtype);  // (1, H, P, D)
-  const torch::Tensor vp = g.prefix->v[layer].narrow(2, 0, P).to(dtype);  // (1, H, P, D)
+  const torch::Tensor kp = g.prefix->read(layer, false, 1, P, dtype);  // (1, H, P, D)
+  const torch::Tensor vp = g.prefix->read(layer, true, 1, P, dtype);   // (1, H, P, D)
   const torch::Tensor q_rows = q.permute({2, 1, 0, 3});                                      // (1, H, n, D)
   const torch::Tensor sp = torch::matmul(q_rows, kp.transpose(-2, -1)).permute({2, 1, 0, 3});  // (n, H, 1, P)
   const torch::Tensor st = torch::matmul(q, kt.transpose(-2, -1));                             // (n, H, 1, t+1)
@@ -403,7 +405,7 @@ torch::Tensor attention(const torch::Tensor& x, const Gpt2Layer& w, const ModelC
   const torch::Tensor k = parts[1].view({B, T, H, D}).transpose(1, 2);  // (B, H, T, D)
   const torch::Tensor v = parts[2].view({B, T, H, D}).transpose(1, 2);  // (B, H, T, D)
   const std::int64_t past = cache ? cache->length() : 0;
-  if (cache) write_cache(*cache, layer, past, k, v);
+  if (cache) cache->write(layer, past, k, v);
   const double scale = attention_scale(config, layer);
   if (cache && chunk_attends_in_kernel(T, x.scalar_type()) && uses_kernels(x)) {
     // Row t of batch b is the query at position past + t of its sequence.
@@ -412,7 +414,7 @@ torch::Tensor attention(const torch::Tensor& x, const Gpt2Layer& w, const ModelC
     std::vector<kernels::AttentionGroup> work;
     for (std::int64_t b = 0; b < B; ++b)
       work.push_back(causal_group(qc.data_ptr<float>() + b * T * C, y.data_ptr<float>() + b * T * C, T, *cache, layer, b, past));
-    kernels::attention_decode(work, H, D, static_cast<float>(scale), kv_type(cache->k[layer]));
+    kernels::attention_decode(work, H, D, static_cast<float>(scale), kv_type(*cache));
     return conv1d(y.to(x.scalar_type()), w.c_proj_w, w.c_proj_b, w.c_proj_s);  // (B, T, C)
   }
   const torch::Tensor y = causal_attention_libtorch(q, k, v, cache, layer, past, scale);  // (B, T, C)
@@ -439,13 +441,11 @@ torch::Tensor attention_step(const torch::Tensor& x, const Gpt2Layer& w, const M
   // The new keys/values go into the caches first.
   std::int64_t first = 0;
   for (const DecodeGroup& g : decode) {
-    const std::int64_t t = g.tail->length();
-    g.tail->k[layer].narrow(2, t, 1).copy_(k.narrow(0, first, g.rows));
-    g.tail->v[layer].narrow(2, t, 1).copy_(v.narrow(0, first, g.rows));
+    g.tail->write(layer, g.tail->length(), k.narrow(0, first, g.rows), v.narrow(0, first, g.rows));
     first += g.rows;
   }
   for (const PromptChunk& c : chunks) {
-    write_cache(*c.cache, layer, c.cache->length(), as_sequence(parts[1], first, c.rows), as_sequence(parts[2], first, c.rows));
+    c.cache->write(layer, c.cache->length(), as_sequence(parts[1], first, c.rows), as_sequence(parts[2], first, c.rows));
     first += c.rows;
   }
 
@@ -464,7 +464,8 @@ torch::Tensor attention_step(const torch::Tensor& x, const Gpt2Layer& w, const M
                   "KV caches must be contiguous");
       work.push_back({qc.data_ptr<float>() + first * C, y.data_ptr<float>() + first * C, g.rows, kp.data_ptr(),
                       g.prefix->v[layer].data_ptr(), kp.size(2), g.prefix_len, kt.data_ptr(), g.tail->v[layer].data_ptr(),
-                      kt.size(2), g.tail->length() + 1});
+                      kt.size(2), g.tail->length() + 1, /*causal=*/false, scales_of(*g.prefix, false, layer, 0),
+                      scales_of(*g.prefix, true, layer, 0), scales_of(*g.tail, false, layer, 0), scales_of(*g.tail, true, layer, 0)});
       first += g.rows;
     }
     for (const PromptChunk& c : chunks) {
@@ -478,7 +479,7 @@ torch::Tensor attention_step(const torch::Tensor& x, const Gpt2Layer& w, const M
       first += c.rows;
     }
     const KvCache& any = decode.empty() ? *chunks.front().cache : *decode.front().prefix;
-    if (!work.empty()) kernels::attention_decode(work, H, D, static_cast<float>(scale), kv_type(any.k[layer]));
+    if (!work.empty()) kernels::attention_decode(work, H, D, static_cast<float>(scale), kv_type(any));
     y = y.to(x.scalar_type());
   } else {
     std::vector<torch::Tensor> outputs;

@@ -142,11 +142,14 @@ TEST(Kernels, ARowIsTheSameWhateverElseIsInTheBatch) {
 namespace inkstream::kernels {
 namespace {
 
-// Keys/values of one group in both element types (bf16 = the fp32 values
-// rounded, so the reference sees exactly what the kernel reads).
+// Keys/values of one group in every element type (bf16 = the fp32 values
+// rounded, int8 = them quantized per vector, so the reference sees exactly
+// what the kernel reads).
 struct KvData {
   std::vector<float> kp, vp, kt, vt;
   std::vector<std::uint16_t> kp16, vp16, kt16, vt16;
+  std::vector<std::int8_t> kp8, vp8, kt8, vt8;
+  std::vector<float> kps, vps, kts, vts;  // the int8 vectors' scales
 };
 
 std::vector<std::uint16_t> to_bf16(std::vector<float>& v) {
@@ -155,40 +158,29 @@ std::vector<std::uint16_t> to_bf16(std::vector<float>& v) {
   return out;
 }
 
-// Runs one instruction set's kernel over the groups as attention_decode's
-// dispatcher does (one call per (group, head)).
-void run_isa(const LinearIsa& isa, const std::vector<AttentionGroup>& groups, std::int64_t H, std::int64_t D, float scale,
-             KvType kv) {
-  for (const AttentionGroup& g : groups) {
-    std::vector<float> scores(static_cast<std::size_t>(g.rows * (g.P + g.L)));
-    for (std::int64_t h = 0; h < H; ++h) {
-      if (kv == KvType::F32) {
-        const auto base = [&](const void* p, std::int64_t ld) { return p ? static_cast<const float*>(p) + h * ld * D : nullptr; };
-        isa.attend_f32(g.q + h * D, g.y + h * D, H * D, g.rows, base(g.kp, g.ldp), base(g.vp, g.ldp), g.P, g.causal,
-                       base(g.kt, g.ldt), base(g.vt, g.ldt), H * g.ldt * D, g.L, D, scale, scores.data());
-      } else {
-        const auto base = [&](const void* p, std::int64_t ld) { return p ? static_cast<const std::uint16_t*>(p) + h * ld * D : nullptr; };
-        isa.attend_bf16(g.q + h * D, g.y + h * D, H * D, g.rows, base(g.kp, g.ldp), base(g.vp, g.ldp), g.P, g.causal,
-                        base(g.kt, g.ldt), base(g.vt, g.ldt), H * g.ldt * D, g.L, D, scale, scores.data());
-      }
-    }
-  }
+void to_q8(const std::vector<float>& v, std::int64_t D, std::vector<std::int8_t>& q, std::vector<float>& scales) {
+  q.resize(v.size());
+  scales.resize(v.size() / D);
+  quantize_kv(v.data(), static_cast<std::int64_t>(scales.size()), D, q.data(), scales.data());
 }
 
+const char* kv_name(KvType kv) { return kv == KvType::F32 ? " f32" : kv == KvType::BF16 ? " bf16" : " int8"; }
+
 // Random ragged groups (prefix and tail lengths, rows, causal prefill chunks)
-// for every instruction set and both KV element types, against the double
+// for every instruction set and every KV element type, against the double
 // reference; and each row's result is the same alone as beside the others.
 TEST(Kernels, AttentionOfEveryIsaMatchesTheReferenceOnRaggedGroups) {
   std::mt19937 rng(9);
   // A large scale spreads the scores over hundreds: most e^(s - max) fall
   // under FLT_MIN (the kernels' exp gives 0 there); a score of ~300 itself
-  // is rounded by ~2e-5 in fp32, hence the wider bound there, twice as wide
-  // at D 128 (the scores' spread grows with √D: the top of 100 keys ~1,000).
+  // is rounded by ~2e-5 in fp32, hence the wider bound there, three times
+  // as wide at D 128 (the scores' spread grows with √D: the top of 100 keys
+  // ~1,000; 2.3e-4 seen on one draw).
   for (const float scale : {0.125f, 40.0f})
-  for (const KvType kv : {KvType::F32, KvType::BF16})
+  for (const KvType kv : {KvType::F32, KvType::BF16, KvType::Q8})
     for (const std::int64_t D : {12, 16, 32, 64, 128, 33}) {  // 32, 64, 128: the values summed in registers (4 or 8 vectors)
       const std::int64_t H = 3;
-      const double bound = scale > 1 ? (D > 64 ? 2e-4 : 1e-4) : 1e-5;
+      const double bound = scale > 1 ? (D > 64 ? 3e-4 : 1e-4) : 1e-5;
       struct Spec {
         std::int64_t rows, ldp, P, ldt, L;
         bool causal;
@@ -210,13 +202,16 @@ TEST(Kernels, AttentionOfEveryIsaMatchesTheReferenceOnRaggedGroups) {
         d.kt = random_vector(s.rows * H * std::max<std::int64_t>(1, s.ldt) * D, rng);
         d.vt = random_vector(s.rows * H * std::max<std::int64_t>(1, s.ldt) * D, rng);
         d.kp16 = to_bf16(d.kp), d.vp16 = to_bf16(d.vp), d.kt16 = to_bf16(d.kt), d.vt16 = to_bf16(d.vt);
+        to_q8(d.kp, D, d.kp8, d.kps), to_q8(d.vp, D, d.vp8, d.vps), to_q8(d.kt, D, d.kt8, d.kts), to_q8(d.vt, D, d.vt8, d.vts);
         queries.push_back(random_vector(s.rows * H * D, rng));
-        const bool f32 = kv == KvType::F32;
-        groups.push_back({queries.back().data(), ref.data() + row * H * D, s.rows,
-                          f32 ? static_cast<const void*>(d.kp.data()) : d.kp16.data(),
-                          f32 ? static_cast<const void*>(d.vp.data()) : d.vp16.data(), s.ldp, s.P,
-                          s.L ? (f32 ? static_cast<const void*>(d.kt.data()) : d.kt16.data()) : nullptr,
-                          s.L ? (f32 ? static_cast<const void*>(d.vt.data()) : d.vt16.data()) : nullptr, s.ldt, s.L, s.causal});
+        auto pick = [&](const std::vector<float>& f, const std::vector<std::uint16_t>& b, const std::vector<std::int8_t>& q) {
+          return kv == KvType::F32 ? static_cast<const void*>(f.data()) : kv == KvType::BF16 ? static_cast<const void*>(b.data()) : q.data();
+        };
+        const bool q8 = kv == KvType::Q8;
+        groups.push_back({queries.back().data(), ref.data() + row * H * D, s.rows, pick(d.kp, d.kp16, d.kp8), pick(d.vp, d.vp16, d.vp8),
+                          s.ldp, s.P, s.L ? pick(d.kt, d.kt16, d.kt8) : nullptr, s.L ? pick(d.vt, d.vt16, d.vt8) : nullptr, s.ldt, s.L,
+                          s.causal, q8 ? d.kps.data() : nullptr, q8 ? d.vps.data() : nullptr,
+                          q8 && s.L ? d.kts.data() : nullptr, q8 && s.L ? d.vts.data() : nullptr});
         row += s.rows;
       }
       attention_decode_reference(groups, H, D, scale, kv);
@@ -231,18 +226,18 @@ TEST(Kernels, AttentionOfEveryIsaMatchesTheReferenceOnRaggedGroups) {
       };
       std::fill(y.begin(), y.end(), NAN);
       attention_decode(with_output(y), H, D, scale, kv);
-      EXPECT_LT(max_error(y, ref, 1), bound) << "dispatch, D " << D << " scale " << scale;
+      EXPECT_LT(max_error(y, ref, 1), bound) << "dispatch, D " << D << " scale " << scale << kv_name(kv);
       for (const LinearIsa& isa : available_isas()) {
-        SCOPED_TRACE(std::string(isa.name) + (kv == KvType::F32 ? " f32" : " bf16") + " D " + std::to_string(D) + " scale " + std::to_string(scale));
+        SCOPED_TRACE(std::string(isa.name) + kv_name(kv) + " D " + std::to_string(D) + " scale " + std::to_string(scale));
         std::fill(y.begin(), y.end(), NAN);
-        run_isa(isa, with_output(y), H, D, scale, kv);
+        attention_decode_with(isa, with_output(y), H, D, scale, kv);
         EXPECT_LT(max_error(y, ref, 1), bound);
         // Each non-causal row alone (a group of one with its own tail row).
         auto together = with_output(y);
         auto single = with_output(alone);
         for (std::size_t i = 0; i < together.size(); ++i) {
           if (together[i].causal) continue;
-          const std::size_t elem = kv == KvType::F32 ? 4 : 2;
+          const std::size_t elem = kv == KvType::F32 ? 4 : kv == KvType::BF16 ? 2 : 1;
           for (std::int64_t r = 0; r < together[i].rows; ++r) {
             AttentionGroup one = single[i];
             one.rows = 1;
@@ -252,12 +247,45 @@ TEST(Kernels, AttentionOfEveryIsaMatchesTheReferenceOnRaggedGroups) {
               one.kt = static_cast<const char*>(together[i].kt) + r * H * one.ldt * D * elem;
               one.vt = static_cast<const char*>(together[i].vt) + r * H * one.ldt * D * elem;
             }
-            run_isa(isa, {one}, H, D, scale, kv);
+            if (one.kt_scales) {
+              one.kt_scales = together[i].kt_scales + r * H * one.ldt;
+              one.vt_scales = together[i].vt_scales + r * H * one.ldt;
+            }
+            attention_decode_with(isa, {one}, H, D, scale, kv);
             for (std::int64_t e = 0; e < H * D; ++e) ASSERT_EQ(one.y[e], together[i].y[r * H * D + e]) << "group " << i << " row " << r;
           }
         }
       }
     }
+}
+
+// int8 keys/values: each vector within half a step of its scale, by the
+// weights' rule (a zero vector scale 0, a NaN one a NaN scale), whatever
+// the vectors beside it.
+TEST(Kernels, KeysAndValuesQuantizePerVector) {
+  std::mt19937 rng(4);
+  const std::int64_t D = 64, count = 5;
+  std::vector<float> x = random_vector(count * D, rng);
+  for (std::int64_t d = 0; d < D; ++d) x[D + d] = 0.0f;  // vector 1: zero
+  x[2 * D + 7] = 1000.0f;                                 // vector 2: an outlier
+  x[3 * D + 3] = NAN;                                      // vector 3: a NaN
+  std::vector<std::int8_t> q(count * D);
+  std::vector<float> s(count);
+  quantize_kv(x.data(), count, D, q.data(), s.data());
+  EXPECT_EQ(s[1], 0.0f);
+  EXPECT_TRUE(std::isnan(s[3]));
+  EXPECT_FLOAT_EQ(s[2], 1000.0f / 127);
+  for (const std::int64_t i : {0, 2, 4}) {
+    float top = 0;
+    for (std::int64_t d = 0; d < D; ++d) top = std::max(top, std::abs(x[i * D + d]));
+    EXPECT_FLOAT_EQ(s[i], top / 127);
+    for (std::int64_t d = 0; d < D; ++d) ASSERT_LE(std::abs(q[i * D + d] * s[i] - x[i * D + d]), s[i] / 2 * 1.0001f) << i << " " << d;
+  }
+  std::vector<std::int8_t> q4(D);
+  float s4;
+  quantize_kv(x.data() + 4 * D, 1, D, q4.data(), &s4);
+  EXPECT_EQ(s4, s[4]);
+  EXPECT_TRUE(std::equal(q4.begin(), q4.end(), q.begin() + 4 * D));
 }
 
 }  // namespace

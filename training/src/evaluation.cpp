@@ -5,6 +5,7 @@
 #include <c10/core/InferenceMode.h>
 
 #include <cmath>
+#include <optional>
 #include <stdexcept>
 #include <string>
 
@@ -35,9 +36,15 @@ Evaluation evaluate(const Gpt2Model& model, const TokenStream& split, const Eval
   const auto offsets = evaluation_offsets(split.size(), len, options.windows);
   c10::InferenceMode guard;
   double sum = 0;
+  // Through a KV cache of the engine's dtype where that rounds the keys and
+  // values (bf16 or int8 ones for fp16 or int8 weights): the numbers a user
+  // gets, not only the weights' rounding.
+  const bool rounded_cache = model.kv_dtype() != model.dtype();
   for (const std::uint64_t offset : offsets) {  // one window at a time: its logits alone are (len, V)
-    const torch::Tensor w = token_windows(split, {offset}, len).to(model.device());        // (1, len + 1)
-    const torch::Tensor logits = model.forward(w.narrow(1, 0, len))[0].to(torch::kFloat32);  // (len, V)
+    const torch::Tensor w = token_windows(split, {offset}, len).to(model.device());  // (1, len + 1)
+    std::optional<KvCache> cache;
+    if (rounded_cache) cache.emplace(model.config(), 1, len, model.kv_dtype(), model.device());
+    const torch::Tensor logits = model.forward(w.narrow(1, 0, len), cache ? &*cache : nullptr)[0].to(torch::kFloat32);  // (len, V)
     sum += at::cross_entropy_loss(logits, w[0].narrow(0, 1, len)).item<double>();
   }
   Evaluation e;

@@ -1,14 +1,16 @@
 #pragma once
 // The attention of one (group, head) (attention.h), written once over a
-// vector type `T` and a key/value element type `E` (float, or std::uint16_t
-// holding bf16 bits), compiled per instruction set beside linear_tiles.h.
-// Internal linkage, as there.
+// vector type `T` and a key/value element type `E` (float, std::uint16_t
+// holding bf16 bits, or std::int8_t with one fp32 scale per key or value
+// vector), compiled per instruction set beside linear_tiles.h. Internal
+// linkage, as there.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <type_traits>
 
 #include "exp_constants.h"
+#include "linear_isa.h"
 #include "padded.h"
 
 // The helpers below run per key and query: forced inline (as calls they
@@ -19,22 +21,40 @@ namespace inkstream::kernels {
 namespace {
 
 // W elements of keys/values as fp32 lanes (bf16 -> fp32 is exact: the bits
-// move to the upper half).
+// move to the upper half; int8 q -> q · s, one fp32 product, the value
+// every reader of the cache multiplies by, libtorch's read-back included).
+// `s` is the vector's scale (int8 only; the others ignore it).
 template <class T>
-INKSTREAM_INLINE typename T::V load_kv(const float* p) {
+INKSTREAM_INLINE typename T::V load_kv(const float* p, float) {
   return T::load(p);
 }
 template <class T>
-INKSTREAM_INLINE typename T::V load_kv(const std::uint16_t* p) {
+INKSTREAM_INLINE typename T::V load_kv(const std::uint16_t* p, float) {
   return T::load_bf16(p);
 }
 template <class T>
-INKSTREAM_INLINE typename T::V load_kv_partial(const float* p, int n) {
+INKSTREAM_INLINE typename T::V load_kv(const std::int8_t* p, float s) {
+  return T::mul(T::load_i8(p), T::broadcast(s));
+}
+template <class T>
+INKSTREAM_INLINE typename T::V load_kv_partial(const float* p, int n, float) {
   return T::load_partial(p, n);
 }
 template <class T>
-INKSTREAM_INLINE typename T::V load_kv_partial(const std::uint16_t* p, int n) {
+INKSTREAM_INLINE typename T::V load_kv_partial(const std::uint16_t* p, int n, float) {
   return T::load_bf16(Padded<std::uint16_t, T::W>(p, n).v);
+}
+template <class T>
+INKSTREAM_INLINE typename T::V load_kv_partial(const std::int8_t* p, int n, float s) {
+  return T::mul(T::load_i8(Padded<std::int8_t, T::W>(p, n).v), T::broadcast(s));
+}
+
+// The scale of vector j of a stream whose scales are at `s` (int8 keys and
+// values: one per position and head; none for the other types).
+template <class E>
+INKSTREAM_INLINE float kv_scale(const float* s, std::int64_t j) {
+  if constexpr (std::is_same_v<E, std::int8_t>) return s[j];
+  else return 0.0f;
 }
 
 // How many keys (or values) ahead the prefix loops prefetch, and the
@@ -51,29 +71,29 @@ INKSTREAM_INLINE void prefetch_keys(const E* kv, std::int64_t from, std::int64_t
   for (const char* p = first; p < last; p += 64) __builtin_prefetch(p);
 }
 
-// dot(q, k) over D elements: each lane sums every W-th element in order,
+// dot(q, k) over D elements (ks: k's scale): each lane sums every W-th element in order,
 // then a fixed reduction.
 template <class T, class E>
-INKSTREAM_INLINE float dot(const float* q, const E* k, std::int64_t D) {
+INKSTREAM_INLINE float dot(const float* q, const E* k, float ks, std::int64_t D) {
   typename T::V acc = T::zero();
   std::int64_t d = 0;
-  for (; d + T::W <= D; d += T::W) acc = T::fma(T::load(q + d), load_kv<T>(k + d), acc);
+  for (; d + T::W <= D; d += T::W) acc = T::fma(T::load(q + d), load_kv<T>(k + d, ks), acc);
   if (d < D) {
     const int n = static_cast<int>(D - d);
-    acc = T::fma(T::load_partial(q + d, n), load_kv_partial<T>(k + d, n), acc);
+    acc = T::fma(T::load_partial(q + d, n), load_kv_partial<T>(k + d, n, ks), acc);
   }
   return T::reduce(acc);
 }
 
-// y += w * v over D elements.
+// y += w * v over D elements (vs: v's scale).
 template <class T, class E>
-INKSTREAM_INLINE void axpy(float w, const E* v, float* y, std::int64_t D) {
+INKSTREAM_INLINE void axpy(float w, const E* v, float vs, float* y, std::int64_t D) {
   const typename T::V wv = T::broadcast(w);
   std::int64_t d = 0;
-  for (; d + T::W <= D; d += T::W) T::store(y + d, T::fma(wv, load_kv<T>(v + d), T::load(y + d)));
+  for (; d + T::W <= D; d += T::W) T::store(y + d, T::fma(wv, load_kv<T>(v + d, vs), T::load(y + d)));
   if (d < D) {
     const int n = static_cast<int>(D - d);
-    T::store_partial(y + d, T::fma(wv, load_kv_partial<T>(v + d, n), T::load_partial(y + d, n)), n);
+    T::store_partial(y + d, T::fma(wv, load_kv_partial<T>(v + d, n, vs), T::load_partial(y + d, n)), n);
   }
 }
 
@@ -142,8 +162,8 @@ INKSTREAM_INLINE float exp_and_sum(float* s, std::int64_t n, float top) {
 // a causal chunk skip the blocks they do not see; scores past seen(r) in
 // a block they do are computed and never read.
 template <class T, int NV, class E, class Seen>
-INKSTREAM_INLINE void prefix_scores(const float* q, std::int64_t ldq, std::int64_t rows, const E* kp, std::int64_t P,
-                                    Seen seen, float scale, float* scores, std::int64_t width) {
+INKSTREAM_INLINE void prefix_scores(const float* q, std::int64_t ldq, std::int64_t rows, const E* kp, const float* kps,
+                                    std::int64_t P, Seen seen, float scale, float* scores, std::int64_t width) {
   constexpr int W = T::W, D = NV * W;
   alignas(64) float block[W * D];
   const typename T::V scalev = T::broadcast(scale);
@@ -155,7 +175,7 @@ INKSTREAM_INLINE void prefix_scores(const float* q, std::int64_t ldq, std::int64
     const bool in_place = n == W && (rows == 1 || std::is_same_v<E, float>);
     if (!in_place) {
       for (int k = 0; k < n; ++k)
-        for (int i = 0; i < NV; ++i) T::store(block + k * D + i * W, load_kv<T>(kp + (j0 + k) * D + i * W));
+        for (int i = 0; i < NV; ++i) T::store(block + k * D + i * W, load_kv<T>(kp + (j0 + k) * D + i * W, kv_scale<E>(kps, j0 + k)));
       std::fill(block + n * D, block + W * D, 0.0f);
     }
     for (std::int64_t r = 0; r < rows; ++r) {
@@ -166,7 +186,8 @@ INKSTREAM_INLINE void prefix_scores(const float* q, std::int64_t ldq, std::int64
       for (int i = 0; i < NV; ++i) {
         const typename T::V qi = T::load(qr + i * W);
         for (int k = 0; k < W; ++k)
-          acc[k] = T::fma(qi, in_place ? load_kv<T>(kp + (j0 + k) * D + i * W) : T::load(block + k * D + i * W), acc[k]);
+          acc[k] = T::fma(qi, in_place ? load_kv<T>(kp + (j0 + k) * D + i * W, kv_scale<E>(kps, j0 + k)) : T::load(block + k * D + i * W),
+                          acc[k]);
       }
       const typename T::V s = T::mul(T::sums_of(acc), scalev);
       if (n == W) T::store(scores + r * width + j0, s);
@@ -175,18 +196,20 @@ INKSTREAM_INLINE void prefix_scores(const float* q, std::int64_t ldq, std::int64
   }
 }
 
-// y += Σ_j w[j] · v_j over D = NV · W elements (v_j at v + j * D), y held in
-// NV registers: the fused multiply-adds of axpy, in the same order, so the
-// same numbers, without loading and storing y for every key.
+// y += Σ_j w[j] · v_j over D = NV · W elements (v_j at v + j * D, its scale
+// vs[j]), y held in NV registers: the fused multiply-adds of axpy, in the
+// same order, so the same numbers, without loading and storing y for every
+// key.
 template <class T, int NV, class E>
-INKSTREAM_INLINE void weighted_sum(const float* w, const E* v, std::int64_t count, float* y) {
+INKSTREAM_INLINE void weighted_sum(const float* w, const E* v, const float* vs, std::int64_t count, float* y) {
   typename T::V acc[NV];
   for (int i = 0; i < NV; ++i) acc[i] = T::load(y + i * T::W);
   for (std::int64_t j = 0; j < count; ++j) {
     if (j % 4 == 0) prefetch_keys(v, j + kAttentionPrefetchKeys, j + kAttentionPrefetchKeys + 4, count, NV * T::W);
     const typename T::V wv = T::broadcast(w[j]);
     const E* vj = v + j * NV * T::W;
-    for (int i = 0; i < NV; ++i) acc[i] = T::fma(wv, load_kv<T>(vj + i * T::W), acc[i]);
+    const float sj = kv_scale<E>(vs, j);
+    for (int i = 0; i < NV; ++i) acc[i] = T::fma(wv, load_kv<T>(vj + i * T::W, sj), acc[i]);
   }
   for (int i = 0; i < NV; ++i) T::store(y + i * T::W, acc[i]);
 }
@@ -201,10 +224,10 @@ INKSTREAM_INLINE void weighted_sum(const float* w, const E* v, std::int64_t coun
 // as one weighted_sum over all its keys.
 template <class T, int NV, class E, class Seen>
 INKSTREAM_INLINE void prefix_values(const float* scores, std::int64_t width, std::int64_t rows, Seen seen, const E* vp,
-                                    std::int64_t P, float* y, std::int64_t ldq) {
+                                    const float* vps, std::int64_t P, float* y, std::int64_t ldq) {
   constexpr int W = T::W, D = NV * W, B = 32;
   if (rows == 1 || std::is_same_v<E, float>) {
-    for (std::int64_t r = 0; r < rows; ++r) weighted_sum<T, NV>(scores + r * width, vp, seen(r), y + r * ldq);
+    for (std::int64_t r = 0; r < rows; ++r) weighted_sum<T, NV>(scores + r * width, vp, vps, seen(r), y + r * ldq);
     return;
   }
   alignas(64) float block[B * D];
@@ -212,10 +235,10 @@ INKSTREAM_INLINE void prefix_values(const float* scores, std::int64_t width, std
     const int n = static_cast<int>(std::min<std::int64_t>(B, P - j0));
     prefetch_keys(vp, j0 + kAttentionPrefetchKeys, j0 + kAttentionPrefetchKeys + B, P, D);
     for (int k = 0; k < n; ++k)
-      for (int i = 0; i < NV; ++i) T::store(block + k * D + i * W, load_kv<T>(vp + (j0 + k) * D + i * W));
+      for (int i = 0; i < NV; ++i) T::store(block + k * D + i * W, load_kv<T>(vp + (j0 + k) * D + i * W, kv_scale<E>(vps, j0 + k)));
     for (std::int64_t r = 0; r < rows; ++r) {
       const std::int64_t count = std::clamp<std::int64_t>(seen(r) - j0, 0, n);
-      if (count > 0) weighted_sum<T, NV>(scores + r * width + j0, block, count, y + r * ldq);
+      if (count > 0) weighted_sum<T, NV>(scores + r * width + j0, block, nullptr, count, y + r * ldq);
     }
   }
 }
@@ -223,38 +246,43 @@ INKSTREAM_INLINE void prefix_values(const float* scores, std::int64_t width, std
 // y += Σ_j w[j] · v_j over D elements: in registers where D is 4 or 8
 // vectors (GPT-2's heads: 64 = 8 AVX2 or 4 AVX-512 vectors), else by axpy.
 template <class T, class E>
-INKSTREAM_INLINE void weighted_sum(const float* w, const E* v, std::int64_t count, float* y, std::int64_t D) {
-  if (D == 8 * T::W) return weighted_sum<T, 8>(w, v, count, y);
-  if (D == 4 * T::W) return weighted_sum<T, 4>(w, v, count, y);
-  for (std::int64_t j = 0; j < count; ++j) axpy<T>(w[j], v + j * D, y, D);
+INKSTREAM_INLINE void weighted_sum(const float* w, const E* v, const float* vs, std::int64_t count, float* y, std::int64_t D) {
+  if (D == 8 * T::W) return weighted_sum<T, 8>(w, v, vs, count, y);
+  if (D == 4 * T::W) return weighted_sum<T, 4>(w, v, vs, count, y);
+  for (std::int64_t j = 0; j < count; ++j) axpy<T>(w[j], v + j * D, kv_scale<E>(vs, j), y, D);
 }
 
 // The queries of one (group, head). q_r is at q + r * ldq (D floats), y_r
 // likewise; prefix key/value j at kp/vp + j * D; row r's tail key/value j at
-// kt/vt + r * ldt_row + j * D. Row r sees the first `seen(r)` prefix
-// positions and `L` tail positions. `scores` has room for rows * (P + L)
-// floats. Key j is read once for all rows (from memory), then from L1; the
-// values row by row.
+// kt/vt + r * ldt_row + j * D. int8 keys/values have their scales likewise
+// with D collapsed: prefix vector j's at kps/vps + j, row r's tail vector
+// j's at kts/vts + r * ldt_row / D + j (null for the other types). Row r
+// sees the first `seen(r)` prefix positions and `L` tail positions.
+// `scores` has room for rows * (P + L) floats. Key j is read once for all
+// rows (from memory), then from L1; the values row by row.
 template <class T, class E>
-void attend_rows(const float* q, float* y, std::int64_t ldq, std::int64_t rows, const E* kp, const E* vp, std::int64_t P,
-                 bool causal, const E* kt, const E* vt, std::int64_t ldt_row, std::int64_t L, std::int64_t D, float scale,
-                 float* scores) {
+void attend_rows(const float* q, float* y, std::int64_t ldq, std::int64_t rows, KvStreams<E> kv, std::int64_t P, bool causal,
+                 std::int64_t ldt_row, std::int64_t L, std::int64_t D, float scale, float* scores) {
+  const E *kp = kv.kp, *vp = kv.vp, *kt = kv.kt, *vt = kv.vt;
+  const float *kps = kv.kps, *vps = kv.vps, *kts = kv.kts, *vts = kv.vts;
+  const std::int64_t lds_row = ldt_row / D;  // of the tails' scales
   const std::int64_t width = P + L;
   auto seen = [&](std::int64_t r) { return causal ? P - rows + r + 1 : P; };
   auto tail = [&](std::int64_t r) { return causal ? 0 : L; };
   if (D == 8 * T::W) {
-    prefix_scores<T, 8>(q, ldq, rows, kp, P, seen, scale, scores, width);
+    prefix_scores<T, 8>(q, ldq, rows, kp, kps, P, seen, scale, scores, width);
   } else if (D == 4 * T::W) {
-    prefix_scores<T, 4>(q, ldq, rows, kp, P, seen, scale, scores, width);
+    prefix_scores<T, 4>(q, ldq, rows, kp, kps, P, seen, scale, scores, width);
   } else {
     for (std::int64_t j = 0; j < P; ++j)
       for (std::int64_t r = 0; r < rows; ++r)
-        if (j < seen(r)) scores[r * width + j] = dot<T>(q + r * ldq, kp + j * D, D) * scale;
+        if (j < seen(r)) scores[r * width + j] = dot<T>(q + r * ldq, kp + j * D, kv_scale<E>(kps, j), D) * scale;
   }
   for (std::int64_t r = 0; r < rows; ++r) {
     float* s = scores + r * width;
     const std::int64_t n = seen(r), t = tail(r);
-    for (std::int64_t j = 0; j < t; ++j) s[n + j] = dot<T>(q + r * ldq, kt + r * ldt_row + j * D, D) * scale;
+    for (std::int64_t j = 0; j < t; ++j)
+      s[n + j] = dot<T>(q + r * ldq, kt + r * ldt_row + j * D, kv_scale<E>(kts, r * lds_row + j), D) * scale;
     const float top = max_of<T>(s, n + t);
     const float inv = 1.0f / exp_and_sum<T>(s, n + t, top);
     for (std::int64_t j = 0; j < n + t; ++j) s[j] *= inv;
@@ -262,12 +290,13 @@ void attend_rows(const float* q, float* y, std::int64_t ldq, std::int64_t rows, 
   }
   // Each row's sum runs over its prefix (prefix_values), then its tail, in
   // order.
-  if (D == 8 * T::W) prefix_values<T, 8>(scores, width, rows, seen, vp, P, y, ldq);
-  else if (D == 4 * T::W) prefix_values<T, 4>(scores, width, rows, seen, vp, P, y, ldq);
+  if (D == 8 * T::W) prefix_values<T, 8>(scores, width, rows, seen, vp, vps, P, y, ldq);
+  else if (D == 4 * T::W) prefix_values<T, 4>(scores, width, rows, seen, vp, vps, P, y, ldq);
   else
-    for (std::int64_t r = 0; r < rows; ++r) weighted_sum<T>(scores + r * width, vp, seen(r), y + r * ldq, D);
+    for (std::int64_t r = 0; r < rows; ++r) weighted_sum<T>(scores + r * width, vp, vps, seen(r), y + r * ldq, D);
   for (std::int64_t r = 0; r < rows; ++r)
-    if (tail(r) > 0) weighted_sum<T>(scores + r * width + seen(r), vt + r * ldt_row, tail(r), y + r * ldq, D);
+    if (tail(r) > 0)
+      weighted_sum<T>(scores + r * width + seen(r), vt + r * ldt_row, vts ? vts + r * lds_row : nullptr, tail(r), y + r * ldq, D);
 }
 
 }  // namespace

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "bf16.h"
+#include "attention.h"
 #include "linear_isa.h"
 
 namespace inkstream::kernels {
@@ -242,6 +243,10 @@ void quantize_q8_rows_with(QuantizeQ8Blocks fn, const float* x, std::int64_t M, 
       om[b] = 128 * sum;  // |sum| <= 32 * 127: no overflow
     }
   }
+}
+
+void quantize_kv(const float* x, std::int64_t count, std::int64_t D, std::int8_t* q, float* scales) {
+  for (std::int64_t i = 0; i < count; ++i) scales[i] = quantize_block(x + i * D, 1, D, q + i * D, 1);
 }
 
 void linear_q8_with(LinearColumnsQ8 fn, const float* x, Q8Matrix w, const float* b, float* y, std::int64_t M, std::int64_t K,

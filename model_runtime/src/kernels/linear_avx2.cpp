@@ -47,6 +47,9 @@ struct Avx2 {
     _mm_storeu_si128(reinterpret_cast<__m128i*>(p), packed);
   }
   static V load_f16(const std::uint16_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+  static V load_i8(const std::int8_t* p) {
+    return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
+  }
   static V mul(V a, V b) { return _mm256_mul_ps(a, b); }
   static V broadcast(float f) { return _mm256_set1_ps(f); }
   static V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
@@ -154,7 +157,8 @@ LinearIsa linear_isa_avx2() {
           nn_bf16_columns<WidenedPairs<Avx2>, 6, 2>,
           "avx2",
           attend_rows<Avx2, float>,
-          attend_rows<Avx2, std::uint16_t>};
+          attend_rows<Avx2, std::uint16_t>,
+          attend_rows<Avx2, std::int8_t>};
 }
 
 }  // namespace inkstream::kernels

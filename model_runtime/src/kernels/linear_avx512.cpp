@@ -55,7 +55,8 @@ LinearIsa linear_isa_avx512() {
           nn_bf16_columns<WidenedPairs<Avx512>, 8, 2>,
           "avx512",
           attend_rows<Avx512, float>,
-          attend_rows<Avx512, std::uint16_t>};
+          attend_rows<Avx512, std::uint16_t>,
+          attend_rows<Avx512, std::int8_t>};
 }
 
 }  // namespace inkstream::kernels

@@ -3,7 +3,9 @@
 // columns [n_begin, n_end) for all rows (the caller splits columns over
 // threads), and the attention kernels. Defined in linear_<isa>.cpp.
 #include <cstdint>
+#include <vector>
 
+#include "attention.h"
 #include "linear.h"
 
 namespace inkstream::kernels {
@@ -43,12 +45,19 @@ using QuantizeQ8Blocks = std::int64_t (*)(const float* x, std::int64_t blocks, s
 using LinearColumnsBf16Pairs = void (*)(const std::uint16_t* x, const std::uint32_t* w, const std::uint16_t* b, std::uint16_t* y,
                                         std::int64_t M, std::int64_t K, std::int64_t N, std::int64_t n_begin, std::int64_t n_end);
 
-// The attention of one (group, head), keys/values of element type E (float,
-// or std::uint16_t holding bf16): attend_rows in attention_tiles.h.
+// The keys/values one (group, head) reads: prefix and tail, of element
+// type E (float, std::uint16_t holding bf16, or std::int8_t with the
+// vectors' fp32 scales, null for the others); see attend_rows.
 template <class E>
-using AttendRows = void (*)(const float* q, float* y, std::int64_t ldq, std::int64_t rows, const E* kp, const E* vp,
-                            std::int64_t P, bool causal, const E* kt, const E* vt, std::int64_t ldt_row, std::int64_t L,
-                            std::int64_t D, float scale, float* scores);
+struct KvStreams {
+  const E *kp, *vp, *kt, *vt;
+  const float *kps = nullptr, *vps = nullptr, *kts = nullptr, *vts = nullptr;
+};
+
+// The attention of one (group, head): attend_rows in attention_tiles.h.
+template <class E>
+using AttendRows = void (*)(const float* q, float* y, std::int64_t ldq, std::int64_t rows, KvStreams<E> kv, std::int64_t P,
+                            bool causal, std::int64_t ldt_row, std::int64_t L, std::int64_t D, float scale, float* scores);
 
 struct LinearIsa {
   const char* name;
@@ -63,6 +72,7 @@ struct LinearIsa {
   const char* bf16_name;
   AttendRows<float> attend_f32;
   AttendRows<std::uint16_t> attend_bf16;
+  AttendRows<std::int8_t> attend_q8;
 };
 
 // The one in use (CPUID, or INKSTREAM_KERNELS; see linear.h), chosen once.
@@ -84,6 +94,10 @@ void linear_q8_with(LinearColumnsQ8 fn, const float* x, Q8Matrix w, const float*
 // (M, q8_blocks(K)).
 void quantize_q8_rows_with(QuantizeQ8Blocks fn, const float* x, std::int64_t M, std::int64_t K, std::int8_t* q, float* scales,
                            std::int32_t* offsets);
+
+// attention_decode through a given instruction set's attend_* (tests).
+void attention_decode_with(const LinearIsa& isa, const std::vector<AttentionGroup>& groups, std::int64_t H, std::int64_t D,
+                           float scale, KvType kv);
 
 // AVX-512 VNNI's int8 product (linear_avx512vnni.cpp); AVX-512F CPUs
 // without it use the AVX2 one.

@@ -33,6 +33,7 @@ struct Scalar {
   }
   static void store_bf16(std::uint16_t* p, V v) { *p = float_to_bf16(v); }
   static V load_f16(const std::uint16_t* p) { return c10::detail::fp16_ieee_to_fp32_value(*p); }
+  static V load_i8(const std::int8_t* p) { return static_cast<float>(*p); }
   static V mul(V a, V b) { return a * b; }
   static V broadcast(float f) { return f; }
   static V fma(V a, V b, V c) { return std::fma(a, b, c); }
@@ -89,7 +90,8 @@ LinearIsa linear_isa_scalar() {
           nn_bf16_columns<WidenedPairs<Scalar>, 4, 8>,
           "scalar",
           attend_rows<Scalar, float>,
-          attend_rows<Scalar, std::uint16_t>};
+          attend_rows<Scalar, std::uint16_t>,
+          attend_rows<Scalar, std::int8_t>};
 }
 
 }  // namespace inkstream::kernels

@@ -33,19 +33,35 @@ struct ModelLoadOptions {
 // positions, written in place: no per-step concatenation.
 class KvCache {
  public:
-  // k[l], v[l] are (B, H, capacity, D).
+  // k[l], v[l] are (B, H, capacity, D) of `dtype`: fp32, bf16, or int8
+  // (kChar, CPU only) with k_scales[l], v_scales[l] (B, H, capacity) fp32,
+  // one scale per key or value vector (kernels::quantize_kv), else empty.
   KvCache(const ModelConfig& config, std::int64_t batch, std::int64_t capacity, c10::ScalarType dtype, c10::Device device);
+  // What such a cache takes (keys, values and scales).
+  static std::size_t bytes_for(const ModelConfig& config, std::int64_t batch, std::int64_t capacity, c10::ScalarType dtype);
 
   std::int64_t batch() const { return batch_; }
   std::int64_t capacity() const { return capacity_; }
   std::int64_t length() const { return length_; }  // positions filled
   void set_length(std::int64_t n) { length_ = n; }
   std::size_t bytes() const;
+  bool quantized() const { return !k_scales.empty(); }
 
   // Keeps only the given rows, in order (finished alternatives stop costing).
   void keep_rows(const std::vector<std::int64_t>& rows);
+  // Layer l's keys and values of T positions [at, at + T) of rows [0, B):
+  // key, value (B, H, T, D) in any float dtype, stored in the cache's
+  // (int8 quantized per vector).
+  void write(std::int64_t l, std::int64_t at, const at::Tensor& key, const at::Tensor& value);
+  // Layer l's keys (or values) of positions [0, n) of rows [0, rows) as
+  // `dtype`: (rows, H, n, D), int8 ones as q · scale in fp32 (the numbers
+  // the kernels read) before the cast.
+  at::Tensor read(std::int64_t l, bool values, std::int64_t rows, std::int64_t n, c10::ScalarType dtype) const;
+  // Positions [0, n) of every layer (keys, values, scales) from `other`
+  // (same dtype and batch).
+  void copy_prefix_from(const KvCache& other, std::int64_t n);
 
-  std::vector<at::Tensor> k, v;
+  std::vector<at::Tensor> k, v, k_scales, v_scales;
 
  private:
   std::int64_t batch_, capacity_, length_ = 0;
@@ -157,11 +173,13 @@ class Gpt2Model {
   // The dtype of activations and KV caches (fp32 for a CPU model with fp16
   // or int8 weights).
   c10::ScalarType dtype() const { return compute_; }
-  // The dtype of the engine's KV caches: bf16 for a CPU model with fp16 or
-  // int8 weights (fp32 activations), whose many-request decoding steps are
-  // bound by reading the caches — half the bytes per step and twice the
-  // prompts in a kv_cache_mb; else dtype() (fp32 stays exact). Keys and
-  // values are rounded once, when written, on every path alike.
+  // The dtype of the engine's KV caches: for a CPU model with fp16 weights
+  // bf16, with int8 weights int8 (kChar, a scale per vector: the quantized
+  // format throughout), both with fp32 activations: many-request decoding
+  // steps are bound by reading the caches — half (a quarter) of fp32's
+  // bytes per step and two (nearly four) times the prompts in a
+  // kv_cache_mb; else dtype() (fp32 stays exact). Keys and values are
+  // rounded once, when written, on every path alike.
   c10::ScalarType kv_dtype() const;
   WeightFormat weight_format() const { return format_; }
   const std::string& name() const { return name_; }
