@@ -262,5 +262,38 @@ TEST(Gpt2, KvCacheRowsCompact) {
   (void)logits;
 }
 
+// int8 keys and values: what is read back is q · s of what was written
+// (within half a step of each vector's scale), rows keep their scales when
+// others are dropped, a prefix copy carries them, and the bytes counted
+// (the pool's budget) are the bytes held.
+TEST(Gpt2, Int8KvCacheKeepsEachVectorsScale) {
+  const auto model = Gpt2Model::load(test::fixture_dir() / "tiny", {"cpu", "fp32"});
+  c10::InferenceMode guard;
+  const ModelConfig& cfg = model->config();
+  const std::int64_t H = cfg.n_head, D = cfg.head_dim();
+  KvCache cache(cfg, 3, 16, torch::kChar, torch::kCPU);
+  ASSERT_TRUE(cache.quantized());
+  EXPECT_EQ(cache.bytes(), KvCache::bytes_for(cfg, 3, 16, torch::kChar));
+  EXPECT_LT(KvCache::bytes_for(cfg, 3, 16, torch::kChar), KvCache::bytes_for(cfg, 3, 16, torch::kBFloat16));  // D + 4 bytes a vector against 2D
+  const torch::Tensor k = torch::randn({3, H, 5, D}) * torch::arange(1, 4, torch::kFloat32).view({3, 1, 1, 1});  // rows at 3 scales
+  const torch::Tensor v = torch::randn({3, H, 5, D});
+  cache.write(1, 2, k, v);  // positions [2, 7) of layer 1
+  auto stored = [&](const KvCache& c, bool values, std::int64_t rows) {
+    return c.read(1, values, rows, 7, torch::kFloat32).narrow(2, 2, 5);  // (rows, H, 5, D)
+  };
+  const torch::Tensor step = cache.k_scales[1].narrow(2, 2, 5).unsqueeze(-1);  // (3, H, 5, 1)
+  EXPECT_TRUE(((stored(cache, false, 3) - k).abs() <= step / 2 * 1.0001).all().item<bool>());
+  EXPECT_TRUE(torch::allclose(step.amax({1, 2, 3}), k.abs().amax({1, 2, 3}) / 127));
+  EXPECT_TRUE(torch::equal(stored(cache, false, 3), cache.k[1].narrow(2, 2, 5).to(torch::kFloat32) * step));
+  const torch::Tensor row2_keys = stored(cache, false, 3)[2].clone(), row2_values = stored(cache, true, 3)[2].clone();
+  KvCache copy(cfg, 3, 16, torch::kChar, torch::kCPU);
+  copy.copy_prefix_from(cache, 7);
+  EXPECT_TRUE(torch::equal(stored(copy, false, 3), stored(cache, false, 3)));
+  cache.keep_rows({0, 2});
+  EXPECT_TRUE(torch::equal(stored(cache, false, 2)[1], row2_keys));
+  EXPECT_TRUE(torch::equal(stored(cache, true, 2)[1], row2_values));
+  EXPECT_EQ(cache.k_scales[1].size(0), 2);
+}
+
 }  // namespace
 }  // namespace inkstream
