@@ -5,6 +5,8 @@
 #include <nlohmann/json.hpp>
 #include <torch/types.h>
 
+#include <c10/core/InferenceMode.h>
+
 #include <atomic>
 #include <cmath>
 
@@ -319,6 +321,25 @@ TEST(Evaluation, GivesTheTrainersValidationLossAndComparesFormats) {
     EXPECT_LE(std::abs(q.perplexity - fp32.perplexity), bound * fp32.perplexity) << dtype << ": " << q.perplexity << " vs " << fp32.perplexity;
   }
   EXPECT_THROW(evaluate(*Gpt2Model::load(o.out / "checkpoint", {"cpu", "fp32"}), val, {0, 1}), std::invalid_argument);
+  // int8 weights are evaluated through the int8 keys and values the engine
+  // keeps (Gpt2Model::kv_dtype), not only the weights' rounding: one
+  // window's loss is the one through such a cache, which differs from a
+  // forward without one.
+  {
+    c10::InferenceMode guard;
+    const auto q8 = Gpt2Model::load(o.out / "checkpoint", {"cpu", "int8"});
+    ASSERT_EQ(q8->kv_dtype(), torch::kChar);
+    const Evaluation one = evaluate(*q8, val, {o.seq_len, 1});
+    const torch::Tensor w = token_windows(val, evaluation_offsets(val.size(), o.seq_len, 1), o.seq_len);  // (1, len + 1)
+    auto loss = [&](KvCache* cache) {
+      const torch::Tensor logits = q8->forward(w.narrow(1, 0, o.seq_len), cache)[0].to(torch::kFloat32);
+      return at::cross_entropy_loss(logits, w[0].narrow(0, 1, o.seq_len)).item<double>();
+    };
+    KvCache cache(q8->config(), 1, o.seq_len, torch::kChar, torch::kCPU);
+    const double through_cache = loss(&cache), without = loss(nullptr);
+    EXPECT_EQ(one.loss, through_cache);
+    EXPECT_NE(through_cache, without);
+  }
   fs::remove_all(root);
 }
 
