@@ -142,7 +142,7 @@ int main(int argc, char** argv) {
           std::sort(v.begin(), v.end());
           return v[v.size() / 2];
         };
-        std::cout << nlohmann::json{{"dtype", format_label(model->weight_format())}, {"threads", threads}, {"groups", G},
+        std::cout << nlohmann::json{{"dtype", format_label(model->weight_format())}, {"kv", c10::toString(cache_dtype())}, {"threads", threads}, {"groups", G},
                                     {"rows", G * rows}, {"prefix", P}, {"chunks", chunk_count}, {"chunk_tokens", chunk_tokens},
                                     {"one_forward_step_ms", median(step[0])}, {"one_forward_first_token_ms", median(first[0])},
                                     {"chunks_first_step_ms", median(step[1])}, {"chunks_first_first_token_ms", median(first[1])},

@@ -17,8 +17,9 @@
 namespace inkstream {
 
 c10::ScalarType Gpt2Model::kv_dtype() const {
-  if (device().is_cpu() && compute_ == torch::kFloat32 && format_ == WeightFormat::Int8) return torch::kChar;
-  if (device().is_cpu() && compute_ == torch::kFloat32 && format_ == WeightFormat::F16) return torch::kBFloat16;
+  if (!device().is_cpu() || compute_ != torch::kFloat32) return compute_;
+  if (format_ == WeightFormat::Int8) return torch::kChar;
+  if (format_ == WeightFormat::F16) return torch::kBFloat16;
   return compute_;
 }
 
@@ -92,7 +93,13 @@ void KvCache::keep_rows(const std::vector<std::int64_t>& rows) {
 
 void KvCache::write(std::int64_t l, std::int64_t at, const torch::Tensor& key, const torch::Tensor& value) {
   // key, value are (B, H, T, D)
+  // Checked here for every format: the int8 path below writes through raw
+  // pointers, where a narrow() would have refused positions past the end.
+  TORCH_CHECK(key.dim() == 4 && key.sizes() == value.sizes() && key.size(0) <= batch_ && key.size(1) == k[l].size(1) &&
+                  key.size(3) == k[l].size(3),
+              "KvCache::write: keys/values of shape ", key.sizes(), " do not fit a cache of shape ", k[l].sizes());
   const std::int64_t T = key.size(2);
+  TORCH_CHECK(at >= 0 && at + T <= capacity_, "KvCache::write: positions [", at, ", ", at + T, ") outside the cache's ", capacity_);
   if (!quantized()) {
     k[l].narrow(2, at, T).copy_(key);
     v[l].narrow(2, at, T).copy_(value);

@@ -293,6 +293,16 @@ TEST(Gpt2, Int8KvCacheKeepsEachVectorsScale) {
   EXPECT_TRUE(torch::equal(stored(cache, false, 2)[1], row2_keys));
   EXPECT_TRUE(torch::equal(stored(cache, true, 2)[1], row2_values));
   EXPECT_EQ(cache.k_scales[1].size(0), 2);
+  // Positions past the end, or vectors of another shape, are refused (the
+  // int8 path writes through raw pointers), in every format.
+  for (const auto dtype : {torch::kChar, torch::kFloat32}) {
+    KvCache small(cfg, 1, 4, dtype, torch::kCPU);
+    EXPECT_THROW(small.write(0, 2, torch::randn({1, H, 3, D}), torch::randn({1, H, 3, D})), c10::Error);
+    EXPECT_THROW(small.write(0, -1, torch::randn({1, H, 1, D}), torch::randn({1, H, 1, D})), c10::Error);
+    EXPECT_THROW(small.write(0, 0, torch::randn({2, H, 1, D}), torch::randn({2, H, 1, D})), c10::Error);
+    EXPECT_THROW(small.write(0, 0, torch::randn({1, H, 1, D + 1}), torch::randn({1, H, 1, D + 1})), c10::Error);
+    EXPECT_NO_THROW(small.write(0, 1, torch::randn({1, H, 3, D}), torch::randn({1, H, 3, D})));
+  }
 }
 
 }  // namespace
